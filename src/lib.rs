@@ -1,0 +1,1 @@
+//! chatbot: one binary that gives any website an AI assistant.
