@@ -1,1 +1,25 @@
-//! chatbot: one binary that gives any website an AI assistant.
+//! chatbot: one binary that gives any website an AI assistant: a streaming chat widget, a
+//! typed REST API with tenant API keys, and user accounts.
+
+/// The typed REST API, one module per resource.
+pub mod api;
+/// The route tree, middleware and server lifecycle.
+pub mod app;
+/// Who is calling: API keys, access tokens, security schemes, rate limits.
+pub mod auth;
+/// Command-line subcommands other than `serve`.
+pub mod cli;
+/// Settings from the environment.
+pub mod config;
+/// The database pool, migrations and queries.
+pub mod db;
+/// Newtypes that parse input at the edge.
+pub mod domain;
+/// The one error type and its JSON bodies.
+pub mod error;
+/// AI providers behind one trait.
+pub mod providers;
+/// The state shared by handlers.
+pub mod state;
+/// Logging setup.
+pub mod telemetry;

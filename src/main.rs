@@ -1,1 +1,130 @@
-fn main() {}
+//! The `chatbot` binary: parses the command line and runs one subcommand.
+
+use clap::{Parser, Subcommand};
+
+use chatbot::app::{Application, openapi_json, shutdown_signal};
+use chatbot::config::{LogFormat, Settings};
+use chatbot::{cli, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "chatbot",
+    version,
+    about = "An AI chat assistant for any website, in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, the docs and the widget (the default)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Manage clients (tenants)
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Print the OpenAPI spec
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Create a client and print its id, secret key and publishable key (shown only once)
+    Create {
+        /// The client's name
+        #[arg(long)]
+        name: String,
+        /// An origin the widget may be used from, such as https://example.com (repeatable)
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = run(cli) {
+        let message = format!("{err:#}");
+        if std::env::var("LOG_FORMAT").is_ok_and(|f| f.trim() == "json") {
+            eprintln!(
+                "{}",
+                serde_json::json!({ "level": "ERROR", "message": format!("error: {message}") })
+            );
+        } else {
+            eprintln!("error: {message}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", openapi_json());
+        return Ok(());
+    }
+    let settings = Settings::from_env()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve(settings)),
+        Command::Migrate => {
+            telemetry::init(settings.log_format, &settings.rust_log);
+            runtime.block_on(cli::migrate(&settings))?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Client {
+            command: ClientCommand::Create { name, origins },
+        } => {
+            let out = runtime.block_on(cli::create_client(&settings, &name, &origins))?;
+            print!("{out}");
+            Ok(())
+        }
+        Command::Openapi => unreachable!("handled above"),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(settings.log_format, &settings.rust_log);
+    install_panic_hook(settings.log_format);
+    raise_open_files_limit();
+    if settings.jwt_secret_generated {
+        tracing::warn!(
+            "JWT_SECRET is not set: generated one for this start, so sign-ins end when the process restarts"
+        );
+    }
+    let app = Application::build(settings.clone()).await?;
+    tracing::info!(
+        port = app.port(),
+        public_url = %settings.public_url,
+        provider = settings.ai_provider.as_str(),
+        "chatbot is serving: open {}/widget/demo or {}/docs",
+        settings.public_url,
+        settings.public_url
+    );
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Each open stream holds sockets; raise the soft limit of open files to the hard one.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
+}
+
+/// Panics go through tracing, so with `LOG_FORMAT=json` they are JSON lines too.
+fn install_panic_hook(format: LogFormat) {
+    if format == LogFormat::Json {
+        std::panic::set_hook(Box::new(|info| {
+            tracing::error!(panic = %info, "panic");
+        }));
+    }
+}

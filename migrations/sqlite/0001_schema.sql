@@ -1,0 +1,105 @@
+-- The whole schema. Ids are TEXT UUIDs, times INTEGER Unix milliseconds, JSON stored as TEXT;
+-- migrations/postgres/0001_schema.sql is the same schema in PostgreSQL's dialect.
+
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT,
+    password_hash TEXT,
+    google_sub TEXT UNIQUE,
+    email_verified INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE refresh_tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    family_id TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);
+CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
+
+CREATE TABLE oauth_states (
+    state_hash TEXT PRIMARY KEY,
+    pkce_verifier TEXT NOT NULL,
+    redirect TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+
+CREATE TABLE clients (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner_user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    allowed_origins TEXT NOT NULL DEFAULT '[]',
+    ai_provider TEXT,
+    ai_model TEXT,
+    system_prompt TEXT,
+    temperature REAL,
+    max_tokens INTEGER,
+    bot_config TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX clients_owner ON clients(owner_user_id);
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    key_prefix TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+);
+CREATE INDEX api_keys_client ON api_keys(client_id);
+
+CREATE TABLE chat_sessions (
+    id TEXT PRIMARY KEY,
+    client_id TEXT REFERENCES clients(id) ON DELETE CASCADE,
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    user_identifier TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL
+);
+CREATE INDEX chat_sessions_client ON chat_sessions(client_id, last_activity);
+CREATE INDEX chat_sessions_user ON chat_sessions(user_id, last_activity);
+
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES chat_sessions(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    provider TEXT,
+    model TEXT,
+    status TEXT,
+    metadata TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX messages_session ON messages(session_id, created_at);
+
+CREATE TABLE session_files (
+    session_id TEXT PRIMARY KEY REFERENCES chat_sessions(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    analysis TEXT NOT NULL,
+    table_data TEXT NOT NULL,
+    uploaded_at INTEGER NOT NULL
+);
+
+-- Small facts the service keeps about itself, such as the demo client's publishable key
+-- (publishable keys are public by design: they sit in every page that embeds the widget).
+CREATE TABLE app_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,359 @@
+//! `/api/chat/sessions`: create a chat session, read it, change its config, statistics and
+//! the bot's look for the widget.
+
+use std::collections::BTreeMap;
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::{Map, Value, json};
+
+use super::{ApiTags, now_rfc3339, rfc3339};
+use crate::auth::scheme::{ChatAuth, Owner};
+use crate::db::{self, clients, sessions, sessions::SessionRow};
+use crate::domain::UserIdentifier;
+use crate::error::{ApiError, ApiResult};
+use crate::providers::ProviderKind;
+use crate::state::AppState;
+
+/// Longest `customInstructions`, in characters.
+const MAX_INSTRUCTIONS_CHARS: usize = 8_000;
+
+#[derive(Object)]
+pub struct CreateSessionRequest {
+    /// The session's config: `aiProvider` (`claude`, `openai`, `offline`), `model`,
+    /// `customInstructions`, `pageContext` (`{url, title, content}`); unknown keys are kept.
+    pub config: Option<Value>,
+    /// Who the visitor is, as the site knows them (at most 255 characters).
+    #[oai(rename = "user_identifier")]
+    pub user_identifier: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SessionCreated {
+    pub session_id: String,
+    pub config: Value,
+    /// Always `created`
+    pub status: String,
+    pub timestamp: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub config: Value,
+    pub message_count: i64,
+    pub has_file: bool,
+    pub created_at: String,
+    pub last_activity: String,
+    /// The visitor's identifier, when the session has one
+    #[oai(rename = "user_identifier", skip_serializing_if_is_none)]
+    pub user_identifier: Option<String>,
+}
+
+#[derive(Object)]
+pub struct UpdateConfigRequest {
+    /// Keys to set; a key set to `null` is removed. Other keys are kept.
+    pub config: Value,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ConfigUpdated {
+    pub session_id: String,
+    pub config: Value,
+    /// Always `updated`
+    pub status: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct StatsSummary {
+    pub total_sessions: i64,
+    /// Sessions active within the session timeout
+    pub recently_active: i64,
+    pub timestamp: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UserStatsSummary {
+    pub total_sessions: i64,
+    pub sessions_with_user: i64,
+    pub sessions_without_user: i64,
+    pub unique_users: i64,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct StatsByUser {
+    /// Sessions per `user_identifier`
+    pub user_stats: BTreeMap<String, i64>,
+    pub summary: UserStatsSummary,
+}
+
+#[derive(ApiResponse)]
+pub enum CreateSessionResponse {
+    /// The session was created
+    #[oai(status = 201)]
+    Created(Json<SessionCreated>),
+}
+
+pub struct SessionsApi;
+
+#[OpenApi(prefix_path = "/api/chat/sessions", tag = "ApiTags::Sessions")]
+impl SessionsApi {
+    /// Create a chat session
+    ///
+    /// Starts a conversation for a visitor (API key) or for the signed-in user (Bearer).
+    #[oai(path = "/create", method = "post")]
+    #[tracing::instrument(skip_all)]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: ChatAuth,
+        body: Json<CreateSessionRequest>,
+    ) -> ApiResult<CreateSessionResponse> {
+        let config = parse_config(body.0.config.unwrap_or_else(|| json!({})))?;
+        let who = match body.0.user_identifier.as_deref() {
+            Some(raw) => UserIdentifier::parse(raw)?,
+            None => None,
+        };
+        let row = sessions::create(
+            &state.db,
+            &auth.owner(),
+            who.as_ref().map(UserIdentifier::as_str),
+            &config,
+        )
+        .await?;
+        tracing::info!(session_id = %row.id, "session created");
+        Ok(CreateSessionResponse::Created(Json(SessionCreated {
+            session_id: row.id,
+            config,
+            status: "created".into(),
+            timestamp: rfc3339(row.created_at),
+        })))
+    }
+
+    /// Session statistics
+    ///
+    /// How many sessions the caller has and how many were active within the session
+    /// timeout. Secret keys and users only.
+    #[oai(path = "/stats/summary", method = "get")]
+    async fn stats_summary(
+        &self,
+        state: Data<&AppState>,
+        auth: ChatAuth,
+    ) -> ApiResult<Json<StatsSummary>> {
+        auth.require_private()?;
+        let since = db::now_ms() - state.session_timeout_ms();
+        let s = sessions::summary(&state.db, &auth.owner(), since).await?;
+        Ok(Json(StatsSummary {
+            total_sessions: s.total,
+            recently_active: s.recently_active,
+            timestamp: now_rfc3339(),
+        }))
+    }
+
+    /// Sessions per visitor
+    ///
+    /// Session counts per `user_identifier`. Secret keys and users only.
+    #[oai(path = "/stats/by-user", method = "get")]
+    async fn stats_by_user(
+        &self,
+        state: Data<&AppState>,
+        auth: ChatAuth,
+    ) -> ApiResult<Json<StatsByUser>> {
+        auth.require_private()?;
+        let (user_stats, without) = sessions::by_user(&state.db, &auth.owner()).await?;
+        let with: i64 = user_stats.values().sum();
+        Ok(Json(StatsByUser {
+            summary: UserStatsSummary {
+                total_sessions: with + without,
+                sessions_with_user: with,
+                sessions_without_user: without,
+                unique_users: user_stats.len() as i64,
+            },
+            user_stats,
+        }))
+    }
+
+    /// The bot's look
+    ///
+    /// Name, colours, icon and powered-by line for the widget: the client's bot config over
+    /// the defaults.
+    #[oai(path = "/bot-config", method = "get")]
+    async fn bot_config(&self, state: Data<&AppState>, auth: ChatAuth) -> ApiResult<Json<Value>> {
+        let mut config = default_bot_config();
+        if let Some(client_id) = auth.client_id()
+            && let Some(client) = clients::get_client(&state.db, client_id).await?
+        {
+            if let (Value::Object(base), Value::Object(custom)) = (&mut config, client.bot_config) {
+                for (k, v) in custom {
+                    base.insert(k, v);
+                }
+            }
+        }
+        Ok(Json(config))
+    }
+
+    /// Read a session
+    #[oai(path = "/:session_id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: ChatAuth,
+        session_id: Path<String>,
+    ) -> ApiResult<Json<SessionInfo>> {
+        let row = load_session(&state, &auth.owner(), &session_id).await?;
+        let message_count = sessions::message_count(&state.db, &row.id).await?;
+        let has_file = sessions::has_file(&state.db, &row.id).await?;
+        Ok(Json(SessionInfo {
+            session_id: row.id,
+            config: row.config,
+            message_count,
+            has_file,
+            created_at: rfc3339(row.created_at),
+            last_activity: rfc3339(row.last_activity),
+            user_identifier: row.user_identifier,
+        }))
+    }
+
+    /// Change a session's config
+    ///
+    /// Merges the given keys into the session's config; a key set to `null` is removed.
+    #[oai(path = "/:session_id/config", method = "put")]
+    async fn update_config(
+        &self,
+        state: Data<&AppState>,
+        auth: ChatAuth,
+        session_id: Path<String>,
+        body: Json<UpdateConfigRequest>,
+    ) -> ApiResult<Json<ConfigUpdated>> {
+        let row = load_session(&state, &auth.owner(), &session_id).await?;
+        let Value::Object(changes) = body.0.config else {
+            return Err(ApiError::bad_field(
+                "config",
+                "config must be a JSON object",
+            ));
+        };
+        let mut merged = match row.config {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        for (k, v) in changes {
+            if v.is_null() {
+                merged.remove(&k);
+            } else {
+                merged.insert(k, v);
+            }
+        }
+        let config = parse_config(Value::Object(merged))?;
+        sessions::update_config(&state.db, &row.id, &config).await?;
+        Ok(Json(ConfigUpdated {
+            session_id: row.id,
+            config,
+            status: "updated".into(),
+        }))
+    }
+}
+
+/// The session if the owner has it: 404 when not (also for another owner's id), 410 when it
+/// expired through inactivity.
+pub async fn load_session(
+    state: &AppState,
+    owner: &Owner,
+    session_id: &str,
+) -> ApiResult<SessionRow> {
+    let Some(row) = sessions::get(&state.db, owner, session_id).await? else {
+        return Err(ApiError::not_found("Session"));
+    };
+    if row.is_expired(state.session_timeout_ms(), db::now_ms()) {
+        return Err(ApiError::gone("Session expired").with_detail(format!(
+            "The session was inactive for more than {} seconds; create a new one",
+            state.settings.session_timeout.as_secs()
+        )));
+    }
+    Ok(row)
+}
+
+/// Checks the known config keys; unknown keys are kept as they are.
+pub fn parse_config(config: Value) -> ApiResult<Value> {
+    let Value::Object(map) = &config else {
+        return Err(ApiError::bad_field(
+            "config",
+            "config must be a JSON object",
+        ));
+    };
+    if let Some(p) = map.get("aiProvider").filter(|v| !v.is_null()) {
+        let ok = p
+            .as_str()
+            .is_some_and(|s| s.parse::<ProviderKind>().is_ok());
+        if !ok {
+            return Err(ApiError::bad_field(
+                "config.aiProvider",
+                "config.aiProvider must be one of claude, openai, offline",
+            ));
+        }
+    }
+    if let Some(m) = map.get("model").filter(|v| !v.is_null())
+        && !m.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 200)
+    {
+        return Err(ApiError::bad_field(
+            "config.model",
+            "config.model must be a model name (a string of 1 to 200 characters)",
+        ));
+    }
+    if let Some(ci) = map.get("customInstructions").filter(|v| !v.is_null()) {
+        match ci.as_str() {
+            Some(s) if s.chars().count() <= MAX_INSTRUCTIONS_CHARS => {}
+            Some(_) => {
+                return Err(ApiError::bad_field(
+                    "config.customInstructions",
+                    "config.customInstructions must be at most 8000 characters",
+                ));
+            }
+            None => {
+                return Err(ApiError::bad_field(
+                    "config.customInstructions",
+                    "config.customInstructions must be a string",
+                ));
+            }
+        }
+    }
+    if let Some(pc) = map.get("pageContext").filter(|v| !v.is_null()) {
+        let Value::Object(pc) = pc else {
+            return Err(ApiError::bad_field(
+                "config.pageContext",
+                "config.pageContext must be an object with url, title, content",
+            ));
+        };
+        for key in ["url", "title", "content"] {
+            if let Some(v) = pc.get(key)
+                && !(v.is_string() || v.is_null())
+            {
+                return Err(ApiError::bad_field(
+                    &format!("config.pageContext.{key}"),
+                    format!("config.pageContext.{key} must be a string"),
+                ));
+            }
+        }
+    }
+    Ok(config)
+}
+
+pub fn default_bot_config() -> Value {
+    json!({
+        "botName": "Assistant",
+        "poweredBy": "Powered by chatbot",
+        "botColor": "#4f46e5",
+        "botIcon": "💬",
+        "botMsgBgColor": "#f3f4f6",
+        "userMsgBgColor": "#4f46e5",
+        "welcomeMessage": "Hi! How can I help you today?",
+        "placeholder": "Type your message…"
+    })
+}

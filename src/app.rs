@@ -1,0 +1,197 @@
+//! The route tree and the server around it: `/api` and friends (one `OpenApiService`),
+//! `/docs`, `/redoc`, `/openapi.json`, `/healthz`, and the middleware every request goes
+//! through (request log, body limit, JSON errors, CORS).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use poem::http::Method;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::Cors;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem_openapi::OpenApiService;
+
+use crate::api::{health::HealthApi, sessions::SessionsApi};
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::{ApiError, to_json_error};
+use crate::state::AppState;
+
+/// The body limit for ordinary requests.
+pub const BODY_LIMIT: u64 = 1024 * 1024;
+/// The body limit for file uploads: 10 MiB of file plus multipart overhead.
+pub const UPLOAD_BODY_LIMIT: u64 = 10 * 1024 * 1024 + 256 * 1024;
+
+pub type Apis = (HealthApi, SessionsApi);
+
+pub fn api_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new((HealthApi, SessionsApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
+        "One service that gives any website an AI assistant. Tenants' servers use `X-API-Key: cb_sk_…`; \
+         the widget uses a publishable `cb_pk_…` key from allowed origins; signed-in users use \
+         `Authorization: Bearer <JWT>`. Every error is `{\"error\", \"detail\"?}`.",
+    )
+}
+
+/// The spec as served at `/openapi.json` and kept in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    api_service().spec()
+}
+
+pub fn build_routes(state: AppState) -> impl Endpoint {
+    let api = api_service();
+    let docs = api.swagger_ui();
+    let redoc = api.redoc();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/docs", docs)
+        .nest("/redoc", redoc)
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .with(
+            Cors::new()
+                .allow_headers([
+                    "X-API-Key",
+                    "Content-Type",
+                    "Authorization",
+                    "Last-Event-ID",
+                ])
+                .expose_headers(["Retry-After", "ETag"])
+                .max_age(600),
+        )
+        .around(guard)
+        .data(state)
+}
+
+/// Logs every request with method, path, status and latency; enforces the body limits; and
+/// turns every error that escaped the endpoints into the JSON error body.
+async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let bearer_path = path.starts_with("/api/auth") || path.starts_with("/api/clients");
+    let resp = match check_body_size(&req, &path) {
+        Err(e) => e.into_response(),
+        Ok(()) => match ep.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => to_json_error(err, bearer_path),
+        },
+    };
+    let status = resp.status();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::warn!(%method, path, status = status.as_u16(), latency_ms, "request");
+    } else {
+        tracing::info!(%method, path, status = status.as_u16(), latency_ms, "request");
+    }
+    Ok(resp)
+}
+
+fn check_body_size(req: &Request, path: &str) -> Result<(), ApiError> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let limit = if path == "/api/chat/files/upload" {
+        UPLOAD_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    };
+    let length = req
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok());
+    match length {
+        Some(n) if n > limit => Err(ApiError::too_large(format!(
+            "The limit is {limit} bytes for this path"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The service, bound to its port and connected to its database, ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    state: AppState,
+    port: u16,
+}
+
+impl Application {
+    /// Connects the database, applies migrations and binds the port: everything that can
+    /// fail on bad configuration fails here, with a one-line reason.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Db::connect(settings.database_url.expose()).await?;
+        db.migrate().await?;
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let acceptor = TcpListener::bind(addr.clone())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {addr} (is the port in use?)"))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("the listener has no address")?;
+        let state = AppState::new(db, settings);
+        Ok(Self {
+            acceptor,
+            state,
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish within the
+    /// grace period.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let grace = self.state.settings.shutdown_grace;
+        let state = self.state.clone();
+        spawn_housekeeping(state.clone());
+        let routes = build_routes(state);
+        Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(Duration::from_secs(120))
+            .run_with_graceful_shutdown(routes, shutdown, Some(grace))
+            .await
+    }
+}
+
+/// Periodic chores: forget idle rate-limit entries.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            state.rate_limits.shrink();
+        }
+    });
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

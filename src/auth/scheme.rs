@@ -1,0 +1,152 @@
+//! The security schemes operations ask for in their signatures. Obtaining a `ClientAuth`,
+//! `UserAuth` or `ChatAuth` value *is* the permission check, so no handler can forget it.
+
+use std::net::IpAddr;
+
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::{ApiKey, Bearer};
+
+use super::api_key::KeyKind;
+use super::{jwt, sha256_hex};
+use crate::db::clients;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A request made with a tenant's API key.
+#[derive(Clone, Debug)]
+pub struct ClientPrincipal {
+    pub client_id: String,
+    pub key_id: String,
+    pub kind: KeyKind,
+}
+
+/// A request made with a user's access token.
+#[derive(Clone, Debug)]
+pub struct UserPrincipal {
+    pub user_id: String,
+}
+
+/// Tenant API key: `cb_sk_…` (secret, servers) or `cb_pk_…` (publishable, the widget; only
+/// from the client's allowed origins).
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_name = "X-API-Key",
+    key_in = "header",
+    checker = "check_api_key"
+)]
+pub struct ClientAuth(pub ClientPrincipal);
+
+/// A signed-in user's access token (from `/api/auth/login`, `/api/auth/register` or Google).
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+pub struct UserAuth(pub UserPrincipal);
+
+/// Chat endpoints take either credential. The API key is tried last so that, without any
+/// credential, the answer is the API key's 401 that API.md fixes.
+#[derive(SecurityScheme)]
+pub enum ChatAuth {
+    Bearer(UserAuth),
+    ApiKey(ClientAuth),
+}
+
+/// Whose rows a request may reach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Client(String),
+    User(String),
+}
+
+impl ChatAuth {
+    pub fn owner(&self) -> Owner {
+        match self {
+            Self::ApiKey(ClientAuth(c)) => Owner::Client(c.client_id.clone()),
+            Self::Bearer(UserAuth(u)) => Owner::User(u.user_id.clone()),
+        }
+    }
+
+    /// The client whose AI defaults apply, when the caller is a client.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::ApiKey(ClientAuth(c)) => Some(&c.client_id),
+            Self::Bearer(_) => None,
+        }
+    }
+
+    /// Stats and other server-side reads: secret keys and users, never publishable keys.
+    pub fn require_private(&self) -> Result<(), ApiError> {
+        match self {
+            Self::ApiKey(ClientAuth(c)) if c.kind == KeyKind::Publishable => {
+                Err(ApiError::forbidden(
+                    "Secret key required",
+                    "Publishable keys cannot read statistics; use a secret key from your server",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn state(req: &Request) -> &AppState {
+    req.data::<AppState>()
+        .expect("AppState is attached to every route")
+}
+
+/// The visitor's address, for per-visitor rate limits.
+pub fn client_ip(req: &Request) -> Option<IpAddr> {
+    req.remote_addr().as_socket_addr().map(|a| a.ip())
+}
+
+async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincipal> {
+    let state = state(req);
+    let presented = key.key.trim();
+    if KeyKind::of_key(presented).is_none() {
+        return Err(ApiError::invalid_api_key().into());
+    }
+    let Some(found) = clients::find_active_key(&state.db, &sha256_hex(presented))
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Err(ApiError::invalid_api_key().into());
+    };
+    let visitor = match found.kind {
+        KeyKind::Secret => None,
+        KeyKind::Publishable => {
+            let origin = req.header("Origin").and_then(clients::normalise_origin);
+            let allowed = origin.as_ref().is_some_and(|o| {
+                found
+                    .allowed_origins
+                    .iter()
+                    .any(|a| a == "*" || clients::normalise_origin(a).as_ref() == Some(o))
+            });
+            if !allowed {
+                return Err(ApiError::forbidden(
+                    "Origin not allowed",
+                    format!(
+                        "This publishable key only works from the client's allowed origins; the request came from {}",
+                        origin.as_deref().unwrap_or("no origin")
+                    ),
+                )
+                .into());
+            }
+            client_ip(req)
+        }
+    };
+    state.rate_limits.check(&found.key_id, visitor)?;
+    Ok(ClientPrincipal {
+        client_id: found.client_id,
+        key_id: found.key_id,
+        kind: found.kind,
+    })
+}
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<UserPrincipal> {
+    let state = state(req);
+    match jwt::verify(state.settings.jwt_secret.expose(), &bearer.token) {
+        Some(claims) => Ok(UserPrincipal {
+            user_id: claims.sub,
+        }),
+        None => Err(ApiError::unauthorized("Invalid or expired access token").into()),
+    }
+}

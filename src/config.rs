@@ -1,0 +1,276 @@
+//! Settings read once from the environment (and a `.env` file), with the names and defaults
+//! of API.md's Configuration table. Secrets live in [`Secret`], which never prints.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::providers::{ProviderKind, ProviderSettings};
+
+/// A value that must never reach a log line or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The one deliberate way to read the value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct GoogleSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub auth_url: String,
+    pub token_url: String,
+    pub userinfo_url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub database_url: Secret,
+    pub public_url: String,
+    pub jwt_secret: Secret,
+    /// True when `JWT_SECRET` was not set and one was generated for this start.
+    pub jwt_secret_generated: bool,
+    pub ai_provider: ProviderKind,
+    pub providers: ProviderSettings,
+    pub google: Option<GoogleSettings>,
+    pub frontend_url: Option<String>,
+    pub session_timeout: Duration,
+    pub rate_limit_per_minute: u32,
+    pub log_format: LogFormat,
+    pub rust_log: String,
+    /// How long a finished reply's buffer stays in memory for late resumes.
+    pub reply_retention: Duration,
+    /// Interval of `: ping` comments on idle streams.
+    pub ping_interval: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+    /// Creates a demo client whose publishable key the demo page uses.
+    pub demo_client: bool,
+}
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings from a map; tests use it to build settings without touching the
+    /// process environment.
+    pub fn from_map(map: &HashMap<String, String>) -> anyhow::Result<Self> {
+        Self::from_lookup(|k| map.get(k).cloned())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let host = var("HOST").unwrap_or_else(|| "0.0.0.0".into());
+        let port: u16 = match var("PORT") {
+            Some(p) => p
+                .parse()
+                .with_context(|| format!("PORT must be a port number, got {p:?}"))?,
+            None => 8000,
+        };
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://chatbot.db".into());
+        crate::db::DbKind::from_url(&database_url)?;
+        let public_url = var("PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://localhost:{port}"))
+            .trim_end_matches('/')
+            .to_string();
+        url::Url::parse(&public_url)
+            .with_context(|| format!("PUBLIC_URL is not a URL: {public_url:?}"))?;
+        let (jwt_secret, jwt_secret_generated) = match var("JWT_SECRET") {
+            Some(s) => (Secret::new(s), false),
+            None => (Secret::new(crate::auth::random_token(32)), true),
+        };
+        let ai_provider = match var("AI_PROVIDER") {
+            Some(p) => p.parse().map_err(|_| {
+                anyhow::anyhow!("AI_PROVIDER must be one of offline, openai, claude; got {p:?}")
+            })?,
+            None => ProviderKind::Offline,
+        };
+        let defaults = ProviderSettings::default();
+        let providers = ProviderSettings {
+            openai_api_key: var("OPENAI_API_KEY"),
+            openai_base_url: var("OPENAI_BASE_URL").unwrap_or(defaults.openai_base_url.clone()),
+            openai_model: var("OPENAI_MODEL").unwrap_or(defaults.openai_model.clone()),
+            anthropic_api_key: var("ANTHROPIC_API_KEY"),
+            anthropic_base_url: var("ANTHROPIC_BASE_URL")
+                .unwrap_or(defaults.anthropic_base_url.clone()),
+            claude_model: var("CLAUDE_MODEL").unwrap_or(defaults.claude_model.clone()),
+            connect_timeout: secs(&var, "PROVIDER_CONNECT_TIMEOUT", defaults.connect_timeout)?,
+            first_token_timeout: secs(
+                &var,
+                "PROVIDER_FIRST_TOKEN_TIMEOUT",
+                defaults.first_token_timeout,
+            )?,
+            idle_timeout: secs(&var, "PROVIDER_IDLE_TIMEOUT", defaults.idle_timeout)?,
+            max_retries: parse_or(&var, "PROVIDER_MAX_RETRIES", defaults.max_retries)?,
+            offline_word_delay: match var("OFFLINE_WORD_DELAY_MS") {
+                Some(v) => Duration::from_millis(v.parse().with_context(|| {
+                    format!("OFFLINE_WORD_DELAY_MS must be milliseconds, got {v:?}")
+                })?),
+                None => defaults.offline_word_delay,
+            },
+            ..defaults
+        };
+        let google = match (var("GOOGLE_CLIENT_ID"), var("GOOGLE_CLIENT_SECRET")) {
+            (Some(client_id), Some(secret)) => Some(GoogleSettings {
+                client_id,
+                client_secret: Secret::new(secret),
+                auth_url: var("GOOGLE_AUTH_URL")
+                    .unwrap_or_else(|| "https://accounts.google.com/o/oauth2/v2/auth".into()),
+                token_url: var("GOOGLE_TOKEN_URL")
+                    .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into()),
+                userinfo_url: var("GOOGLE_USERINFO_URL")
+                    .unwrap_or_else(|| "https://openidconnect.googleapis.com/v1/userinfo".into()),
+            }),
+            _ => None,
+        };
+        let log_format = match var("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("LOG_FORMAT must be text or json, got {other:?}"),
+        };
+        let rate_limit_per_minute: u32 = parse_or(&var, "RATE_LIMIT_PER_MINUTE", 120)?;
+        if rate_limit_per_minute == 0 {
+            bail!("RATE_LIMIT_PER_MINUTE must be at least 1");
+        }
+        Ok(Self {
+            host,
+            port,
+            database_url: Secret::new(database_url),
+            public_url,
+            jwt_secret,
+            jwt_secret_generated,
+            ai_provider,
+            providers,
+            google,
+            frontend_url: var("FRONTEND_URL").map(|u| u.trim_end_matches('/').to_string()),
+            session_timeout: secs(&var, "CHAT_SESSION_TIMEOUT", Duration::from_secs(1800))?,
+            rate_limit_per_minute,
+            log_format,
+            rust_log: var("RUST_LOG").unwrap_or_else(|| "info".into()),
+            reply_retention: secs(&var, "REPLY_RETENTION", Duration::from_secs(300))?,
+            ping_interval: secs(&var, "SSE_PING_INTERVAL", Duration::from_secs(15))?,
+            shutdown_grace: secs(&var, "SHUTDOWN_GRACE", Duration::from_secs(20))?,
+            demo_client: parse_or(&var, "DEMO_CLIENT", true)?,
+        })
+    }
+
+    /// The origin (scheme://host[:port]) of `PUBLIC_URL`, as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> String {
+        url::Url::parse(&self.public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| self.public_url.clone())
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    var: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+) -> anyhow::Result<T> {
+    match var(key) {
+        Some(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{key} has an invalid value {v:?}")),
+        None => Ok(default),
+    }
+}
+
+fn secs(
+    var: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: Duration,
+) -> anyhow::Result<Duration> {
+    match var(key) {
+        Some(v) => {
+            let n: f64 = v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{key} must be a number of seconds, got {v:?}"))?;
+            if !(n.is_finite() && n >= 0.0) {
+                bail!("{key} must be a non-negative number of seconds, got {v:?}");
+            }
+            Ok(Duration::from_secs_f64(n))
+        }
+        None => Ok(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let mut map = HashMap::new();
+        map.insert("JWT_SECRET".to_string(), "super-secret-value".to_string());
+        map.insert("OPENAI_API_KEY".to_string(), "sk-live-abc".to_string());
+        map.insert(
+            "DATABASE_URL".to_string(),
+            "postgres://u:pw-123@localhost/db".to_string(),
+        );
+        let s = Settings::from_map(&map).unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("super-secret-value"));
+        assert!(!printed.contains("pw-123"));
+        assert_eq!(s.jwt_secret.expose(), "super-secret-value");
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = Settings::from_map(&HashMap::new()).unwrap();
+        assert_eq!(s.port, 8000);
+        assert_eq!(s.host, "0.0.0.0");
+        assert_eq!(s.public_url, "http://localhost:8000");
+        assert_eq!(s.ai_provider, ProviderKind::Offline);
+        assert_eq!(s.session_timeout, Duration::from_secs(1800));
+        assert_eq!(s.rate_limit_per_minute, 120);
+        assert!(s.jwt_secret_generated);
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        for (k, v) in [
+            ("PORT", "eighty"),
+            ("DATABASE_URL", "mysql://x"),
+            ("AI_PROVIDER", "gpt"),
+            ("LOG_FORMAT", "xml"),
+        ] {
+            let mut map = HashMap::new();
+            map.insert(k.to_string(), v.to_string());
+            let err = Settings::from_map(&map).unwrap_err().to_string();
+            assert!(
+                err.contains(k) || err.contains("DATABASE_URL"),
+                "{k}: {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Queries on chat sessions. Every read and write is scoped to its owner (a client or a
+//! user): another owner's session id finds nothing.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, new_id, now_ms};
+use crate::auth::scheme::Owner;
+
+#[derive(Clone, Debug)]
+pub struct SessionRow {
+    pub id: String,
+    pub client_id: Option<String>,
+    pub user_id: Option<String>,
+    pub user_identifier: Option<String>,
+    pub config: Value,
+    pub created_at: i64,
+    pub last_activity: i64,
+}
+
+impl SessionRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            client_id: row.try_get("client_id")?,
+            user_id: row.try_get("user_id")?,
+            user_identifier: row.try_get("user_identifier")?,
+            config: serde_json::from_str(&row.try_get::<String, _>("config")?)
+                .unwrap_or(Value::Object(Default::default())),
+            created_at: row.try_get("created_at")?,
+            last_activity: row.try_get("last_activity")?,
+        })
+    }
+
+    pub fn is_expired(&self, timeout_ms: i64, now: i64) -> bool {
+        now.saturating_sub(self.last_activity) > timeout_ms
+    }
+}
+
+/// The owner column and value for a scoped query.
+pub fn owner_filter(owner: &Owner) -> (&'static str, &str) {
+    match owner {
+        Owner::Client(id) => ("client_id", id.as_str()),
+        Owner::User(id) => ("user_id", id.as_str()),
+    }
+}
+
+pub async fn create(
+    db: &Db,
+    owner: &Owner,
+    user_identifier: Option<&str>,
+    config: &Value,
+) -> sqlx::Result<SessionRow> {
+    let (client_id, user_id) = match owner {
+        Owner::Client(id) => (Some(id.as_str()), None),
+        Owner::User(id) => (None, Some(id.as_str())),
+    };
+    let row = SessionRow {
+        id: new_id(),
+        client_id: client_id.map(str::to_string),
+        user_id: user_id.map(str::to_string),
+        user_identifier: user_identifier.map(str::to_string),
+        config: config.clone(),
+        created_at: now_ms(),
+        last_activity: now_ms(),
+    };
+    sqlx::query("INSERT INTO chat_sessions (id, client_id, user_id, user_identifier, config, created_at, last_activity) VALUES ($1, $2, $3, $4, $5, $6, $6)")
+        .bind(&row.id)
+        .bind(client_id)
+        .bind(user_id)
+        .bind(user_identifier)
+        .bind(config.to_string())
+        .bind(row.created_at)
+        .execute(&db.pool)
+        .await?;
+    Ok(row)
+}
+
+pub async fn get(db: &Db, owner: &Owner, id: &str) -> sqlx::Result<Option<SessionRow>> {
+    let (col, val) = owner_filter(owner);
+    let sql = format!(
+        "SELECT id, client_id, user_id, user_identifier, config, created_at, last_activity FROM chat_sessions WHERE id = $1 AND {col} = $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(val)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|r| SessionRow::from_row(&r))
+        .transpose()
+}
+
+/// Marks the session as active now.
+pub async fn touch(db: &Db, id: &str) -> sqlx::Result<i64> {
+    let now = now_ms();
+    sqlx::query("UPDATE chat_sessions SET last_activity = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(now)
+}
+
+pub async fn update_config(db: &Db, id: &str, config: &Value) -> sqlx::Result<()> {
+    sqlx::query("UPDATE chat_sessions SET config = $1, last_activity = $2 WHERE id = $3")
+        .bind(config.to_string())
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn message_count(db: &Db, id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE session_id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+}
+
+pub async fn has_file(db: &Db, id: &str) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session_files WHERE session_id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(n > 0)
+}
+
+pub struct Summary {
+    pub total: i64,
+    pub recently_active: i64,
+}
+
+pub async fn summary(db: &Db, owner: &Owner, active_since: i64) -> sqlx::Result<Summary> {
+    let (col, val) = owner_filter(owner);
+    let sql = format!(
+        "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN last_activity >= $2 THEN 1 ELSE 0 END), 0) AS recent FROM chat_sessions WHERE {col} = $1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(val)
+        .bind(active_since)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(Summary {
+        total: row.try_get("total")?,
+        recently_active: row.try_get("recent")?,
+    })
+}
+
+/// Sessions per `user_identifier`, and how many have none.
+pub async fn by_user(db: &Db, owner: &Owner) -> sqlx::Result<(BTreeMap<String, i64>, i64)> {
+    let (col, val) = owner_filter(owner);
+    let sql = format!(
+        "SELECT user_identifier, COUNT(*) AS n FROM chat_sessions WHERE {col} = $1 GROUP BY user_identifier"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(val)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut per_user = BTreeMap::new();
+    let mut without = 0;
+    for row in rows {
+        let who: Option<String> = row.try_get("user_identifier")?;
+        let n: i64 = row.try_get("n")?;
+        match who {
+            Some(w) => {
+                per_user.insert(w, n);
+            }
+            None => without += n,
+        }
+    }
+    Ok((per_user, without))
+}

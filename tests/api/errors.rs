@@ -1,0 +1,120 @@
+//! Every failure is a JSON `{"error", "detail"?}` with the right status, and the service
+//! keeps running after it.
+
+use serde_json::json;
+
+use crate::helpers::{json, spawn_app};
+
+#[tokio::test]
+async fn unknown_route_and_wrong_method_answer_json() {
+    let app = spawn_app().await;
+    let (status, body) = json(app.get("/no/such/route", "").await).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "Not found");
+    let (status, body) = json(app.http.delete(app.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(status, 405);
+    assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn malformed_json_wrong_content_type_and_oversized_bodies() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let url = app.url("/api/chat/sessions/create");
+    let send = |ct: &'static str, body: Vec<u8>| {
+        app.http
+            .post(&url)
+            .header("X-API-Key", &c.secret)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+
+    let (status, body) = json(
+        send("application/json", b"{not json".to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body["error"].is_string() && body["detail"].is_string());
+
+    let (status, body) = json(send("text/plain", b"{}".to_vec()).await.unwrap()).await;
+    assert_eq!(status, 415);
+    assert!(body["error"].is_string());
+
+    let big = format!(
+        "{{\"config\":{{\"pad\":\"{}\"}}}}",
+        "x".repeat(1024 * 1024 + 10)
+    );
+    let (status, body) = json(send("application/json", big.into_bytes()).await.unwrap()).await;
+    assert_eq!(status, 413);
+    assert!(body["error"].is_string());
+
+    // Still serving.
+    assert_eq!(app.get("/healthz", "").await.status(), 200);
+}
+
+#[tokio::test]
+async fn bad_field_names_the_field() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let (status, body) = json(
+        app.post(
+            "/api/chat/sessions/create",
+            &c.secret,
+            json!({"config": {"aiProvider": "gpt-9"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["detail"]["field"], "config.aiProvider");
+    let (status, body) = json(
+        app.post(
+            "/api/chat/sessions/create",
+            &c.secret,
+            json!({"config": [1, 2]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["detail"]["field"], "config");
+}
+
+#[tokio::test]
+async fn garbage_never_yields_a_server_error() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let bodies: Vec<&[u8]> = vec![
+        b"",
+        b"null",
+        b"[]",
+        b"\"str\"",
+        b"{\"config\":null}",
+        b"\xff\xfe\x00",
+        b"{\"user_identifier\":{}}",
+        b"{\"config\":{\"pageContext\":7}}",
+    ];
+    for body in bodies {
+        let resp = app
+            .http
+            .post(app.url("/api/chat/sessions/create"))
+            .header("X-API-Key", &c.secret)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        assert!((200..500).contains(&status), "{body:?} answered {status}");
+        let text = resp.text().await.unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        if status >= 400 {
+            assert!(v["error"].is_string(), "{text}");
+        }
+    }
+    assert_eq!(app.get("/healthz", "").await.status(), 200);
+}

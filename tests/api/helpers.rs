@@ -1,0 +1,185 @@
+//! `spawn_app`: the real application on 127.0.0.1 port 0 with a fresh database, and small
+//! helpers to call it as a client would.
+
+use std::collections::HashMap;
+
+use chatbot::app::Application;
+use chatbot::config::Settings;
+use chatbot::db::{Db, clients};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::Value;
+
+#[allow(dead_code)]
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub http: reqwest::Client,
+    pub db: Db,
+    pub database_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A client (tenant) made for a test, with its two keys.
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+    pub publishable: String,
+}
+
+pub const ORIGIN: &str = "https://shop.example";
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A fresh database URL: a SQLite file in `dir`, or a new PostgreSQL database when
+/// `TEST_DATABASE_URL` names a server.
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(admin_url) => {
+            let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Db::connect(&admin_url)
+                .await
+                .expect("TEST_DATABASE_URL must reach PostgreSQL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin.pool)
+                .await
+                .expect("create test database");
+            admin.pool.close().await;
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin_url);
+            format!("{base}/{name}")
+        }
+        None => format!("sqlite://{}", dir.join("test.db").display()),
+    }
+}
+
+/// Starts the app with the test defaults, after `tweak` may change the environment it reads.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = fresh_database_url(dir.path()).await;
+    let mut env = HashMap::from([
+        ("HOST".to_string(), "127.0.0.1".to_string()),
+        ("PORT".to_string(), "0".to_string()),
+        ("DATABASE_URL".to_string(), database_url.clone()),
+        ("JWT_SECRET".to_string(), "test-jwt-secret".to_string()),
+        ("RATE_LIMIT_PER_MINUTE".to_string(), "100000".to_string()),
+        ("OFFLINE_WORD_DELAY_MS".to_string(), "0".to_string()),
+        ("SHUTDOWN_GRACE".to_string(), "5".to_string()),
+        ("DEMO_CLIENT".to_string(), "false".to_string()),
+    ]);
+    tweak(&mut env);
+    let settings = Settings::from_map(&env).expect("test settings");
+    let app = Application::build(settings).await.expect("the app builds");
+    let port = app.port();
+    let db = app.state().db.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db,
+        database_url,
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A client with one secret and one publishable key allowed from [`ORIGIN`].
+    pub async fn new_client(&self) -> TestClient {
+        let made =
+            clients::create_client_with_keys(&self.db, "Test shop", &[ORIGIN.to_string()], None)
+                .await
+                .unwrap();
+        TestClient {
+            id: made.client.id,
+            secret: made.secret.1,
+            publishable: made.publishable.1,
+        }
+    }
+
+    pub fn req(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        let b = self.http.request(method, self.url(path));
+        if key.starts_with("cb_pk_") {
+            b.header("X-API-Key", key).header("Origin", ORIGIN)
+        } else if key.is_empty() {
+            b
+        } else if key.starts_with("cb_") {
+            b.header("X-API-Key", key)
+        } else {
+            b.bearer_auth(key)
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.req(Method::GET, path, key).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Response {
+        self.req(Method::POST, path, key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a session and answers its id.
+    pub async fn new_session(&self, key: &str, config: Value) -> String {
+        let resp = self
+            .post(
+                "/api/chat/sessions/create",
+                key,
+                serde_json::json!({ "config": config }),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        body["sessionId"].as_str().unwrap().to_string()
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn json(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, body)
+}

@@ -1,0 +1,167 @@
+//! Tenant API keys: exact 401 bodies, hashed at rest, revocation, origin locking, stats only
+//! for secret keys, CORS preflights and rate limits.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{ORIGIN, json, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn missing_and_invalid_keys_answer_the_exact_401_bodies() {
+    let app = spawn_app().await;
+    let (status, body) = json(app.post("/api/chat/sessions/create", "", json!({})).await).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        json!({"error": "Authentication required", "detail": "Valid API key must be provided in X-API-Key header"})
+    );
+    for bad in ["cb_sk_notarealkey", "nonsense", "cb_pk_"] {
+        let resp = app
+            .http
+            .post(app.url("/api/chat/sessions/create"))
+            .header("X-API-Key", bad)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json(resp).await;
+        assert_eq!(status, 401, "{bad}");
+        assert_eq!(body, json!({"error": "Invalid API key"}), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn keys_are_stored_only_as_hashes() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let stored: Vec<String> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    for h in &stored {
+        assert!(!h.contains(&c.secret[6..]) && !h.contains(&c.publishable[6..]));
+        assert_eq!(h.len(), 64);
+    }
+}
+
+#[tokio::test]
+async fn revoked_keys_stop_working_at_once() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    assert_eq!(
+        app.post("/api/chat/sessions/create", &c.secret, json!({}))
+            .await
+            .status(),
+        201
+    );
+    let keys = chatbot::db::clients::list_keys(&app.db, &c.id)
+        .await
+        .unwrap();
+    for k in keys {
+        assert!(
+            chatbot::db::clients::revoke_key(&app.db, &c.id, &k.id)
+                .await
+                .unwrap()
+        );
+    }
+    let (status, body) = json(
+        app.post("/api/chat/sessions/create", &c.secret, json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(body, json!({"error": "Invalid API key"}));
+}
+
+#[tokio::test]
+async fn publishable_keys_only_from_allowed_origins_and_never_for_stats() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    // From the allowed origin: fine.
+    assert_eq!(
+        app.post("/api/chat/sessions/create", &c.publishable, json!({}))
+            .await
+            .status(),
+        201
+    );
+    // From a foreign origin, or with no origin: 403.
+    for origin in [Some("https://evil.example"), None] {
+        let mut b = app
+            .http
+            .post(app.url("/api/chat/sessions/create"))
+            .header("X-API-Key", &c.publishable)
+            .json(&json!({}));
+        if let Some(o) = origin {
+            b = b.header("Origin", o);
+        }
+        let (status, body) = json(b.send().await.unwrap()).await;
+        assert_eq!(status, 403, "{origin:?}");
+        assert!(body["error"].is_string());
+    }
+    // Stats: never with a publishable key, fine with the secret one.
+    for path in [
+        "/api/chat/sessions/stats/summary",
+        "/api/chat/sessions/stats/by-user",
+    ] {
+        assert_eq!(app.get(path, &c.publishable).await.status(), 403, "{path}");
+        assert_eq!(app.get(path, &c.secret).await.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_the_widget() {
+    let app = spawn_app().await;
+    let resp = app
+        .http
+        .request(Method::OPTIONS, app.url("/api/chat/messages/stream"))
+        .header("Origin", ORIGIN)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "x-api-key,content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let h = resp.headers();
+    assert_eq!(h["access-control-allow-origin"], ORIGIN);
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("x-api-key")
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let app = spawn_app_with(|env| {
+        env.insert("RATE_LIMIT_PER_MINUTE".into(), "10".into());
+    })
+    .await;
+    let c = app.new_client().await;
+    let other = app.new_client().await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(app.get("/api/chat/sessions/stats/summary", &c.secret).await);
+    }
+    // A burst of half the minute budget (5) passes, then 429.
+    assert!(statuses[..5].iter().all(|r| r.status() == 200));
+    let limited = statuses.into_iter().last().unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    let (_, body) = json(limited).await;
+    assert!(body["error"].is_string());
+    // Another key is not affected.
+    assert_eq!(
+        app.get("/api/chat/sessions/stats/summary", &other.secret)
+            .await
+            .status(),
+        200
+    );
+}

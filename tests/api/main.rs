@@ -1,0 +1,9 @@
+//! Integration tests against the whole service: the real app on port 0 with a fresh
+//! database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set), called over HTTP.
+
+mod errors;
+mod health;
+mod helpers;
+mod keys;
+mod openapi;
+mod sessions;

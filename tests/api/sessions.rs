@@ -1,0 +1,224 @@
+//! `/api/chat/sessions`: create, read, config, expiry, stats, bot config and tenant isolation.
+
+use serde_json::json;
+
+use crate::helpers::{json, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn create_and_read_a_session() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let config = json!({"aiProvider": "offline", "customInstructions": "Be brief", "pageContext": {"url": "https://shop.example/a", "title": "A", "content": "Hello"}, "theme": "dark"});
+    let (status, body) = json(
+        app.post(
+            "/api/chat/sessions/create",
+            &c.secret,
+            json!({"config": config, "user_identifier": "visitor-1"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(body["status"], "created");
+    assert_eq!(body["config"], config);
+    assert!(chrono::DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).is_ok());
+    let id = body["sessionId"].as_str().unwrap();
+
+    let (status, body) = json(
+        app.get(&format!("/api/chat/sessions/{id}"), &c.secret)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["sessionId"], id);
+    assert_eq!(body["config"]["theme"], "dark", "unknown keys are kept");
+    assert_eq!(body["messageCount"], 0);
+    assert_eq!(body["hasFile"], false);
+    assert!(chrono::DateTime::parse_from_rfc3339(body["createdAt"].as_str().unwrap()).is_ok());
+    assert!(chrono::DateTime::parse_from_rfc3339(body["lastActivity"].as_str().unwrap()).is_ok());
+}
+
+#[tokio::test]
+async fn user_identifier_limit_is_inclusive() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let ok = app
+        .post(
+            "/api/chat/sessions/create",
+            &c.secret,
+            json!({"user_identifier": "u".repeat(255)}),
+        )
+        .await;
+    assert_eq!(ok.status(), 201);
+    let (status, body) = json(
+        app.post(
+            "/api/chat/sessions/create",
+            &c.secret,
+            json!({"user_identifier": "u".repeat(256)}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["detail"]["field"], "user_identifier");
+}
+
+#[tokio::test]
+async fn config_update_merges_and_validates() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let id = app
+        .new_session(&c.secret, json!({"aiProvider": "offline", "model": "m1"}))
+        .await;
+    let resp = app
+        .req(
+            reqwest::Method::PUT,
+            &format!("/api/chat/sessions/{id}/config"),
+            &c.secret,
+        )
+        .json(&json!({"config": {"model": null, "customInstructions": "Talk like a pirate"}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "updated");
+    assert_eq!(
+        body["config"],
+        json!({"aiProvider": "offline", "customInstructions": "Talk like a pirate"})
+    );
+    let resp = app
+        .req(
+            reqwest::Method::PUT,
+            &format!("/api/chat/sessions/{id}/config"),
+            &c.secret,
+        )
+        .json(&json!({"config": {"aiProvider": "skynet"}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["detail"]["field"], "config.aiProvider");
+}
+
+#[tokio::test]
+async fn another_clients_session_is_not_found() {
+    let app = spawn_app().await;
+    let a = app.new_client().await;
+    let b = app.new_client().await;
+    let id = app.new_session(&a.secret, json!({})).await;
+    let (status, body) = json(
+        app.get(&format!("/api/chat/sessions/{id}"), &b.secret)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(!body.to_string().contains(&id));
+    let resp = app
+        .req(
+            reqwest::Method::PUT,
+            &format!("/api/chat/sessions/{id}/config"),
+            &b.secret,
+        )
+        .json(&json!({"config": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn inactive_sessions_expire_with_410() {
+    let app = spawn_app_with(|env| {
+        env.insert("CHAT_SESSION_TIMEOUT".into(), "60".into());
+    })
+    .await;
+    let c = app.new_client().await;
+    let id = app.new_session(&c.secret, json!({})).await;
+    assert_eq!(
+        app.get(&format!("/api/chat/sessions/{id}"), &c.secret)
+            .await
+            .status(),
+        200
+    );
+    // Make the session look idle for two minutes, as if time had passed.
+    sqlx::query("UPDATE chat_sessions SET last_activity = last_activity - 120000 WHERE id = $1")
+        .bind(&id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (status, body) = json(
+        app.get(&format!("/api/chat/sessions/{id}"), &c.secret)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 410);
+    assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn stats_count_sessions_per_client_and_user() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let other = app.new_client().await;
+    for who in [Some("alice"), Some("alice"), Some("bob"), None] {
+        let mut body = json!({"config": {}});
+        if let Some(w) = who {
+            body["user_identifier"] = json!(w);
+        }
+        assert_eq!(
+            app.post("/api/chat/sessions/create", &c.secret, body)
+                .await
+                .status(),
+            201
+        );
+    }
+    app.new_session(&other.secret, json!({})).await;
+    let (status, body) = json(app.get("/api/chat/sessions/stats/summary", &c.secret).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["totalSessions"], 4);
+    assert_eq!(body["recentlyActive"], 4);
+    let (status, body) = json(app.get("/api/chat/sessions/stats/by-user", &c.secret).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["userStats"], json!({"alice": 2, "bob": 1}));
+    assert_eq!(
+        body["summary"],
+        json!({"totalSessions": 4, "sessionsWithUser": 3, "sessionsWithoutUser": 1, "uniqueUsers": 2})
+    );
+}
+
+#[tokio::test]
+async fn bot_config_has_defaults_and_client_overrides() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let (status, body) = json(
+        app.get("/api/chat/sessions/bot-config", &c.publishable)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    for k in [
+        "botName",
+        "poweredBy",
+        "botColor",
+        "botIcon",
+        "botMsgBgColor",
+    ] {
+        assert!(body[k].is_string(), "{k}");
+    }
+    sqlx::query("UPDATE clients SET bot_config = $1 WHERE id = $2")
+        .bind(r##"{"botName":"Shopbot","botColor":"#ff0000"}"##)
+        .bind(&c.id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (_, body) = json(
+        app.get("/api/chat/sessions/bot-config", &c.publishable)
+            .await,
+    )
+    .await;
+    assert_eq!(body["botName"], "Shopbot");
+    assert_eq!(body["botColor"], "#ff0000");
+    assert!(body["poweredBy"].is_string());
+}
