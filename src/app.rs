@@ -11,7 +11,7 @@ use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 use poem_openapi::OpenApiService;
 
-use crate::api::{health::HealthApi, sessions::SessionsApi};
+use crate::api::{health::HealthApi, messages::MessagesApi, sessions::SessionsApi};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{ApiError, to_json_error};
@@ -22,10 +22,10 @@ pub const BODY_LIMIT: u64 = 1024 * 1024;
 /// The body limit for file uploads: 10 MiB of file plus multipart overhead.
 pub const UPLOAD_BODY_LIMIT: u64 = 10 * 1024 * 1024 + 256 * 1024;
 
-pub type Apis = (HealthApi, SessionsApi);
+pub type Apis = (HealthApi, SessionsApi, MessagesApi);
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((HealthApi, SessionsApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new((HealthApi, SessionsApi, MessagesApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
         "One service that gives any website an AI assistant. Tenants' servers use `X-API-Key: cb_sk_…`; \
          the widget uses a publishable `cb_pk_…` key from allowed origins; signed-in users use \
          `Authorization: Bearer <JWT>`. Every error is `{\"error\", \"detail\"?}`.",
@@ -154,7 +154,14 @@ impl Application {
         let grace = self.state.settings.shutdown_grace;
         let state = self.state.clone();
         spawn_housekeeping(state.clone());
-        let routes = build_routes(state);
+        let routes = build_routes(state.clone());
+        // Replies in flight are stored as interrupted first, which also ends their streams, so
+        // the server's own grace period is left for ordinary requests.
+        let hub = state.hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.shutdown(grace).await;
+        };
         Server::new_with_acceptor(self.acceptor)
             .idle_timeout(Duration::from_secs(120))
             .run_with_graceful_shutdown(routes, shutdown, Some(grace))
@@ -162,13 +169,19 @@ impl Application {
     }
 }
 
-/// Periodic chores: forget idle rate-limit entries.
+/// Periodic chores: drop finished replies past their retention, forget idle rate-limit
+/// entries.
 fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        let mut n: u64 = 0;
         loop {
             tick.tick().await;
-            state.rate_limits.shrink();
+            state.hub.sweep();
+            n += 1;
+            if n % 6 == 0 {
+                state.rate_limits.shrink();
+            }
         }
     });
 }

@@ -7,6 +7,8 @@ pub mod api;
 pub mod app;
 /// Who is calling: API keys, access tokens, security schemes, rate limits.
 pub mod auth;
+/// Chat replies: context, the reply hub, SSE framing.
+pub mod chat;
 /// Command-line subcommands other than `serve`.
 pub mod cli;
 /// Settings from the environment.

@@ -3,23 +3,31 @@
 use std::sync::Arc;
 
 use crate::auth::rate_limit::RateLimits;
+use crate::chat::hub::ReplyHub;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::providers::Providers;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub rate_limits: Arc<RateLimits>,
+    pub providers: Arc<Providers>,
+    pub hub: ReplyHub,
 }
 
 impl AppState {
     pub fn new(db: Db, settings: Settings) -> Self {
         let rate_limits = Arc::new(RateLimits::new(settings.rate_limit_per_minute));
+        let providers = Arc::new(Providers::new(settings.providers.clone()));
+        let hub = ReplyHub::new(settings.reply_retention);
         Self {
             db,
             settings: Arc::new(settings),
             rate_limits,
+            providers,
+            hub,
         }
     }
 

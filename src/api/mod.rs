@@ -1,6 +1,7 @@
 //! The typed REST API: one `#[OpenApi]` struct per resource, and the pieces they share.
 
 pub mod health;
+pub mod messages;
 pub mod sessions;
 
 use poem_openapi::Tags;

@@ -64,3 +64,169 @@ impl Default for ProviderSettings {
         }
     }
 }
+
+// ---- Interface placeholder (the providers branch brings the real implementations) ----
+
+use std::pin::Pin;
+
+use futures::Stream;
+use futures::future::BoxFuture;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChatTurn {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PageContext {
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub content: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ColumnFacts {
+    pub name: String,
+    pub kind: String,
+    pub nulls: u64,
+    pub distinct: u64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FileFacts {
+    pub name: String,
+    pub summary: String,
+    pub rows: u64,
+    pub columns: Vec<ColumnFacts>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OfflineContext {
+    pub question: String,
+    pub page_context: Option<PageContext>,
+    pub custom_instructions: Option<String>,
+    pub file: Option<FileFacts>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChatRequest {
+    pub model: String,
+    pub system: String,
+    pub messages: Vec<ChatTurn>,
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+    pub offline: OfflineContext,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProviderEvent {
+    Delta(String),
+    Usage {
+        prompt_tokens: u32,
+        completion_tokens: u32,
+    },
+    Finish(String),
+}
+
+pub type ProviderStream = Pin<Box<dyn Stream<Item = Result<ProviderEvent, ProviderError>> + Send>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("{0} timeout")]
+    Timeout(&'static str),
+    #[error("upstream status {status}: {message}")]
+    Upstream { status: u16, message: String },
+    #[error("rate limited by the provider")]
+    RateLimited,
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("the stream was cut")]
+    StreamCut,
+}
+
+impl ProviderError {
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Timeout(_) => 504,
+            _ => 502,
+        }
+    }
+    pub fn user_message(&self) -> String {
+        self.to_string()
+    }
+}
+
+pub trait Provider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+    fn start<'a>(
+        &'a self,
+        req: ChatRequest,
+    ) -> BoxFuture<'a, Result<ProviderStream, ProviderError>>;
+}
+
+struct Echo;
+
+impl Provider for Echo {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Offline
+    }
+    fn start<'a>(
+        &'a self,
+        req: ChatRequest,
+    ) -> BoxFuture<'a, Result<ProviderStream, ProviderError>> {
+        Box::pin(async move {
+            let words: Vec<String> = format!(
+                "I'm the offline assistant. You said: {}",
+                req.offline.question
+            )
+            .split_inclusive(' ')
+            .map(str::to_string)
+            .collect();
+            let s = futures::stream::iter(
+                words
+                    .into_iter()
+                    .map(|w| Ok(ProviderEvent::Delta(w)))
+                    .chain([Ok(ProviderEvent::Finish("stop".into()))]),
+            );
+            Ok(Box::pin(s) as ProviderStream)
+        })
+    }
+}
+
+pub struct Providers {
+    settings: ProviderSettings,
+    echo: Echo,
+}
+
+impl Providers {
+    pub fn new(settings: ProviderSettings) -> Self {
+        Self {
+            settings,
+            echo: Echo,
+        }
+    }
+    pub fn get(&self, _kind: ProviderKind) -> &dyn Provider {
+        &self.echo
+    }
+    pub fn default_model(&self, kind: ProviderKind) -> String {
+        match kind {
+            ProviderKind::Offline => "offline-assistant".into(),
+            ProviderKind::OpenAi => self.settings.openai_model.clone(),
+            ProviderKind::Claude => self.settings.claude_model.clone(),
+        }
+    }
+}

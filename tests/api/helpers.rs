@@ -15,6 +15,7 @@ pub struct TestApp {
     pub port: u16,
     pub http: reqwest::Client,
     pub db: Db,
+    pub state: chatbot::state::AppState,
     pub database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -79,7 +80,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut HashMap<String, String>)) ->
     let settings = Settings::from_map(&env).expect("test settings");
     let app = Application::build(settings).await.expect("the app builds");
     let port = app.port();
-    let db = app.state().db.clone();
+    let state = app.state();
+    let db = state.db.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -92,6 +94,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut HashMap<String, String>)) ->
             .build()
             .unwrap(),
         db,
+        state,
         database_url,
         shutdown: Some(tx),
         server: Some(server),
@@ -182,4 +185,83 @@ pub async fn json(resp: Response) -> (u16, Value) {
     let body =
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, body)
+}
+
+/// One server-sent event as a client reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: Value,
+}
+
+/// Parses complete frames out of `buf`, leaving an incomplete tail in it. Comments (`: ping`)
+/// are answered as events named `comment`.
+pub fn parse_frames(buf: &mut String) -> Vec<SseEvent> {
+    let mut out = Vec::new();
+    while let Some(end) = buf.find("\n\n") {
+        let frame: String = buf.drain(..end + 2).collect();
+        let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
+        for line in frame.lines() {
+            if let Some(c) = line.strip_prefix(':') {
+                out.push(SseEvent {
+                    id: None,
+                    event: "comment".into(),
+                    data: Value::String(c.trim().into()),
+                });
+            } else if let Some(v) = line.strip_prefix("id: ") {
+                id = Some(v.to_string());
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                event = v.to_string();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push_str(v);
+            }
+        }
+        if !data.is_empty() {
+            out.push(SseEvent {
+                id,
+                event,
+                data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+            });
+        }
+    }
+    out
+}
+
+/// Reads a whole SSE response into its events.
+pub async fn read_sse(resp: Response) -> Vec<SseEvent> {
+    let text = resp.text().await.unwrap();
+    let mut buf = text;
+    parse_frames(&mut buf)
+}
+
+/// Reads events from a streaming response until `stop` says so; answers them and the
+/// response (dropping it closes the connection).
+pub async fn read_until(
+    mut resp: Response,
+    mut stop: impl FnMut(&[SseEvent]) -> bool,
+) -> Vec<SseEvent> {
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(20), resp.chunk())
+        .await
+        .expect("stream stalled")
+        .unwrap()
+    {
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        events.extend(parse_frames(&mut buf));
+        if stop(&events) {
+            break;
+        }
+    }
+    events
+}
+
+/// The text of the delta events, in order.
+pub fn delta_text(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(|e| e.data["content"].as_str().unwrap().to_string())
+        .collect()
 }

@@ -5,5 +5,6 @@ mod errors;
 mod health;
 mod helpers;
 mod keys;
+mod messages;
 mod openapi;
 mod sessions;

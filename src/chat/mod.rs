@@ -1,0 +1,407 @@
+//! Chat replies: choosing the provider, building the context, storing the user's message,
+//! starting the provider and running the generation task that feeds the reply hub and
+//! stores the assistant message when the reply ends, however it ends.
+
+pub mod context;
+pub mod hub;
+pub mod sse;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use self::hub::{DoneData, Reply, ReplyEnd, Usage};
+use crate::api::rfc3339;
+use crate::auth::scheme::Owner;
+use crate::db::{self, clients, messages, sessions, sessions::SessionRow};
+use crate::domain::MessageText;
+use crate::error::{ApiError, ApiResult};
+use crate::providers::{
+    ChatRequest, ChatTurn, FileFacts, OfflineContext, PageContext, ProviderError, ProviderEvent,
+    ProviderKind, ProviderStream, Role,
+};
+use crate::state::AppState;
+
+/// How many stored messages are read to pick the history that fits its budget.
+const HISTORY_WINDOW: i64 = 60;
+
+/// A reply that started: the provider accepted the request and generation runs.
+pub struct Started {
+    pub reply: Arc<Reply>,
+    pub user_message_id: String,
+    pub provider: ProviderKind,
+    pub model: String,
+}
+
+/// The provider, model and generation settings for one reply.
+struct Choice {
+    provider: ProviderKind,
+    model: String,
+    system_prompt: String,
+    temperature: Option<f32>,
+    max_tokens: Option<u32>,
+}
+
+fn str_of<'a>(config: &'a Value, key: &str) -> Option<&'a str> {
+    config
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Request config over session config over the client's defaults over `AI_PROVIDER`. The
+/// client's model applies only to the client's own provider.
+async fn choose(state: &AppState, session: &SessionRow, config: &Value) -> ApiResult<Choice> {
+    let client = match &session.client_id {
+        Some(id) => clients::get_client(&state.db, id).await?,
+        None => None,
+    };
+    let client_provider = client
+        .as_ref()
+        .and_then(|c| c.ai_provider.as_deref())
+        .and_then(|p| p.parse::<ProviderKind>().ok());
+    let provider = str_of(config, "aiProvider")
+        .and_then(|p| p.parse().ok())
+        .or(client_provider)
+        .unwrap_or(state.settings.ai_provider);
+    let model = str_of(config, "model")
+        .map(str::to_string)
+        .or_else(|| {
+            client
+                .as_ref()
+                .filter(|_| client_provider == Some(provider))
+                .and_then(|c| c.ai_model.clone())
+        })
+        .unwrap_or_else(|| state.providers.default_model(provider));
+    let system_prompt = client
+        .as_ref()
+        .and_then(|c| c.system_prompt.clone())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| context::DEFAULT_SYSTEM_PROMPT.to_string());
+    Ok(Choice {
+        provider,
+        model,
+        system_prompt,
+        temperature: client
+            .as_ref()
+            .and_then(|c| c.temperature)
+            .map(|t| t as f32),
+        max_tokens: client
+            .as_ref()
+            .and_then(|c| c.max_tokens)
+            .and_then(|m| u32::try_from(m).ok()),
+    })
+}
+
+fn page_context(config: &Value) -> Option<PageContext> {
+    let pc = config.get("pageContext")?.as_object()?;
+    let field = |k: &str| pc.get(k).and_then(Value::as_str).map(str::to_string);
+    Some(PageContext {
+        url: field("url"),
+        title: field("title"),
+        content: field("content"),
+    })
+}
+
+/// The session's active file as the provider sees it: rendered text and facts for the
+/// offline provider. Filled in by the files module.
+async fn file_context(
+    _state: &AppState,
+    _session_id: &str,
+) -> ApiResult<Option<(String, FileFacts)>> {
+    Ok(None)
+}
+
+/// Stores the user's message, builds the context, starts the provider and spawns the
+/// generation. Failures before the provider accepted the request are ordinary errors.
+pub async fn start_reply(
+    state: &AppState,
+    owner: &Owner,
+    session_id: &str,
+    message: MessageText,
+    config: Option<Value>,
+) -> ApiResult<Started> {
+    let session = crate::api::sessions::load_session(state, owner, session_id).await?;
+    let mut merged = session.config.clone();
+    if let Some(extra) = config {
+        let extra = crate::api::sessions::parse_config(extra)?;
+        if let (Value::Object(base), Value::Object(extra)) = (&mut merged, extra) {
+            base.extend(extra);
+        }
+    }
+    let choice = choose(state, &session, &merged).await?;
+    let history_rows = messages::history(&state.db, &session.id, HISTORY_WINDOW, None).await?;
+    let history: Vec<ChatTurn> = history_rows
+        .iter()
+        .filter(|m| !m.content.is_empty())
+        .map(|m| ChatTurn {
+            role: if m.role == "assistant" {
+                Role::Assistant
+            } else {
+                Role::User
+            },
+            content: m.content.clone(),
+        })
+        .collect();
+    let file = file_context(state, &session.id).await?;
+    let page = page_context(&merged);
+    let custom_instructions = str_of(&merged, "customInstructions").map(str::to_string);
+    let built = context::build(&context::ContextInput {
+        system_prompt: &choice.system_prompt,
+        custom_instructions: custom_instructions.as_deref(),
+        page: page.as_ref(),
+        file_text: file.as_ref().map(|(t, _)| t.as_str()),
+        history: &history,
+        message: message.as_str(),
+    });
+
+    // Nothing accepted is lost: the question is stored before the provider is called.
+    let (user_message_id, user_created_at) =
+        messages::insert_user(&state.db, &session.id, message.as_str()).await?;
+    sessions::touch(&state.db, &session.id).await?;
+
+    let request = ChatRequest {
+        model: choice.model.clone(),
+        system: built.system,
+        messages: built.messages,
+        temperature: choice.temperature,
+        max_tokens: choice.max_tokens,
+        offline: OfflineContext {
+            question: message.into_string(),
+            page_context: page,
+            custom_instructions,
+            file: file.map(|(_, f)| f),
+        },
+    };
+    let started_at = Instant::now();
+    let stream = state
+        .providers
+        .get(choice.provider)
+        .start(request)
+        .await
+        .map_err(|e| provider_error(&e, choice.provider))?;
+
+    let reply = state
+        .hub
+        .open(db::new_id(), session.id.clone(), owner.clone());
+    let generation = Generation {
+        state: state.clone(),
+        reply: Arc::clone(&reply),
+        provider: choice.provider,
+        model: choice.model.clone(),
+        // The reply sorts after its question even within the same millisecond.
+        created_at: db::now_ms().max(user_created_at + 1),
+        started_at,
+    };
+    state.hub.spawn(generation.run(stream));
+    tracing::info!(session_id = %session.id, message_id = %reply.id, provider = choice.provider.as_str(), model = %choice.model, "reply started");
+    Ok(Started {
+        reply,
+        user_message_id,
+        provider: choice.provider,
+        model: choice.model,
+    })
+}
+
+/// What a client sees of a provider failure: 502 or 504 with an actionable message.
+pub fn provider_error(err: &ProviderError, provider: ProviderKind) -> ApiError {
+    tracing::warn!(provider = provider.as_str(), error = %err, "provider failure");
+    ApiError::upstream(err.http_status(), err.user_message())
+}
+
+struct Generation {
+    state: AppState,
+    reply: Arc<Reply>,
+    provider: ProviderKind,
+    model: String,
+    created_at: i64,
+    started_at: Instant,
+}
+
+enum Outcome {
+    Complete,
+    Cancelled,
+    Interrupted,
+    Failed(ProviderError),
+}
+
+impl Generation {
+    async fn run(self, mut stream: ProviderStream) {
+        let mut text = String::new();
+        let mut delta_chars: Vec<usize> = Vec::new();
+        let mut usage: Option<Usage> = None;
+        let mut finish: Option<String> = None;
+        let mut first_token_ms: Option<u128> = None;
+        let cancel = self.reply.cancel_token().clone();
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    break if self.state.hub.is_shutting_down() { Outcome::Interrupted } else { Outcome::Cancelled };
+                }
+                event = stream.next() => match event {
+                    Some(Ok(ProviderEvent::Delta(d))) => {
+                        if d.is_empty() {
+                            continue;
+                        }
+                        first_token_ms.get_or_insert_with(|| self.started_at.elapsed().as_millis());
+                        text.push_str(&d);
+                        delta_chars.push(d.chars().count());
+                        self.reply.push_delta(&d);
+                    }
+                    Some(Ok(ProviderEvent::Usage { prompt_tokens, completion_tokens })) => {
+                        usage = Some(Usage { prompt_tokens, completion_tokens });
+                    }
+                    Some(Ok(ProviderEvent::Finish(reason))) => finish = Some(reason),
+                    Some(Err(e)) => break Outcome::Failed(e),
+                    None => break Outcome::Complete,
+                }
+            }
+        };
+        // Dropping the stream closes the upstream connection at once.
+        drop(stream);
+
+        let (status, finish_reason) = match &outcome {
+            Outcome::Complete => ("complete", finish.clone().unwrap_or_else(|| "stop".into())),
+            Outcome::Cancelled => ("cancelled", "cancelled".to_string()),
+            Outcome::Interrupted => ("interrupted", "interrupted".to_string()),
+            Outcome::Failed(_) => ("error", "error".to_string()),
+        };
+        let mut metadata = json!({
+            "status": status,
+            "finishReason": finish_reason,
+            "provider": self.provider.as_str(),
+            "model": self.model,
+            "usage": usage,
+            "timeToFirstTokenMs": first_token_ms,
+            "totalMs": self.started_at.elapsed().as_millis(),
+            "deltas": delta_chars,
+        });
+        if let Outcome::Failed(e) = &outcome {
+            metadata["error"] = json!(e.user_message());
+        }
+        let stored = messages::insert_assistant(
+            &self.state.db,
+            &messages::AssistantMessage {
+                id: &self.reply.id,
+                session_id: &self.reply.session_id,
+                content: &text,
+                provider: self.provider.as_str(),
+                model: &self.model,
+                status,
+                metadata: &metadata,
+                created_at: self.created_at,
+            },
+        )
+        .await;
+        if let Err(e) = &stored {
+            tracing::error!(message_id = %self.reply.id, error = %e, "could not store the assistant message");
+        }
+        let _ = sessions::touch(&self.state.db, &self.reply.session_id).await;
+        let message_count = sessions::message_count(&self.state.db, &self.reply.session_id)
+            .await
+            .unwrap_or(0);
+        let end = match outcome {
+            Outcome::Failed(e) => {
+                tracing::warn!(message_id = %self.reply.id, provider = self.provider.as_str(), error = %e, "reply failed");
+                ReplyEnd::Failed {
+                    status: e.http_status(),
+                    error: "AI provider error".into(),
+                    detail: e.user_message(),
+                }
+            }
+            Outcome::Interrupted => ReplyEnd::Failed {
+                status: 503,
+                error: "Reply interrupted".into(),
+                detail:
+                    "The service is restarting; what was generated so far is kept in the history"
+                        .into(),
+            },
+            _ => ReplyEnd::Done(DoneData {
+                message_id: self.reply.id.clone(),
+                response: text,
+                message_count,
+                provider: self.provider.as_str().into(),
+                model: self.model.clone(),
+                finish_reason,
+                usage,
+                timestamp: rfc3339(db::now_ms()),
+            }),
+        };
+        tracing::info!(message_id = %self.reply.id, status, "reply ended");
+        self.reply.finish(end);
+    }
+}
+
+/// Rebuilds a stored reply's deltas (with their original ids) and its end, for resumes that
+/// come after the reply left the hub.
+pub fn replay_stored(m: &messages::MessageRow, message_count: i64) -> (Vec<Arc<str>>, ReplyEnd) {
+    let meta = m.metadata.clone().unwrap_or(Value::Null);
+    let lengths: Vec<usize> = meta
+        .get("deltas")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_u64)
+                .map(|n| n as usize)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut deltas: Vec<Arc<str>> = Vec::with_capacity(lengths.len());
+    let mut chars = m.content.chars();
+    for n in &lengths {
+        let piece: String = chars.by_ref().take(*n).collect();
+        deltas.push(Arc::from(piece));
+    }
+    let rest: String = chars.collect();
+    if !rest.is_empty() {
+        deltas.push(Arc::from(rest));
+    }
+    let status = m.status.as_deref().unwrap_or("complete");
+    let end = if status == "error" || status == "interrupted" {
+        ReplyEnd::Failed {
+            status: 502,
+            error: if status == "error" {
+                "AI provider error".into()
+            } else {
+                "Reply interrupted".into()
+            },
+            detail: meta
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("The reply did not complete")
+                .to_string(),
+        }
+    } else {
+        ReplyEnd::Done(DoneData {
+            message_id: m.id.clone(),
+            response: m.content.clone(),
+            message_count,
+            provider: m.provider.clone().unwrap_or_default(),
+            model: m.model.clone().unwrap_or_default(),
+            finish_reason: meta
+                .get("finishReason")
+                .and_then(Value::as_str)
+                .unwrap_or("stop")
+                .to_string(),
+            usage: meta
+                .get("usage")
+                .and_then(|u| serde_json::from_value::<UsageIn>(u.clone()).ok())
+                .map(|u| Usage {
+                    prompt_tokens: u.prompt_tokens,
+                    completion_tokens: u.completion_tokens,
+                }),
+            timestamp: rfc3339(m.created_at),
+        })
+    };
+    (deltas, end)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageIn {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+}

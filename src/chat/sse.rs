@@ -1,0 +1,113 @@
+//! The SSE wire format of `/api/chat/messages/stream`: `start`, numbered `delta`s, then
+//! `done` or `error`, with `: ping` comments while nothing else is sent. poem's own SSE type
+//! has no comments, so frames are written here, and the response is a plain byte stream.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use poem::{Body, IntoResponse, Response};
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Payload;
+use poem_openapi::registry::{
+    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use super::hub::{HubEvent, ReplyEnd};
+
+pub fn frame(event: &str, id: Option<u64>, data: &impl Serialize) -> Bytes {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    let mut out = String::with_capacity(data.len() + 32);
+    if let Some(id) = id {
+        out.push_str("id: ");
+        out.push_str(&id.to_string());
+        out.push('\n');
+    }
+    out.push_str("event: ");
+    out.push_str(event);
+    out.push_str("\ndata: ");
+    out.push_str(&data);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+pub fn hub_frame(event: &HubEvent) -> Bytes {
+    match event {
+        HubEvent::Delta { id, content } => {
+            frame("delta", Some(*id), &json!({ "content": &**content }))
+        }
+        HubEvent::End(end) => match &**end {
+            ReplyEnd::Done(done) => frame("done", None, done),
+            ReplyEnd::Failed { error, detail, .. } => {
+                frame("error", None, &json!({ "error": error, "detail": detail }))
+            }
+        },
+    }
+}
+
+/// `frames` with a `: ping` comment whenever nothing was sent for `interval`.
+pub fn with_pings(
+    frames: impl Stream<Item = Bytes> + Send + 'static,
+    interval: Duration,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    async_stream::stream! {
+        let mut frames = std::pin::pin!(frames);
+        loop {
+            match tokio::time::timeout(interval, frames.next()).await {
+                Ok(Some(f)) => yield f,
+                Ok(None) => break,
+                Err(_) => yield Bytes::from_static(b": ping\n\n"),
+            }
+        }
+    }
+}
+
+/// A `text/event-stream` response body.
+pub struct SseBody(pub Pin<Box<dyn Stream<Item = Bytes> + Send>>);
+
+impl Payload for SseBody {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some(
+                "Server-sent events: `start` {sessionId, messageId, userMessageId, provider, model}; `delta` (with `id` 1, 2, …) {content}; \
+                 then `done` {messageId, response, messageCount, provider, model, finishReason, usage, timestamp} or `error` {error, detail}. \
+                 `: ping` comments at least every 15 s.",
+            ),
+            ..MetaSchema::new_with_format("string", "event-stream")
+        }))
+    }
+}
+
+impl IntoResponse for SseBody {
+    fn into_response(self) -> Response {
+        Response::builder()
+            .content_type("text/event-stream")
+            .header("Cache-Control", "no-cache")
+            .header("X-Accel-Buffering", "no")
+            .body(Body::from_bytes_stream(self.0.map(Ok::<_, std::io::Error>)))
+    }
+}
+
+impl ApiResponse for SseBody {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The reply as server-sent events",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: Self::CONTENT_TYPE,
+                    schema: Self::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}

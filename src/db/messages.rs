@@ -1,0 +1,161 @@
+//! Queries on chat messages. Callers have already checked that the session belongs to the
+//! caller; reads by message id join the session to check its owner again.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::sessions::owner_filter;
+use super::{Db, new_id, now_ms};
+use crate::auth::scheme::Owner;
+
+#[derive(Clone, Debug)]
+pub struct MessageRow {
+    pub id: String,
+    pub session_id: String,
+    pub role: String,
+    pub content: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub status: Option<String>,
+    pub metadata: Option<Value>,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "m.id, m.session_id, m.role, m.content, m.provider, m.model, m.status, m.metadata, m.created_at";
+
+impl MessageRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        let metadata: Option<String> = row.try_get("metadata")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            session_id: row.try_get("session_id")?,
+            role: row.try_get("role")?,
+            content: row.try_get("content")?,
+            provider: row.try_get("provider")?,
+            model: row.try_get("model")?,
+            status: row.try_get("status")?,
+            metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// Stores the user's message; answers its id and time.
+pub async fn insert_user(db: &Db, session_id: &str, content: &str) -> sqlx::Result<(String, i64)> {
+    let id = new_id();
+    let now = now_ms();
+    sqlx::query("INSERT INTO messages (id, session_id, role, content, created_at) VALUES ($1, $2, 'user', $3, $4)")
+        .bind(&id)
+        .bind(session_id)
+        .bind(content)
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+    Ok((id, now))
+}
+
+pub struct AssistantMessage<'a> {
+    pub id: &'a str,
+    pub session_id: &'a str,
+    pub content: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub status: &'a str,
+    pub metadata: &'a Value,
+    pub created_at: i64,
+}
+
+/// Stores an assistant reply when it ends. A session cleared meanwhile is gone: then nothing
+/// is stored and `false` answered.
+pub async fn insert_assistant(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at) \
+         SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2)",
+    )
+    .bind(m.id)
+    .bind(m.session_id)
+    .bind(m.content)
+    .bind(m.provider)
+    .bind(m.model)
+    .bind(m.status)
+    .bind(m.metadata.to_string())
+    .bind(m.created_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The newest `limit` messages before `before_ms` (if given), oldest first.
+pub async fn history(
+    db: &Db,
+    session_id: &str,
+    limit: i64,
+    before_ms: Option<i64>,
+) -> sqlx::Result<Vec<MessageRow>> {
+    let rows = match before_ms {
+        Some(before) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM messages m WHERE m.session_id = $1 AND m.created_at < $2 ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(session_id)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&db.pool)
+                .await?
+        }
+        None => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM messages m WHERE m.session_id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT $2"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(session_id)
+                .bind(limit)
+                .fetch_all(&db.pool)
+                .await?
+        }
+    };
+    let mut out = rows
+        .iter()
+        .map(MessageRow::from_row)
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    out.reverse();
+    Ok(out)
+}
+
+/// A message of a session the owner has.
+pub async fn get_owned(
+    db: &Db,
+    owner: &Owner,
+    message_id: &str,
+) -> sqlx::Result<Option<MessageRow>> {
+    let (col, val) = owner_filter(owner);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages m JOIN chat_sessions s ON s.id = m.session_id WHERE m.id = $1 AND s.{col} = $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(message_id)
+        .bind(val)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|r| MessageRow::from_row(&r))
+        .transpose()
+}
+
+/// The creation time of a message of the session, for `before` cursors given as ids.
+pub async fn created_at(db: &Db, session_id: &str, message_id: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT created_at FROM messages WHERE id = $1 AND session_id = $2")
+        .bind(message_id)
+        .bind(session_id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+pub async fn clear(db: &Db, session_id: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM messages WHERE session_id = $1")
+        .bind(session_id)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
+}

@@ -1,0 +1,453 @@
+//! `/api/chat/messages`: send, stream (the SSE protocol to the letter), resume, cancel,
+//! history, clear, limits and tenant isolation. Provider-specific behaviour is in
+//! `providers.rs` against mock upstreams.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{delta_text, json, read_sse, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn stream_follows_the_sse_protocol() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let resp = app
+        .post(
+            "/api/chat/messages/stream",
+            &c.secret,
+            json!({"sessionId": sid, "message": "Hello there"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers();
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert_eq!(h["cache-control"], "no-cache");
+    assert_eq!(h["x-accel-buffering"], "no");
+    let events = read_sse(resp).await;
+    let start = &events[0];
+    assert_eq!(start.event, "start");
+    assert_eq!(start.id, None);
+    assert_eq!(start.data["sessionId"], sid.as_str());
+    assert_eq!(start.data["provider"], "offline");
+    for k in ["messageId", "userMessageId", "model"] {
+        assert!(start.data[k].is_string(), "start.{k}");
+    }
+    let deltas: Vec<_> = events.iter().filter(|e| e.event == "delta").collect();
+    assert!(deltas.len() >= 3, "the reply streams in pieces");
+    for (i, d) in deltas.iter().enumerate() {
+        assert_eq!(
+            d.id.as_deref(),
+            Some((i + 1).to_string().as_str()),
+            "delta ids count up from 1"
+        );
+    }
+    let done = events.last().unwrap();
+    assert_eq!(done.event, "done");
+    assert_eq!(done.data["messageId"], start.data["messageId"]);
+    assert_eq!(done.data["response"], delta_text(&events).as_str());
+    assert_eq!(done.data["messageCount"], 2);
+    assert_eq!(done.data["provider"], "offline");
+    assert_eq!(done.data["finishReason"], "stop");
+    assert!(chrono::DateTime::parse_from_rfc3339(done.data["timestamp"].as_str().unwrap()).is_ok());
+    assert!(
+        done.data["response"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("offline"),
+        "the offline assistant says what it is"
+    );
+}
+
+#[tokio::test]
+async fn send_answers_json_and_history_keeps_both_messages() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let (status, body) = json(
+        app.post(
+            "/api/chat/messages/send",
+            &c.secret,
+            json!({"sessionId": sid, "message": "What is this?"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for k in [
+        "response",
+        "sessionId",
+        "messageCount",
+        "provider",
+        "model",
+        "timestamp",
+    ] {
+        assert!(!body[k].is_null(), "{k}");
+    }
+    assert_eq!(body["messageCount"], 2);
+    let (status, hist) = json(
+        app.get(&format!("/api/chat/messages/history/{sid}"), &c.secret)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(hist["messageCount"], 2);
+    let msgs = hist["messages"].as_array().unwrap();
+    assert_eq!(msgs[0]["role"], "user");
+    assert_eq!(msgs[0]["content"], "What is this?");
+    assert!(msgs[0].get("provider").is_none());
+    assert_eq!(msgs[1]["role"], "assistant");
+    assert_eq!(msgs[1]["content"], body["response"]);
+    assert_eq!(msgs[1]["provider"], "offline");
+    assert_eq!(msgs[1]["model"], body["model"]);
+    let (t0, t1) = (
+        msgs[0]["timestamp"].as_i64().unwrap(),
+        msgs[1]["timestamp"].as_i64().unwrap(),
+    );
+    assert!(
+        t0 > 1_600_000_000_000 && t1 > t0,
+        "Unix milliseconds, oldest first"
+    );
+    // The session counts its messages and was active.
+    let (_, s) = json(
+        app.get(&format!("/api/chat/sessions/{sid}"), &c.secret)
+            .await,
+    )
+    .await;
+    assert_eq!(s["messageCount"], 2);
+}
+
+#[tokio::test]
+async fn message_length_limits_are_inclusive() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let ok = app
+        .post(
+            "/api/chat/messages/send",
+            &c.secret,
+            json!({"sessionId": sid, "message": "é".repeat(10_000)}),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    for bad in ["x".repeat(10_001), String::new(), "   ".into()] {
+        let (status, body) = json(
+            app.post(
+                "/api/chat/messages/stream",
+                &c.secret,
+                json!({"sessionId": sid, "message": bad}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(body["detail"]["field"], "message");
+    }
+}
+
+#[tokio::test]
+async fn history_pages_with_limit_and_before() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    for i in 0..3 {
+        assert_eq!(
+            app.post(
+                "/api/chat/messages/send",
+                &c.secret,
+                json!({"sessionId": sid, "message": format!("q{i}")})
+            )
+            .await
+            .status(),
+            200
+        );
+    }
+    let (_, page) = json(
+        app.get(
+            &format!("/api/chat/messages/history/{sid}?limit=2"),
+            &c.secret,
+        )
+        .await,
+    )
+    .await;
+    let msgs = page["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(page["messageCount"], 6);
+    assert_eq!(msgs[0]["content"], "q2", "the newest two, oldest first");
+    assert_eq!(msgs[1]["role"], "assistant");
+    let before = msgs[0]["id"].as_str().unwrap();
+    let (_, older) = json(
+        app.get(
+            &format!("/api/chat/messages/history/{sid}?limit=10&before={before}"),
+            &c.secret,
+        )
+        .await,
+    )
+    .await;
+    let older = older["messages"].as_array().unwrap();
+    assert_eq!(older.len(), 4);
+    assert_eq!(older[0]["content"], "q0");
+    let (status, body) = json(
+        app.get(
+            &format!("/api/chat/messages/history/{sid}?limit=0"),
+            &c.secret,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["detail"]["field"], "limit");
+}
+
+#[tokio::test]
+async fn clear_deletes_the_history() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    app.post(
+        "/api/chat/messages/send",
+        &c.secret,
+        json!({"sessionId": sid, "message": "hi"}),
+    )
+    .await;
+    let resp = app
+        .req(
+            Method::DELETE,
+            &format!("/api/chat/messages/clear/{sid}"),
+            &c.secret,
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "cleared");
+    assert_eq!(body["messagesCleared"], 2);
+    assert_eq!(body["sessionId"], sid.as_str());
+    let (_, hist) = json(
+        app.get(&format!("/api/chat/messages/history/{sid}"), &c.secret)
+            .await,
+    )
+    .await;
+    assert_eq!(hist["messageCount"], 0);
+}
+
+#[tokio::test]
+async fn resume_after_the_reply_ended_from_memory_and_from_the_database() {
+    let app = spawn_app_with(|env| {
+        env.insert("REPLY_RETENTION".into(), "0".into());
+    })
+    .await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let events = read_sse(
+        app.post(
+            "/api/chat/messages/stream",
+            &c.secret,
+            json!({"sessionId": sid, "message": "tell me everything"}),
+        )
+        .await,
+    )
+    .await;
+    let mid = events[0].data["messageId"].as_str().unwrap().to_string();
+    let all: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .cloned()
+        .collect();
+    assert!(all.len() > 3);
+    let resume = |last: usize| {
+        app.req(
+            Method::GET,
+            &format!("/api/chat/messages/stream/{mid}"),
+            &c.secret,
+        )
+        .header("Last-Event-ID", last.to_string())
+        .send()
+    };
+
+    // While the finished reply is still in memory.
+    let resumed = read_sse(resume(2).await.unwrap()).await;
+    let deltas: Vec<_> = resumed
+        .iter()
+        .filter(|e| e.event == "delta")
+        .cloned()
+        .collect();
+    assert_eq!(
+        deltas,
+        all[2..].to_vec(),
+        "exactly the missing deltas with their original ids"
+    );
+    assert_eq!(resumed.last().unwrap().event, "done");
+
+    // After it left memory: the stored message answers, with the same ids.
+    app.state.hub.sweep();
+    assert!(app.state.hub.is_empty());
+    let resumed = read_sse(resume(3).await.unwrap()).await;
+    let deltas: Vec<_> = resumed
+        .iter()
+        .filter(|e| e.event == "delta")
+        .cloned()
+        .collect();
+    assert_eq!(deltas, all[3..].to_vec());
+    let done = resumed.last().unwrap();
+    assert_eq!(done.event, "done");
+    assert_eq!(
+        done.data["response"],
+        events.last().unwrap().data["response"]
+    );
+}
+
+#[tokio::test]
+async fn another_clients_session_and_reply_answer_404_everywhere() {
+    let app = spawn_app().await;
+    let a = app.new_client().await;
+    let b = app.new_client().await;
+    let sid = app.new_session(&a.secret, json!({})).await;
+    let (_, sent) = json(
+        app.post(
+            "/api/chat/messages/send",
+            &a.secret,
+            json!({"sessionId": sid, "message": "secret stuff"}),
+        )
+        .await,
+    )
+    .await;
+    let mid = sent["messageId"].as_str().unwrap();
+    let checks: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/api/chat/sessions/{sid}"), None),
+        (
+            Method::PUT,
+            format!("/api/chat/sessions/{sid}/config"),
+            Some(json!({"config": {}})),
+        ),
+        (
+            Method::POST,
+            "/api/chat/messages/send".into(),
+            Some(json!({"sessionId": sid, "message": "hi"})),
+        ),
+        (
+            Method::POST,
+            "/api/chat/messages/stream".into(),
+            Some(json!({"sessionId": sid, "message": "hi"})),
+        ),
+        (
+            Method::GET,
+            format!("/api/chat/messages/history/{sid}"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/chat/messages/clear/{sid}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/chat/messages/stream/{mid}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/chat/messages/{mid}/cancel"),
+            None,
+        ),
+    ];
+    for (method, path, body) in checks {
+        let mut req = app.req(method.clone(), &path, &b.secret);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let (status, body) = json(req.send().await.unwrap()).await;
+        assert_eq!(status, 404, "{method} {path}");
+        assert!(!body.to_string().contains("secret stuff"));
+    }
+    // A's data is untouched.
+    let (_, hist) = json(
+        app.get(&format!("/api/chat/messages/history/{sid}"), &a.secret)
+            .await,
+    )
+    .await;
+    assert_eq!(hist["messageCount"], 2);
+}
+
+#[tokio::test]
+async fn expired_sessions_refuse_messages_with_410() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    sqlx::query("UPDATE chat_sessions SET last_activity = last_activity - 3600000 WHERE id = $1")
+        .bind(&sid)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (status, _) = json(
+        app.post(
+            "/api/chat/messages/stream",
+            &c.secret,
+            json!({"sessionId": sid, "message": "hi"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 410);
+    let (status, _) = json(
+        app.post(
+            "/api/chat/messages/send",
+            &c.secret,
+            json!({"sessionId": sid, "message": "hi"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 410);
+}
+
+#[tokio::test]
+async fn unknown_reply_ids_answer_404_and_bad_last_event_id_400() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    assert_eq!(
+        app.get("/api/chat/messages/stream/nope", &c.secret)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.post("/api/chat/messages/nope/cancel", &c.secret, json!({}))
+            .await
+            .status(),
+        404
+    );
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let (_, sent) = json(
+        app.post(
+            "/api/chat/messages/send",
+            &c.secret,
+            json!({"sessionId": sid, "message": "hi"}),
+        )
+        .await,
+    )
+    .await;
+    let resp = app
+        .req(
+            Method::GET,
+            &format!(
+                "/api/chat/messages/stream/{}",
+                sent["messageId"].as_str().unwrap()
+            ),
+            &c.secret,
+        )
+        .header("Last-Event-ID", "abc")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["detail"]["field"], "Last-Event-ID");
+}
