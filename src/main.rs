@@ -46,7 +46,35 @@ enum ClientCommand {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            // One line: what is wrong, and where to look.
+            let rendered = e.render().to_string();
+            let what: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let what = what.join(" ");
+            eprintln!(
+                "error: {} (see `chatbot --help`)",
+                what.trim_start_matches("error: ")
+            );
+            std::process::exit(2);
+        }
+    };
     if let Err(err) = run(cli) {
         let message = format!("{err:#}");
         if std::env::var("LOG_FORMAT").is_ok_and(|f| f.trim() == "json") {
