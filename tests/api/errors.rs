@@ -118,3 +118,19 @@ async fn garbage_never_yields_a_server_error() {
     }
     assert_eq!(app.get("/healthz", "").await.status(), 200);
 }
+
+#[tokio::test]
+async fn oversized_headers_answer_431_and_the_server_goes_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let mut req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    req.extend(std::iter::repeat_n(b'x', 600 * 1024));
+    req.extend(b"\r\n\r\n");
+    let _ = s.write_all(&req).await;
+    let mut buf = vec![0u8; 256];
+    let n = s.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 431"), "{head}");
+    assert_eq!(app.get("/healthz", "").await.status(), 200);
+}
