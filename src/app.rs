@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures::StreamExt;
 use poem::http::Method;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::Cors;
@@ -69,9 +70,9 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     let path = req.uri().path().to_string();
     let started = Instant::now();
     let bearer_path = path.starts_with("/api/auth") || path.starts_with("/api/clients");
-    let resp = match check_body_size(&req, &path) {
+    let resp = match limit_body(req, &path).await {
         Err(e) => e.into_response(),
-        Ok(()) => match ep.call(req).await {
+        Ok(req) => match ep.call(req).await {
             Ok(resp) => resp.into_response(),
             Err(err) => to_json_error(err, bearer_path),
         },
@@ -86,23 +87,41 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     Ok(resp)
 }
 
-fn check_body_size(req: &Request, path: &str) -> Result<(), ApiError> {
+/// Refuses bodies over the path's limit with 413: at once when `Content-Length` says so, and
+/// for chunked bodies after reading at most the limit, so no body larger than the limit is
+/// ever held in memory.
+async fn limit_body(mut req: Request, path: &str) -> Result<Request, ApiError> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return Ok(());
+        return Ok(req);
     }
     let limit = if path == "/api/chat/files/upload" {
         UPLOAD_BODY_LIMIT
     } else {
         BODY_LIMIT
     };
-    let length = req
-        .header("content-length")
-        .and_then(|v| v.parse::<u64>().ok());
-    match length {
-        Some(n) if n > limit => Err(ApiError::too_large(format!(
-            "The limit is {limit} bytes for this path"
-        ))),
-        _ => Ok(()),
+    let too_large = || ApiError::too_large(format!("The limit is {limit} bytes for this path"));
+    match req.header("content-length").map(|v| v.parse::<u64>()) {
+        Some(Ok(n)) if n > limit => Err(too_large()),
+        Some(Ok(_)) => Ok(req),
+        Some(Err(_)) => Err(ApiError::bad_request(
+            "Invalid Content-Length",
+            "Content-Length must be a number",
+        )),
+        None => {
+            let mut body = req.take_body().into_bytes_stream();
+            let mut buf = bytes::BytesMut::new();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|_| {
+                    ApiError::bad_request("Unreadable body", "The request body could not be read")
+                })?;
+                if (buf.len() + chunk.len()) as u64 > limit {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            req.set_body(buf.freeze());
+            Ok(req)
+        }
     }
 }
 

@@ -123,7 +123,9 @@ async fn garbage_never_yields_a_server_error() {
 async fn oversized_headers_answer_431_and_the_server_goes_on() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
     let mut req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
     req.extend(std::iter::repeat_n(b'x', 600 * 1024));
     req.extend(b"\r\n\r\n");
@@ -133,4 +135,38 @@ async fn oversized_headers_answer_431_and_the_server_goes_on() {
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 431"), "{head}");
     assert_eq!(app.get("/healthz", "").await.status(), 200);
+}
+
+#[tokio::test]
+async fn chunked_bodies_over_the_limit_answer_413() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..20).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let resp = app
+        .http
+        .post(app.url("/api/chat/sessions/create"))
+        .header("X-API-Key", &c.secret)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 413);
+    assert!(body["error"].is_string());
+    // A small chunked body is read and parsed as usual.
+    let small: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(b"{\"config\":".to_vec()), Ok(b"{}}".to_vec())];
+    let resp = app
+        .http
+        .post(app.url("/api/chat/sessions/create"))
+        .header("X-API-Key", &c.secret)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(small)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
 }
