@@ -7,4 +7,5 @@ mod helpers;
 mod keys;
 mod messages;
 mod openapi;
+mod providers;
 mod sessions;
