@@ -14,10 +14,13 @@ mod analyze;
 mod csv_input;
 mod detect;
 mod json_input;
+mod query;
 #[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
+
+pub use query::{DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, QueryResult, query};
 
 /// Largest upload accepted, checked before any parsing (the API answers 413 above it).
 pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;

@@ -609,6 +609,114 @@ fn table_and_analysis_survive_a_json_round_trip() {
     assert_eq!(FileKind::Csv.as_str(), "csv");
 }
 
+// ---- query ------------------------------------------------------------------------------
+
+fn sales() -> ParsedFile {
+    let mut text = String::from("region,product,units,price\n");
+    for i in 0..1500 {
+        let region = ["North", "South", "Île-de-France"][i % 3];
+        text += &format!(
+            "{region},Widget {i},{},{}\n",
+            i % 50,
+            if i % 10 == 0 {
+                String::new()
+            } else {
+                format!("{}.25", i % 9)
+            }
+        );
+    }
+    parse("sales.csv", &text)
+}
+
+#[test]
+fn query_matches_substrings_ignoring_case_and_counts_beyond_the_limit() {
+    let parsed = sales();
+    let result = query(&parsed.table, &parsed.analysis, "nORTh", None, None).unwrap();
+    assert_eq!(result.count, 500);
+    assert_eq!(result.results.len(), DEFAULT_QUERY_LIMIT);
+    let result = query(&parsed.table, &parsed.analysis, "north", None, Some(5)).unwrap();
+    assert_eq!((result.count, result.results.len()), (500, 5));
+    let result = query(&parsed.table, &parsed.analysis, "île", None, Some(3)).unwrap();
+    assert_eq!(result.count, 500);
+    assert_eq!(result.results[0]["region"], "Île-de-France");
+}
+
+#[test]
+fn query_limits_are_capped() {
+    let parsed = sales();
+    let result = query(&parsed.table, &parsed.analysis, "", None, Some(5000)).unwrap();
+    assert_eq!(result.count, 1500);
+    assert_eq!(result.results.len(), MAX_QUERY_LIMIT);
+    let result = query(&parsed.table, &parsed.analysis, "widget", None, Some(0)).unwrap();
+    assert_eq!((result.count, result.results.len()), (1500, 0));
+}
+
+#[test]
+fn query_with_a_column_searches_only_that_column() {
+    let parsed = sales();
+    // "1" appears in many product names, but "units" is searched alone.
+    let all = query(&parsed.table, &parsed.analysis, "49", None, Some(1000)).unwrap();
+    let units = query(
+        &parsed.table,
+        &parsed.analysis,
+        "49",
+        Some("units"),
+        Some(1000),
+    )
+    .unwrap();
+    assert_eq!(units.count, 30);
+    assert!(all.count > units.count);
+    assert!(units.results.iter().all(|r| r["units"] == json!(49)));
+    // Column names match ignoring case too.
+    let upper = query(&parsed.table, &parsed.analysis, "49", Some("UNITS"), None).unwrap();
+    assert_eq!(upper.count, 30);
+}
+
+#[test]
+fn query_on_an_unknown_column_names_it() {
+    let parsed = sales();
+    let err = query(&parsed.table, &parsed.analysis, "x", Some("colour"), None).unwrap_err();
+    assert_eq!(err, FileError::UnknownColumn("colour".into()));
+    assert_eq!(err.to_string(), "unknown column `colour`");
+}
+
+#[test]
+fn query_results_are_typed_objects_in_column_order() {
+    let parsed = sales();
+    let result = query(
+        &parsed.table,
+        &parsed.analysis,
+        "Widget 10",
+        Some("product"),
+        Some(1),
+    )
+    .unwrap();
+    assert_eq!(
+        result.results[0],
+        json!({"region": "South", "product": "Widget 10", "units": 10, "price": null})
+    );
+    let keys: Vec<&String> = result.results[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["region", "product", "units", "price"]);
+    let result = query(
+        &parsed.table,
+        &parsed.analysis,
+        "Widget 11",
+        Some("product"),
+        Some(1),
+    )
+    .unwrap();
+    assert_eq!(result.results[0]["price"], json!(2.25));
+    // Widget 11, 110–119 and 1100–1199.
+    assert_eq!(serde_json::to_value(&result).unwrap()["count"], json!(111));
+}
+
+#[test]
+fn query_results_keep_text_columns_as_strings() {
+    let parsed = parse("ids.csv", "zip,flag\n02139,true\n10001,false\n");
+    let result = query(&parsed.table, &parsed.analysis, "0", None, None).unwrap();
+    assert_eq!(result.results[0], json!({"zip": "02139", "flag": "true"}));
+}
+
 // ---- speed ------------------------------------------------------------------------------
 
 /// Not a timed assertion: run by hand in release mode to see how long a 10 MiB CSV takes,
