@@ -321,6 +321,16 @@ pub(super) fn fmt_count(n: u64) -> String {
     out
 }
 
+/// Short human form of a statistic: whole numbers without decimals, others to 4 places.
+pub(super) fn fmt_num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        let s = format!("{x:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
 /// Cuts `s` to at most `max` characters, marking the cut with `…`.
 pub(super) fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     match s.char_indices().nth(max) {
@@ -346,6 +356,13 @@ mod tests {
         assert_eq!(fmt_count(999), "999");
         assert_eq!(fmt_count(1_204), "1,204");
         assert_eq!(fmt_count(50_000_000), "50,000,000");
+    }
+
+    #[test]
+    fn statistics_print_short() {
+        assert_eq!(fmt_num(3.0), "3");
+        assert_eq!(fmt_num(-2.5), "-2.5");
+        assert_eq!(fmt_num(1.0 / 3.0), "0.3333");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! keeps the first rows up to [`MAX_STORED_ROWS`] / [`MAX_STORED_BYTES`].
 
 mod analyze;
+mod context;
 mod csv_input;
 mod detect;
 mod json_input;
@@ -20,6 +21,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use context::{DEFAULT_CONTEXT_TOKENS, context_text, estimate_tokens};
 pub use query::{DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, QueryResult, query};
 
 /// Largest upload accepted, checked before any parsing (the API answers 413 above it).

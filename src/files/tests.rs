@@ -717,6 +717,127 @@ fn query_results_keep_text_columns_as_strings() {
     assert_eq!(result.results[0], json!({"zip": "02139", "flag": "true"}));
 }
 
+// ---- context ----------------------------------------------------------------------------
+
+#[test]
+fn context_fits_the_budget_and_says_how_many_rows_it_holds() {
+    let parsed = sales();
+    for budget in [0, 5, 40, 100, 300, DEFAULT_CONTEXT_TOKENS, 10_000] {
+        let text = context_text("sales.csv", &parsed.table, &parsed.analysis, budget);
+        assert!(
+            estimate_tokens(&text) <= budget,
+            "budget {budget}: {} tokens",
+            estimate_tokens(&text)
+        );
+    }
+    let text = context_text(
+        "sales.csv",
+        &parsed.table,
+        &parsed.analysis,
+        DEFAULT_CONTEXT_TOKENS,
+    );
+    assert!(text.contains(&parsed.analysis.summary));
+    assert!(text.contains("- units (integer): min 0, max 49"), "{text}");
+    let (head, data) = text.split_once(" rows, as CSV:\n").expect("a rows line");
+    let included: usize = head
+        .rsplit("The first ")
+        .next()
+        .and_then(|s| s.split(" of ").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {head}"));
+    assert!(
+        head.ends_with(&format!("The first {included} of 1,500")),
+        "{head}"
+    );
+    assert!(included > 10, "only {included} rows in 2,000 tokens");
+    let lines: Vec<&str> = data.lines().collect();
+    assert_eq!(lines[0], "region,product,units,price");
+    assert_eq!(lines.len(), included + 1);
+    assert_eq!(lines[1], "North,Widget 0,0,");
+    // A bigger budget holds more rows.
+    let more = context_text("sales.csv", &parsed.table, &parsed.analysis, 4_000);
+    assert!(more.lines().count() > text.lines().count());
+}
+
+#[test]
+fn small_files_fit_entirely_and_json_is_rendered_as_csv() {
+    let parsed = parse(
+        "people.json",
+        r#"[{"name": "Ann, Jr.", "age": 31}, {"name": "Bo \"B\"", "age": null}]"#,
+    );
+    let text = context_text(
+        "people.json",
+        &parsed.table,
+        &parsed.analysis,
+        DEFAULT_CONTEXT_TOKENS,
+    );
+    assert!(
+        text.starts_with("The user uploaded the data file \"people.json\".\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("All rows (2), as CSV:\nname,age\n\"Ann, Jr.\",31\n\"Bo \"\"B\"\"\",\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn context_says_so_when_no_row_fits_or_the_file_has_none() {
+    let parsed = sales();
+    let text = context_text("sales.csv", &parsed.table, &parsed.analysis, 50);
+    assert!(
+        text.contains("No rows fit in this context (the file has 1,500)."),
+        "{text}"
+    );
+    let empty = parse("h.csv", "a,b\n");
+    let text = context_text("h.csv", &empty.table, &empty.analysis, 500);
+    assert!(text.ends_with("The file has no data rows.\n"), "{text}");
+}
+
+#[test]
+fn context_counts_rows_beyond_the_stored_ones() {
+    let mut parsed = parse("t.csv", "a\n1\n2\n3\n");
+    parsed.table.total_rows = 90_000;
+    let text = context_text("t.csv", &parsed.table, &parsed.analysis, 500);
+    assert!(
+        text.contains("The first 3 of 90,000 rows, as CSV:\na\n1\n2\n3\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn column_statistics_take_at_most_half_the_budget() {
+    let header: Vec<String> = (0..60).map(|i| format!("column_number_{i}")).collect();
+    let text = format!("{}\n{}\n", header.join(","), vec!["1"; 60].join(","));
+    let parsed = parse("wide.csv", &text);
+    let text = context_text("wide.csv", &parsed.table, &parsed.analysis, 1_000);
+    assert!(estimate_tokens(&text) <= 1_000);
+    let (_, stats) = text.split_once("Columns:\n").expect("some statistics");
+    let (stats, _) = stats.split_once("All rows").expect("the row");
+    let shown = stats
+        .lines()
+        .filter(|l| l.starts_with("- column_number_"))
+        .count();
+    assert!(shown > 0 && shown < 60, "{shown} columns shown");
+    assert!(
+        stats.ends_with(&format!("- … {} more columns\n", 60 - shown)),
+        "{stats}"
+    );
+    let stats_end = text.find("All rows").unwrap();
+    assert!(estimate_tokens(&text[..stats_end]) <= 500, "{text}");
+}
+
+#[test]
+fn long_cells_are_shortened_in_context() {
+    let long = "y".repeat(5000);
+    let parsed = parse("l.csv", &format!("id,text\n1,{long}\n"));
+    let text = context_text("l.csv", &parsed.table, &parsed.analysis, 2_000);
+    assert!(
+        text.contains(&format!("1,{}…\n", "y".repeat(199))),
+        "{text}"
+    );
+}
+
 // ---- speed ------------------------------------------------------------------------------
 
 /// Not a timed assertion: run by hand in release mode to see how long a 10 MiB CSV takes,
