@@ -19,6 +19,8 @@ pub mod db;
 pub mod domain;
 /// The one error type and its JSON bodies.
 pub mod error;
+/// Uploaded CSV and JSON files: parsing, analysis, query, context.
+pub mod files;
 /// AI providers behind one trait.
 pub mod providers;
 /// The state shared by handlers.

@@ -1,0 +1,281 @@
+//! JSON uploads turned into the same rows as CSV, so analysis, queries and context need not
+//! care which kind a file was. People upload what their tools export: a bare array of
+//! records, an API response wrapping one (`{"data": [...]}`), or a single object; nested
+//! values become dotted columns (`address.city`, `items.0.sku`).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::analyze::{TableBuilder, cell, fmt_count, shorten};
+use super::{FileError, MAX_COLUMNS, MAX_JSON_DEPTH};
+
+/// Arrays holding objects or arrays are indexed (`items.0.sku`) up to this length; longer
+/// ones are kept as compact JSON text in one column so a record with a long list cannot
+/// create hundreds of columns.
+const MAX_INDEXED_ITEMS: usize = 10;
+
+/// How many object levels below the top are searched for the array of records.
+const SEARCH_DEPTH: usize = 3;
+
+/// The column a record gets when it is a bare value rather than an object.
+const VALUE_COLUMN: &str = "value";
+
+/// serde_json's message without its position, the position turned into our line/column.
+pub(super) fn syntax_error(e: serde_json::Error) -> FileError {
+    let line = (e.line() > 0).then_some(e.line() as u64);
+    let text = e.to_string();
+    let what = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(w, _)| w);
+    if what.contains("recursion limit") {
+        return FileError::invalid(
+            format!("the JSON is nested more than {MAX_JSON_DEPTH} levels deep"),
+            line,
+        );
+    }
+    FileError::invalid(
+        format!("malformed JSON at column {}: {what}", e.column()),
+        line,
+    )
+}
+
+/// JSON Lines (one object per line, as log and database exports write it) as an array of
+/// records. Text that is not a sequence of at least two objects reports `whole`, the error
+/// from reading it as one document; a sequence broken part-way reports where it broke
+/// (rather than "trailing characters" after the first object).
+pub(super) fn json_lines(text: &str, whole: serde_json::Error) -> Result<Value, FileError> {
+    let mut records = Vec::new();
+    for value in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+        match value {
+            Ok(record @ Value::Object(_)) => records.push(record),
+            Err(e) if !records.is_empty() => return Err(syntax_error(e)),
+            _ => return Err(syntax_error(whole)),
+        }
+    }
+    if records.len() < 2 {
+        return Err(syntax_error(whole));
+    }
+    Ok(Value::Array(records))
+}
+
+pub(super) fn parse(value: Value, warnings: &mut Vec<String>) -> Result<TableBuilder, FileError> {
+    // `depth` is the nesting level of each record within the whole document (top = 1).
+    let (records, depth) = match value {
+        Value::Array(items) => (items, 2),
+        Value::Object(map) => {
+            let mut root = Value::Object(map);
+            match find_records(&root) {
+                Some(path) => {
+                    let pointer: String = path
+                        .iter()
+                        .map(|k| format!("/{}", k.replace('~', "~0").replace('/', "~1")))
+                        .collect();
+                    let others = root.as_object().map_or(0, |m| m.len()) > 1 || path.len() > 1;
+                    match root.pointer_mut(&pointer).map(Value::take) {
+                        Some(Value::Array(items)) => {
+                            if others {
+                                warnings.push(format!(
+                                    "the {} records were read from `{}`; the rest of the \
+                                     top-level object was left out",
+                                    fmt_count(items.len() as u64),
+                                    path.join(".")
+                                ));
+                            }
+                            (items, path.len() + 2)
+                        }
+                        _ => (vec![root], 1),
+                    }
+                }
+                None => (vec![root], 1),
+            }
+        }
+        other => {
+            return Err(FileError::invalid(
+                format!(
+                    "the JSON holds {} instead of an array of objects or an object",
+                    describe(&other)
+                ),
+                None,
+            ));
+        }
+    };
+    if records.is_empty() {
+        return Err(FileError::invalid(
+            "the JSON array is empty: there are no records",
+            None,
+        ));
+    }
+
+    let mut columns = Columns::default();
+    let mut builder = TableBuilder::default();
+    let mut row: Vec<Option<String>> = Vec::new();
+    let mut path = String::new();
+    for record in records {
+        row.clear();
+        path.clear();
+        flatten(record, &mut path, depth, &mut columns, &mut row)?;
+        builder.push_row(row.iter().map(|c| c.as_deref().and_then(cell)));
+    }
+    if columns.names.is_empty() {
+        return Err(FileError::invalid("the JSON records hold no fields", None));
+    }
+    builder.columns = columns.names;
+    Ok(builder)
+}
+
+/// The largest non-empty array of objects within the top object's first levels (the first
+/// one found, shallowest first, on a tie), as a path of keys.
+fn find_records(root: &Value) -> Option<Vec<String>> {
+    let mut level: Vec<(Vec<String>, &Value)> = vec![(Vec::new(), root)];
+    let mut best: Option<(Vec<String>, usize)> = None;
+    for _ in 0..SEARCH_DEPTH {
+        let mut next = Vec::new();
+        for (path, value) in level {
+            let Some(map) = value.as_object() else {
+                continue;
+            };
+            for (key, child) in map {
+                let mut child_path = path.clone();
+                child_path.push(key.clone());
+                match child {
+                    Value::Array(items)
+                        if !items.is_empty()
+                            && items.iter().all(Value::is_object)
+                            && best.as_ref().is_none_or(|(_, n)| items.len() > *n) =>
+                    {
+                        best = Some((child_path, items.len()));
+                    }
+                    Value::Object(_) => next.push((child_path, child)),
+                    _ => {}
+                }
+            }
+        }
+        level = next;
+    }
+    best.map(|(path, _)| path)
+}
+
+#[derive(Default)]
+struct Columns {
+    index: HashMap<String, usize>,
+    names: Vec<String>,
+}
+
+impl Columns {
+    /// The column's position, adding it (first-seen order) when new.
+    fn slot(&mut self, name: &str) -> Result<usize, FileError> {
+        if let Some(&i) = self.index.get(name) {
+            return Ok(i);
+        }
+        if self.names.len() >= MAX_COLUMNS {
+            return Err(FileError::invalid(
+                format!(
+                    "the JSON flattens into more than {} columns",
+                    fmt_count(MAX_COLUMNS as u64)
+                ),
+                None,
+            ));
+        }
+        self.index.insert(name.to_owned(), self.names.len());
+        self.names.push(name.to_owned());
+        Ok(self.names.len() - 1)
+    }
+}
+
+fn set(
+    columns: &mut Columns,
+    row: &mut Vec<Option<String>>,
+    path: &str,
+    value: Option<String>,
+) -> Result<(), FileError> {
+    let name = if path.is_empty() { VALUE_COLUMN } else { path };
+    let i = columns.slot(name)?;
+    if row.len() <= i {
+        row.resize(i + 1, None);
+    }
+    row[i] = value;
+    Ok(())
+}
+
+/// Writes `value` into `row` under dotted column names. `depth` is the nesting level of
+/// `value` in the document, checked whenever a container is entered.
+fn flatten(
+    value: Value,
+    path: &mut String,
+    depth: usize,
+    columns: &mut Columns,
+    row: &mut Vec<Option<String>>,
+) -> Result<(), FileError> {
+    let container = matches!(value, Value::Object(_) | Value::Array(_));
+    if container && depth > MAX_JSON_DEPTH {
+        return Err(FileError::invalid(
+            format!(
+                "the JSON is nested more than {MAX_JSON_DEPTH} levels deep (at `{}`)",
+                shorten(path, 80)
+            ),
+            None,
+        ));
+    }
+    match value {
+        // Nothing to show, and a column for it would sit beside the columns that the
+        // same key gets from records where the container is filled.
+        Value::Object(map) if map.is_empty() => {}
+        Value::Array(items) if items.is_empty() => {}
+        Value::Object(map) => {
+            for (key, child) in map {
+                let len = path.len();
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(&key);
+                flatten(child, path, depth + 1, columns, row)?;
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) if items.iter().all(|v| !v.is_object() && !v.is_array()) => {
+            let joined: Vec<String> = items.into_iter().filter_map(scalar_text).collect();
+            let text = (!joined.is_empty()).then(|| joined.join(", "));
+            set(columns, row, path, text)?;
+        }
+        Value::Array(items) if items.len() <= MAX_INDEXED_ITEMS => {
+            for (i, child) in items.into_iter().enumerate() {
+                let len = path.len();
+                if len == 0 {
+                    path.push_str(VALUE_COLUMN);
+                }
+                path.push('.');
+                path.push_str(&i.to_string());
+                flatten(child, path, depth + 1, columns, row)?;
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            let text = Value::Array(items).to_string();
+            set(columns, row, path, Some(text))?;
+        }
+        scalar => set(columns, row, path, scalar_text(scalar))?,
+    }
+    Ok(())
+}
+
+fn scalar_text(value: Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s),
+        container => Some(container.to_string()),
+    }
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
