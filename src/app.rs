@@ -12,7 +12,9 @@ use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 use poem_openapi::OpenApiService;
 
-use crate::api::{health::HealthApi, messages::MessagesApi, sessions::SessionsApi};
+use crate::api::{
+    files::FilesApi, health::HealthApi, messages::MessagesApi, sessions::SessionsApi,
+};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{ApiError, to_json_error};
@@ -23,10 +25,10 @@ pub const BODY_LIMIT: u64 = 1024 * 1024;
 /// The body limit for file uploads: 10 MiB of file plus multipart overhead.
 pub const UPLOAD_BODY_LIMIT: u64 = 10 * 1024 * 1024 + 256 * 1024;
 
-pub type Apis = (HealthApi, SessionsApi, MessagesApi);
+pub type Apis = (HealthApi, SessionsApi, MessagesApi, FilesApi);
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((HealthApi, SessionsApi, MessagesApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
         "One service that gives any website an AI assistant. Tenants' servers use `X-API-Key: cb_sk_…`; \
          the widget uses a publishable `cb_pk_…` key from allowed origins; signed-in users use \
          `Authorization: Bearer <JWT>`. Every error is `{\"error\", \"detail\"?}`.",

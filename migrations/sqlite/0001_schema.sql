@@ -94,6 +94,9 @@ CREATE TABLE session_files (
     summary TEXT NOT NULL,
     analysis TEXT NOT NULL,
     table_data TEXT NOT NULL,
+    -- The file as the provider sees it (summary, statistics, first rows), rendered at upload
+    -- so a message does not deserialize the whole table.
+    context_text TEXT NOT NULL,
     uploaded_at INTEGER NOT NULL
 );
 

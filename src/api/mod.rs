@@ -1,5 +1,6 @@
 //! The typed REST API: one `#[OpenApi]` struct per resource, and the pieces they share.
 
+pub mod files;
 pub mod health;
 pub mod messages;
 pub mod sessions;

@@ -19,8 +19,8 @@ use crate::db::{self, clients, messages, sessions, sessions::SessionRow};
 use crate::domain::MessageText;
 use crate::error::{ApiError, ApiResult};
 use crate::providers::{
-    ChatRequest, ChatTurn, FileFacts, OfflineContext, PageContext, ProviderError, ProviderEvent,
-    ProviderKind, ProviderStream, Role,
+    ChatRequest, ChatTurn, ColumnFacts, FileFacts, OfflineContext, PageContext, ProviderError,
+    ProviderEvent, ProviderKind, ProviderStream, Role,
 };
 use crate::state::AppState;
 
@@ -105,13 +105,38 @@ fn page_context(config: &Value) -> Option<PageContext> {
     })
 }
 
-/// The session's active file as the provider sees it: rendered text and facts for the
-/// offline provider. Filled in by the files module.
+/// The session's active file as the provider sees it: its rendered text, and the facts the
+/// offline provider answers from.
 async fn file_context(
-    _state: &AppState,
-    _session_id: &str,
+    state: &AppState,
+    session_id: &str,
 ) -> ApiResult<Option<(String, FileFacts)>> {
-    Ok(None)
+    let Some((text, name, analysis_json)) =
+        crate::db::files::context(&state.db, session_id).await?
+    else {
+        return Ok(None);
+    };
+    let analysis: crate::files::Analysis = serde_json::from_str(&analysis_json)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored analysis: {e}")))?;
+    let facts = FileFacts {
+        name,
+        summary: analysis.summary.clone(),
+        rows: analysis.rows,
+        columns: analysis
+            .columns
+            .iter()
+            .map(|c| ColumnFacts {
+                name: c.name.clone(),
+                kind: c.kind.as_str().into(),
+                nulls: c.nulls,
+                distinct: c.distinct,
+                min: c.min,
+                max: c.max,
+                mean: c.mean,
+            })
+            .collect(),
+    };
+    Ok(Some((text, facts)))
 }
 
 /// Stores the user's message, builds the context, starts the provider and spawns the

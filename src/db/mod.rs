@@ -3,6 +3,7 @@
 //! `$n` placeholders, TEXT ids, BIGINT millisecond times, JSON as TEXT.
 
 pub mod clients;
+pub mod files;
 pub mod messages;
 pub mod sessions;
 

@@ -2,6 +2,7 @@
 //! database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set), called over HTTP.
 
 mod errors;
+mod files;
 mod health;
 mod helpers;
 mod keys;
