@@ -17,9 +17,7 @@ pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant embedded in
 Use the page context and any data file provided; if you do not know, say so.";
 
 /// Tokens of a text, estimated as the seed service did: one token per four characters.
-pub fn estimate_tokens(text: &str) -> usize {
-    text.chars().count().div_ceil(4)
-}
+pub use crate::files::estimate_tokens;
 
 /// The longest prefix of `text` within `tokens`, cut at a character boundary, with a marker
 /// when something was cut.
