@@ -2,6 +2,12 @@
 //! 1..=10,000 characters and a `UserIdentifier` at most 255. Each `parse` answers the 400
 //! that names the field.
 
+pub mod account;
+pub mod client;
+
+pub use account::{DisplayName, Email, Password};
+pub use client::{AllowedOrigins, BotConfig, ClientName};
+
 use crate::error::ApiError;
 
 /// A visitor's identifier as the site sends it: 1 to 255 characters (inclusive).
