@@ -1,8 +1,8 @@
 //! Queries on clients (tenants) and their API keys.
 
 use serde_json::Value;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::{Db, new_id, now_ms};
 use crate::auth::api_key::{self, KeyKind};
@@ -81,22 +81,69 @@ pub struct KeyLookup {
     pub allowed_origins: Vec<String>,
 }
 
+/// A client's AI defaults: what its sessions use when they do not say otherwise.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AiDefaults {
+    pub ai_provider: Option<String>,
+    pub ai_model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i64>,
+}
+
+impl ClientRow {
+    pub fn ai_defaults(&self) -> AiDefaults {
+        AiDefaults {
+            ai_provider: self.ai_provider.clone(),
+            ai_model: self.ai_model.clone(),
+            system_prompt: self.system_prompt.clone(),
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+        }
+    }
+}
+
+async fn insert_client(
+    conn: &mut AnyConnection,
+    name: &str,
+    allowed_origins: &[String],
+    owner_user_id: Option<&str>,
+    ai: &AiDefaults,
+) -> sqlx::Result<String> {
+    let id = new_id();
+    let now = now_ms();
+    sqlx::query("INSERT INTO clients (id, name, owner_user_id, allowed_origins, ai_provider, ai_model, system_prompt, temperature, max_tokens, bot_config, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '{}', $10, $10)")
+        .bind(&id)
+        .bind(name)
+        .bind(owner_user_id)
+        .bind(serde_json::to_string(allowed_origins).unwrap_or_else(|_| "[]".into()))
+        .bind(&ai.ai_provider)
+        .bind(&ai.ai_model)
+        .bind(&ai.system_prompt)
+        .bind(ai.temperature)
+        .bind(ai.max_tokens)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
 pub async fn create_client(
     db: &Db,
     name: &str,
     allowed_origins: &[String],
     owner_user_id: Option<&str>,
 ) -> sqlx::Result<ClientRow> {
-    let id = new_id();
-    let now = now_ms();
-    sqlx::query("INSERT INTO clients (id, name, owner_user_id, allowed_origins, bot_config, created_at, updated_at) VALUES ($1, $2, $3, $4, '{}', $5, $5)")
-        .bind(&id)
-        .bind(name)
-        .bind(owner_user_id)
-        .bind(serde_json::to_string(allowed_origins).unwrap_or_else(|_| "[]".into()))
-        .bind(now)
-        .execute(&db.pool)
-        .await?;
+    let mut conn = db.pool.acquire().await?;
+    let id = insert_client(
+        &mut conn,
+        name,
+        allowed_origins,
+        owner_user_id,
+        &AiDefaults::default(),
+    )
+    .await?;
+    drop(conn);
     get_client(db, &id).await?.ok_or(sqlx::Error::RowNotFound)
 }
 
@@ -123,8 +170,56 @@ pub async fn list_clients_of_user(db: &Db, user_id: &str) -> sqlx::Result<Vec<Cl
         .collect()
 }
 
-/// Makes a key for the client; the plaintext is returned once and never stored.
-pub async fn create_key(db: &Db, client_id: &str, kind: KeyKind) -> sqlx::Result<(KeyRow, String)> {
+/// The client if it belongs to the user: another user's client id finds nothing.
+pub async fn get_client_of_user(
+    db: &Db,
+    user_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<ClientRow>> {
+    let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1 AND owner_user_id = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|r| ClientRow::from_row(&r))
+        .transpose()
+}
+
+/// Writes the client's name, allowed origins and AI defaults as they are in `client`.
+pub async fn update_client(db: &Db, client: &ClientRow) -> sqlx::Result<()> {
+    sqlx::query("UPDATE clients SET name = $1, allowed_origins = $2, ai_provider = $3, ai_model = $4, system_prompt = $5, temperature = $6, max_tokens = $7, updated_at = $8 WHERE id = $9")
+        .bind(&client.name)
+        .bind(serde_json::to_string(&client.allowed_origins).unwrap_or_else(|_| "[]".into()))
+        .bind(&client.ai_provider)
+        .bind(&client.ai_model)
+        .bind(&client.system_prompt)
+        .bind(client.temperature)
+        .bind(client.max_tokens)
+        .bind(now_ms())
+        .bind(&client.id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Replaces the client's bot config (what `GET /api/chat/sessions/bot-config` lays over the
+/// defaults).
+pub async fn set_bot_config(db: &Db, id: &str, bot_config: &Value) -> sqlx::Result<()> {
+    sqlx::query("UPDATE clients SET bot_config = $1, updated_at = $2 WHERE id = $3")
+        .bind(bot_config.to_string())
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+async fn insert_key(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    kind: KeyKind,
+) -> sqlx::Result<(KeyRow, String)> {
     let key = api_key::generate(kind);
     let row = KeyRow {
         id: new_id(),
@@ -141,14 +236,39 @@ pub async fn create_key(db: &Db, client_id: &str, kind: KeyKind) -> sqlx::Result
         .bind(&key.hash)
         .bind(&row.prefix)
         .bind(row.created_at)
-        .execute(&db.pool)
+        .execute(&mut *conn)
         .await?;
     Ok((row, key.plaintext))
+}
+
+/// Makes a key for the client; the plaintext is returned once and never stored.
+pub async fn create_key(db: &Db, client_id: &str, kind: KeyKind) -> sqlx::Result<(KeyRow, String)> {
+    let mut conn = db.pool.acquire().await?;
+    insert_key(&mut conn, client_id, kind).await
+}
+
+/// How many unrevoked keys the client has.
+pub async fn count_active_keys(db: &Db, client_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE client_id = $1 AND revoked_at IS NULL")
+        .bind(client_id)
+        .fetch_one(&db.pool)
+        .await
 }
 
 pub async fn list_keys(db: &Db, client_id: &str) -> sqlx::Result<Vec<KeyRow>> {
     sqlx::query("SELECT id, client_id, kind, key_prefix, created_at, revoked_at FROM api_keys WHERE client_id = $1 ORDER BY created_at, id")
         .bind(client_id)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(KeyRow::from_row)
+        .collect()
+}
+
+/// Every key of every client the user owns, for listing them in one query.
+pub async fn list_keys_of_owner(db: &Db, user_id: &str) -> sqlx::Result<Vec<KeyRow>> {
+    sqlx::query("SELECT k.id, k.client_id, k.kind, k.key_prefix, k.created_at, k.revoked_at FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE c.owner_user_id = $1 ORDER BY k.created_at, k.id")
+        .bind(user_id)
         .fetch_all(&db.pool)
         .await?
         .iter()
@@ -230,9 +350,31 @@ pub async fn create_client_with_keys(
     allowed_origins: &[String],
     owner_user_id: Option<&str>,
 ) -> sqlx::Result<NewClient> {
-    let client = create_client(db, name, allowed_origins, owner_user_id).await?;
-    let secret = create_key(db, &client.id, KeyKind::Secret).await?;
-    let publishable = create_key(db, &client.id, KeyKind::Publishable).await?;
+    create_client_with_keys_and_defaults(
+        db,
+        name,
+        allowed_origins,
+        owner_user_id,
+        &AiDefaults::default(),
+    )
+    .await
+}
+
+/// Like [`create_client_with_keys`], with AI defaults; all in one transaction, so a failure
+/// never leaves a client without its keys.
+pub async fn create_client_with_keys_and_defaults(
+    db: &Db,
+    name: &str,
+    allowed_origins: &[String],
+    owner_user_id: Option<&str>,
+    ai: &AiDefaults,
+) -> sqlx::Result<NewClient> {
+    let mut tx = db.pool.begin().await?;
+    let id = insert_client(&mut tx, name, allowed_origins, owner_user_id, ai).await?;
+    let secret = insert_key(&mut tx, &id, KeyKind::Secret).await?;
+    let publishable = insert_key(&mut tx, &id, KeyKind::Publishable).await?;
+    tx.commit().await?;
+    let client = get_client(db, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
     Ok(NewClient {
         client,
         secret,

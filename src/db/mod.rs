@@ -5,7 +5,10 @@
 pub mod clients;
 pub mod files;
 pub mod messages;
+pub mod oauth_states;
+pub mod refresh_tokens;
 pub mod sessions;
+pub mod users;
 
 use std::borrow::Cow;
 use std::time::Duration;
