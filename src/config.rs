@@ -153,6 +153,19 @@ impl Settings {
             }),
             _ => None,
         };
+        if let Some(g) = &google {
+            for (key, value) in [
+                ("GOOGLE_AUTH_URL", &g.auth_url),
+                ("GOOGLE_TOKEN_URL", &g.token_url),
+                ("GOOGLE_USERINFO_URL", &g.userinfo_url),
+            ] {
+                let ok = url::Url::parse(value)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                if !ok {
+                    bail!("{key} must be an http(s) URL, got {value:?}");
+                }
+            }
+        }
         let log_format = match var("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,

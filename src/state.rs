@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::google::GoogleSignIn;
 use crate::auth::rate_limit::RateLimits;
 use crate::chat::hub::ReplyHub;
 use crate::config::Settings;
@@ -15,6 +16,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     pub providers: Arc<Providers>,
     pub hub: ReplyHub,
+    /// `None` when `GOOGLE_CLIENT_ID`/`GOOGLE_CLIENT_SECRET` are not set.
+    pub google: Option<Arc<GoogleSignIn>>,
 }
 
 impl AppState {
@@ -22,12 +25,21 @@ impl AppState {
         let rate_limits = Arc::new(RateLimits::new(settings.rate_limit_per_minute));
         let providers = Arc::new(Providers::new(settings.providers.clone()));
         let hub = ReplyHub::new(settings.reply_retention);
+        // The URLs were checked when the settings were read, so this fails only on a bug;
+        // sign-in then answers "not configured" rather than the whole service not starting.
+        let google = settings.google.as_ref().and_then(|g| {
+            GoogleSignIn::new(g, &settings.public_url)
+                .inspect_err(|e| tracing::error!(error = %e, "Google sign-in is off"))
+                .ok()
+                .map(Arc::new)
+        });
         Self {
             db,
             settings: Arc::new(settings),
             rate_limits,
             providers,
             hub,
+            google,
         }
     }
 

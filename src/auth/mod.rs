@@ -1,10 +1,14 @@
-//! Who is calling: tenant API keys, users' access tokens, the security schemes that check
-//! them, and the rate limits that go with them.
+//! Who is calling: tenant API keys, users' passwords, access and refresh tokens and Google
+//! sign-in, the security schemes that check them, and the rate limits that go with them.
 
 pub mod api_key;
+pub mod google;
 pub mod jwt;
+pub mod login_throttle;
+pub mod password;
 pub mod rate_limit;
 pub mod scheme;
+pub mod tokens;
 
 use base64::Engine;
 use rand::RngCore;

@@ -9,11 +9,14 @@ use std::num::NonZeroU32;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
+use super::login_throttle::LoginThrottle;
 use crate::error::ApiError;
 
 pub struct RateLimits {
     per_key: DefaultKeyedRateLimiter<String>,
     per_visitor: DefaultKeyedRateLimiter<(String, IpAddr)>,
+    /// Failed password sign-ins, per email and per IP.
+    pub logins: LoginThrottle,
 }
 
 impl RateLimits {
@@ -24,6 +27,7 @@ impl RateLimits {
         Self {
             per_key: DefaultKeyedRateLimiter::keyed(quota),
             per_visitor: DefaultKeyedRateLimiter::keyed(quota),
+            logins: LoginThrottle::new(),
         }
     }
 
@@ -45,6 +49,7 @@ impl RateLimits {
         self.per_visitor.retain_recent();
         self.per_key.shrink_to_fit();
         self.per_visitor.shrink_to_fit();
+        self.logins.shrink();
     }
 }
 
