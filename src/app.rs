@@ -13,7 +13,8 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server
 use poem_openapi::OpenApiService;
 
 use crate::api::{
-    files::FilesApi, health::HealthApi, messages::MessagesApi, sessions::SessionsApi,
+    clients::ClientsApi, files::FilesApi, google::GoogleApi, health::HealthApi,
+    messages::MessagesApi, sessions::SessionsApi, users::AuthApi,
 };
 use crate::config::Settings;
 use crate::db::Db;
@@ -25,10 +26,18 @@ pub const BODY_LIMIT: u64 = 1024 * 1024;
 /// The body limit for file uploads: 10 MiB of file plus multipart overhead.
 pub const UPLOAD_BODY_LIMIT: u64 = 10 * 1024 * 1024 + 256 * 1024;
 
-pub type Apis = (HealthApi, SessionsApi, MessagesApi, FilesApi);
+pub type Apis = (
+    HealthApi,
+    SessionsApi,
+    MessagesApi,
+    FilesApi,
+    AuthApi,
+    GoogleApi,
+    ClientsApi,
+);
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
         "One service that gives any website an AI assistant. Tenants' servers use `X-API-Key: cb_sk_…`; \
          the widget uses a publishable `cb_pk_…` key from allowed origins; signed-in users use \
          `Authorization: Bearer <JWT>`. Every error is `{\"error\", \"detail\"?}`.",
@@ -175,6 +184,8 @@ impl Application {
         let grace = self.state.settings.shutdown_grace;
         let state = self.state.clone();
         spawn_housekeeping(state.clone());
+        crate::auth::tokens::spawn_purge(state.db.clone());
+        tokio::spawn(crate::auth::password::warm_up());
         let routes = build_routes(state.clone());
         // Replies in flight are stored as interrupted first, which also ends their streams, so
         // the server's own grace period is left for ordinary requests.

@@ -187,17 +187,15 @@ impl SessionsApi {
     /// the defaults.
     #[oai(path = "/bot-config", method = "get")]
     async fn bot_config(&self, state: Data<&AppState>, auth: ChatAuth) -> ApiResult<Json<Value>> {
-        let mut config = default_bot_config();
-        if let Some(client_id) = auth.client_id()
-            && let Some(client) = clients::get_client(&state.db, client_id).await?
-        {
-            if let (Value::Object(base), Value::Object(custom)) = (&mut config, client.bot_config) {
-                for (k, v) in custom {
-                    base.insert(k, v);
-                }
-            }
-        }
-        Ok(Json(config))
+        let custom = match auth.client_id() {
+            Some(client_id) => clients::get_client(&state.db, client_id)
+                .await?
+                .map(|c| c.bot_config),
+            None => None,
+        };
+        Ok(Json(effective_bot_config(
+            custom.as_ref().unwrap_or(&Value::Null),
+        )))
     }
 
     /// Read a session
@@ -343,6 +341,17 @@ pub fn parse_config(config: Value) -> ApiResult<Value> {
         }
     }
     Ok(config)
+}
+
+/// The client's bot config laid over the defaults: what the widget gets.
+pub fn effective_bot_config(custom: &Value) -> Value {
+    let mut config = default_bot_config();
+    if let (Value::Object(base), Value::Object(custom)) = (&mut config, custom) {
+        for (k, v) in custom {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    config
 }
 
 pub fn default_bot_config() -> Value {

@@ -1,0 +1,362 @@
+//! `/api/auth`: password accounts (register, login, profile, change password) and the token
+//! pair every sign-in answers (refresh, logout). Google sign-in lives in `api/google.rs` and
+//! answers the same shapes.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::json;
+
+use super::{ApiTags, rfc3339};
+use crate::auth::jwt::ACCESS_TOKEN_TTL_SECS;
+use crate::auth::password;
+use crate::auth::scheme::{UserAuth, client_ip};
+use crate::auth::tokens::{self, TokenPair};
+use crate::db::{self, refresh_tokens, users, users::UserRow};
+use crate::domain::{DisplayName, Email, Password};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// A user account as its owner sees it.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    /// Normalised: trimmed and lowercased
+    pub email: String,
+    pub name: Option<String>,
+    /// True once Google vouched for the email
+    pub email_verified: bool,
+    /// False for accounts that only sign in with Google
+    pub has_password: bool,
+    pub google_linked: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<UserRow> for User {
+    fn from(u: UserRow) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            email_verified: u.email_verified,
+            has_password: u.password_hash.is_some(),
+            google_linked: u.google_sub.is_some(),
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+        }
+    }
+}
+
+/// A signed-in user and their tokens.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AuthTokens {
+    pub user: User,
+    /// A JWT for `Authorization: Bearer …`, valid 15 minutes
+    pub access_token: String,
+    /// Opaque; trade it at `/api/auth/refresh` for a new pair. Works once, 30 days.
+    pub refresh_token: String,
+    /// Always `Bearer`
+    pub token_type: String,
+    /// Seconds the access token is valid
+    pub expires_in: i64,
+}
+
+impl AuthTokens {
+    pub fn new(user: UserRow, pair: TokenPair) -> Self {
+        Self {
+            user: user.into(),
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: ACCESS_TOKEN_TTL_SECS,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct RegisterRequest {
+    /// Trimmed and lowercased; must not be taken
+    pub email: String,
+    /// 8 to 128 characters
+    pub password: String,
+    /// At most 100 characters
+    pub name: Option<String>,
+}
+
+#[derive(Object)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Object)]
+pub struct UpdateProfileRequest {
+    /// At most 100 characters; `null` or empty removes the name
+    pub name: MaybeUndefined<String>,
+    /// A new email (unverified until Google vouches for it again); must not be taken
+    pub email: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// 8 to 128 characters
+    pub new_password: String,
+}
+
+#[derive(ApiResponse)]
+pub enum Registered {
+    /// The account was created and is signed in
+    #[oai(status = 201)]
+    Created(Json<AuthTokens>),
+}
+
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done
+    #[oai(status = 204)]
+    Done,
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::unauthorized("Invalid email or password")
+}
+
+/// The signed-in user's account; 401 when the token names an account that no longer exists.
+pub async fn current_user(state: &AppState, auth: &UserAuth) -> ApiResult<UserRow> {
+    users::get(&state.db, &auth.0.user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Invalid or expired access token"))
+}
+
+fn email_taken() -> ApiError {
+    ApiError::new(
+        poem::http::StatusCode::CONFLICT,
+        "Email already registered",
+        Some(json!({ "field": "email" })),
+    )
+}
+
+pub struct AuthApi;
+
+#[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account
+    ///
+    /// Registers with email and password and signs in: answers the user and a token pair.
+    /// An email that is already registered answers 409.
+    #[oai(path = "/register", method = "post")]
+    #[tracing::instrument(skip_all, fields(user_id))]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RegisterRequest>,
+    ) -> ApiResult<Registered> {
+        let body = body.0;
+        let email = Email::parse(&body.email)?;
+        let password = Password::parse_new("password", body.password)?;
+        let name = match body.name.as_deref() {
+            Some(raw) => DisplayName::parse(raw)?,
+            None => None,
+        };
+        // Cheap early answer for the common case; the unique index decides races.
+        if users::find_by_email(&state.db, email.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(email_taken());
+        }
+        let hash = password::hash(password).await?;
+        let user = users::create(
+            &state.db,
+            &users::NewUser {
+                email: email.as_str(),
+                name: name.as_ref().map(DisplayName::as_str),
+                password_hash: Some(&hash),
+                google_sub: None,
+                email_verified: false,
+            },
+        )
+        .await
+        .map_err(|e| {
+            if db::is_unique_violation(&e) {
+                email_taken()
+            } else {
+                e.into()
+            }
+        })?;
+        tracing::Span::current().record("user_id", user.id.as_str());
+        tracing::info!("account registered");
+        let pair = tokens::issue(&state, &user.id).await?;
+        Ok(Registered::Created(Json(AuthTokens::new(user, pair))))
+    }
+
+    /// Sign in with email and password
+    ///
+    /// Answers the user and a token pair. A wrong password and an unknown email answer the
+    /// same 401 after the same work. Repeated failures for one email or from one address
+    /// answer 429 with `Retry-After` for a while, even with the right password.
+    #[oai(path = "/login", method = "post")]
+    #[tracing::instrument(skip_all, fields(user_id))]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<LoginRequest>,
+    ) -> ApiResult<Json<AuthTokens>> {
+        let body = body.0;
+        let email = Email::parse(&body.email)?;
+        let password = Password::parse_presented("password", body.password)?;
+        let ip = client_ip(req);
+        let throttle = &state.rate_limits.logins;
+        throttle.check(email.as_str(), ip)?;
+        let user = users::find_by_email(&state.db, email.as_str()).await?;
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let ok = password::verify(password, stored).await;
+        let Some(user) = user.filter(|_| ok) else {
+            throttle.record_failure(email.as_str(), ip)?;
+            tracing::info!("sign-in failed");
+            return Err(bad_credentials());
+        };
+        tracing::Span::current().record("user_id", user.id.as_str());
+        let pair = tokens::issue(&state, &user.id).await?;
+        tracing::info!("signed in with password");
+        Ok(Json(AuthTokens::new(user, pair)))
+    }
+
+    /// Renew the tokens
+    ///
+    /// Trades a refresh token for a new pair; the presented token stops working. Presenting
+    /// a token that was already traded revokes every token of that sign-in.
+    #[oai(path = "/refresh", method = "post")]
+    #[tracing::instrument(skip_all, fields(user_id))]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RefreshRequest>,
+    ) -> ApiResult<Json<AuthTokens>> {
+        let (user_id, pair) = tokens::rotate(&state, body.0.refresh_token.trim()).await?;
+        tracing::Span::current().record("user_id", user_id.as_str());
+        let Some(user) = users::get(&state.db, &user_id).await? else {
+            return Err(ApiError::unauthorized("Invalid refresh token"));
+        };
+        Ok(Json(AuthTokens::new(user, pair)))
+    }
+
+    /// Sign out
+    ///
+    /// Revokes the refresh token and every token renewed from the same sign-in. Access
+    /// tokens already issued run out within 15 minutes. Unknown tokens are ignored.
+    #[oai(path = "/logout", method = "post")]
+    #[tracing::instrument(skip_all)]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RefreshRequest>,
+    ) -> ApiResult<NoContent> {
+        tokens::revoke_family_of(&state.db, body.0.refresh_token.trim()).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Read your profile
+    #[oai(path = "/profile", method = "get")]
+    #[tracing::instrument(skip_all, fields(user_id = %auth.0.user_id))]
+    async fn profile(&self, state: Data<&AppState>, auth: UserAuth) -> ApiResult<Json<User>> {
+        Ok(Json(current_user(&state, &auth).await?.into()))
+    }
+
+    /// Change your name or email
+    ///
+    /// Fields left out stay as they are. A new email must not be taken (409) and is
+    /// unverified until Google vouches for it.
+    #[oai(path = "/profile", method = "patch")]
+    #[tracing::instrument(skip_all, fields(user_id = %auth.0.user_id))]
+    async fn update_profile(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        body: Json<UpdateProfileRequest>,
+    ) -> ApiResult<Json<User>> {
+        let body = body.0;
+        let user = current_user(&state, &auth).await?;
+        let name = match &body.name {
+            MaybeUndefined::Undefined => user.name.clone(),
+            MaybeUndefined::Null => None,
+            MaybeUndefined::Value(raw) => DisplayName::parse(raw)?.map(|n| n.as_str().to_string()),
+        };
+        let (email, verified) = match body.email.as_deref() {
+            Some(raw) => {
+                let email = Email::parse(raw)?;
+                if email.as_str() == user.email {
+                    (user.email.clone(), user.email_verified)
+                } else {
+                    (email.as_str().to_string(), false)
+                }
+            }
+            None => (user.email.clone(), user.email_verified),
+        };
+        users::update_profile(&state.db, &user.id, name.as_deref(), &email, verified)
+            .await
+            .map_err(|e| {
+                if db::is_unique_violation(&e) {
+                    email_taken()
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(Json(current_user(&state, &auth).await?.into()))
+    }
+
+    /// Change your password
+    ///
+    /// Needs the current password. Signs out every session of the account (all refresh
+    /// tokens are revoked); sign in again with the new password.
+    #[oai(path = "/change-password", method = "post")]
+    #[tracing::instrument(skip_all, fields(user_id = %auth.0.user_id))]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: UserAuth,
+        body: Json<ChangePasswordRequest>,
+    ) -> ApiResult<NoContent> {
+        let body = body.0;
+        let current = Password::parse_presented("currentPassword", body.current_password)?;
+        let new = Password::parse_new("newPassword", body.new_password)?;
+        let user = current_user(&state, &auth).await?;
+        let Some(stored) = user.password_hash.clone() else {
+            return Err(ApiError::bad_field(
+                "currentPassword",
+                "This account has no password: it signs in with Google",
+            ));
+        };
+        // A stolen access token must not become a way to guess the password.
+        let ip = client_ip(req);
+        let throttle = &state.rate_limits.logins;
+        throttle.check(&user.email, ip)?;
+        if !password::verify(current, Some(stored)).await {
+            throttle.record_failure(&user.email, ip)?;
+            return Err(ApiError::bad_field(
+                "currentPassword",
+                "The current password is wrong",
+            ));
+        }
+        let hash = password::hash(new).await?;
+        users::set_password_hash(&state.db, &user.id, &hash).await?;
+        let revoked = refresh_tokens::revoke_all_of_user(&state.db, &user.id).await?;
+        tracing::info!(revoked, "password changed: every session signed out");
+        Ok(NoContent::Done)
+    }
+}
