@@ -21,7 +21,7 @@ pub const EMAIL_BURST: u32 = 5;
 pub const EMAIL_PERIOD: Duration = Duration::from_secs(60);
 /// One address guessing many accounts: a larger burst (offices share an address).
 pub const IP_BURST: u32 = 20;
-pub const IP_PERIOD: Duration = Duration::from_secs(6);
+pub const IP_PERIOD: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Subject {

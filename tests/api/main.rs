@@ -1,8 +1,11 @@
 //! Integration tests against the whole service: the real app on port 0 with a fresh
 //! database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set), called over HTTP.
 
+mod auth;
+mod clients;
 mod errors;
 mod files;
+mod google;
 mod health;
 mod helpers;
 mod keys;
