@@ -1,7 +1,8 @@
 //! Request rate limits: `RATE_LIMIT_PER_MINUTE` with bursts up to half of it, counted per
 //! secret key, and per visitor IP for publishable keys: a widget on a busy site is used by
 //! many visitors at once, so one visitor must neither be able to flood the service nor to
-//! spend the whole site's budget. GCRA from `governor`, in memory.
+//! spend the whole site's budget. GCRA from `governor`, in memory. Failed password sign-ins
+//! have their own budgets (`login_throttle`), kept here so housekeeping trims them too.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;

@@ -289,6 +289,20 @@ async fn refresh_rotates_and_a_reused_token_revokes_its_family() {
 }
 
 #[tokio::test]
+async fn of_two_refreshes_racing_with_one_token_at_most_one_wins() {
+    let app = spawn_app().await;
+    let body = register(&app, "race@example.com").await;
+    let token = str_of(&body, "refreshToken");
+    let (a, b) = tokio::join!(refresh(&app, token), refresh(&app, token));
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401]);
+    // The loser presented a used token: the family is revoked, the winner's token too.
+    let winner = if a.0 == 200 { a.1 } else { b.1 };
+    assert_eq!(refresh(&app, str_of(&winner, "refreshToken")).await.0, 401);
+}
+
+#[tokio::test]
 async fn refresh_tokens_expire() {
     let app = spawn_app().await;
     let body = register(&app, "old@example.com").await;

@@ -259,7 +259,18 @@ async fn callback_signs_in_with_json_and_pkce_checks_out() {
         &s.challenge,
         google_user("g-100", "Grace@Example.com", true),
     );
-    let resp = callback(&app, &[("code", &code), ("state", &s.state)]).await;
+    // Google adds parameters of its own to the callback.
+    let resp = callback(
+        &app,
+        &[
+            ("state", &s.state),
+            ("code", &code),
+            ("scope", "email profile openid"),
+            ("authuser", "0"),
+            ("prompt", "consent"),
+        ],
+    )
+    .await;
     let (status, body) = json(resp).await;
     assert_eq!(status, 200, "{body}");
     let user = &body["user"];
@@ -504,6 +515,17 @@ async fn google_links_to_the_account_with_that_email() {
             .0,
         200
     );
+    // With no password, there is none to change.
+    let resp = app
+        .post(
+            "/api/auth/change-password",
+            body["accessToken"].as_str().unwrap(),
+            json!({"currentPassword": PASSWORD, "newPassword": "a new password"}),
+        )
+        .await;
+    let (status, resp) = json(resp).await;
+    assert_eq!(status, 400);
+    assert_eq!(resp["detail"]["field"], "currentPassword");
 
     // Another Google account with the same email cannot take the linked account.
     let s = start_login(&app, None).await;
