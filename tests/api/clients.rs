@@ -518,3 +518,39 @@ async fn bot_config_is_validated_and_served_to_the_widget() {
     let (_, c) = json(app.get(&format!("/api/clients/{id}"), &token).await).await;
     assert_eq!(c["botConfig"], json!({"botName": "Two"}));
 }
+
+#[tokio::test]
+async fn ai_defaults_set_here_are_what_the_clients_sessions_use() {
+    let app = spawn_app().await;
+    let token = signed_in(&app, "ai@example.com").await;
+    let made = create_client(
+        &app,
+        &token,
+        json!({"name": "AI", "allowedOrigins": [ORIGIN]}),
+    )
+    .await;
+    let id = made["client"]["id"].as_str().unwrap();
+    let secret = made["secretKey"]["key"].as_str().unwrap();
+    let (status, _) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/clients/{id}"),
+        &token,
+        json!({"aiProvider": "offline", "model": "house-model"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sid = app.new_session(secret, json!({})).await;
+    let (status, body) = json(
+        app.post(
+            "/api/chat/messages/send",
+            secret,
+            json!({"sessionId": sid, "message": "Hello?"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["provider"], "offline");
+    assert_eq!(body["model"], "house-model");
+}
