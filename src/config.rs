@@ -270,6 +270,19 @@ mod tests {
     }
 
     #[test]
+    fn google_is_on_with_both_credentials_and_its_urls_must_be_urls() {
+        let mut map = HashMap::new();
+        map.insert("GOOGLE_CLIENT_ID".to_string(), "id".to_string());
+        assert!(Settings::from_map(&map).unwrap().google.is_none());
+        map.insert("GOOGLE_CLIENT_SECRET".to_string(), "shh".to_string());
+        let google = Settings::from_map(&map).unwrap().google.unwrap();
+        assert!(google.auth_url.starts_with("https://accounts.google.com/"));
+        map.insert("GOOGLE_TOKEN_URL".to_string(), "not a url".to_string());
+        let err = Settings::from_map(&map).unwrap_err().to_string();
+        assert!(err.contains("GOOGLE_TOKEN_URL"), "{err}");
+    }
+
+    #[test]
     fn bad_values_are_clear_errors() {
         for (k, v) in [
             ("PORT", "eighty"),
