@@ -1,6 +1,6 @@
 //! The route tree and the server around it: `/api` and friends (one `OpenApiService`),
-//! `/docs`, `/redoc`, `/openapi.json`, `/healthz`, and the middleware every request goes
-//! through (request log, body limit, JSON errors, CORS).
+//! `/docs`, `/redoc`, `/openapi.json`, `/healthz`, `/widget`, and the middleware every
+//! request goes through (request log, body limit, JSON errors, CORS).
 
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,7 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .nest("/docs", docs)
         .nest("/redoc", redoc)
         .at("/openapi.json", spec)
+        .nest("/widget", crate::widget::routes())
         .nest("/", api)
         .with(
             Cors::new()
@@ -159,6 +160,11 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .context("the listener has no address")?;
+        if settings.demo_client
+            && let Err(e) = crate::widget::ensure_demo_client(&db, &settings, port).await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "could not set up the demo client");
+        }
         let state = AppState::new(db, settings);
         Ok(Self {
             acceptor,

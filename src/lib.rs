@@ -27,3 +27,5 @@ pub mod providers;
 pub mod state;
 /// Logging setup.
 pub mod telemetry;
+/// The embedded chat widget and its demo page.
+pub mod widget;

@@ -306,6 +306,17 @@ pub async fn find_active_key(db: &Db, key_hash: &str) -> sqlx::Result<Option<Key
     }))
 }
 
+/// Replaces the client's allowed origins (already normalised).
+pub async fn set_allowed_origins(db: &Db, client_id: &str, origins: &[String]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE clients SET allowed_origins = $1, updated_at = $2 WHERE id = $3")
+        .bind(serde_json::to_string(origins).unwrap_or_else(|_| "[]".into()))
+        .bind(now_ms())
+        .bind(client_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
 /// Reads a small fact from `app_meta`.
 pub async fn get_meta(db: &Db, key: &str) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar("SELECT value FROM app_meta WHERE key = $1")

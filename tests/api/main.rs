@@ -13,3 +13,4 @@ mod messages;
 mod openapi;
 mod providers;
 mod sessions;
+mod widget;

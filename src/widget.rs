@@ -1,0 +1,277 @@
+//! The chat widget, served by the binary itself: `widget/` is embedded with rust-embed, so
+//! one file on a server is the whole product. `GET /widget/chatbot.js` (and the demo's CSS
+//! and JS) come with a weak `ETag`, `304` on `If-None-Match`, short public caching and
+//! gzip/br when the client accepts it; `GET /widget/demo` is a page that shows the widget
+//! working against this same server, with the demo client's publishable key injected.
+//!
+//! The demo client exists so that `cargo run --release` works at once: at start (when
+//! `DEMO_CLIENT` is on) a client is made whose publishable key is allowed from the server's
+//! own origins. Publishable keys are public by design, so its key is kept in `app_meta` and
+//! reused across restarts; its secret key is revoked at once, since nobody ever sees it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use poem::http::{HeaderMap, StatusCode, header};
+use poem::middleware::Compression;
+use poem::web::Data;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+use rust_embed::RustEmbed;
+
+use crate::auth::api_key::KeyKind;
+use crate::auth::sha256_hex;
+use crate::config::Settings;
+use crate::db::{Db, clients};
+use crate::state::AppState;
+
+/// Where the demo client's publishable key is kept in `app_meta`.
+pub const DEMO_KEY_META: &str = "demo_publishable_key";
+/// The demo client's name, as `chatbot client` listings show it.
+pub const DEMO_CLIENT_NAME: &str = "Demo (widget/demo)";
+
+/// Cache lifetime of the widget's files: short, so a new release reaches every site within
+/// minutes, while the ETag makes the revalidation after that a cheap `304`.
+const CACHE_CONTROL: &str = "public, max-age=300";
+
+/// The files of `widget/`: `chatbot.js`, `demo.html` (a template), `demo.css`, `demo.js`.
+#[derive(RustEmbed)]
+#[folder = "widget/"]
+struct WidgetFiles;
+
+/// The `/widget` routes.
+pub fn routes() -> impl Endpoint {
+    Route::new().at("/demo", get(demo)).at(
+        "/:file",
+        get(asset.with(Compression::new())).around(not_modified),
+    )
+}
+
+/// An embedded file that may be served as it is (the demo template is not).
+fn public_file(name: &str) -> Option<rust_embed::EmbeddedFile> {
+    if name == "demo.html" {
+        return None;
+    }
+    WidgetFiles::get(name)
+}
+
+/// A weak validator: the bytes on the wire differ with the content coding, the file does not.
+fn etag_of(file: &rust_embed::EmbeddedFile) -> String {
+    format!("W/\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]))
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("html") => "text/html; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `If-None-Match` by the weak comparison of RFC 9110: a list of tags, or `*`.
+fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let weak = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let ours = weak(etag);
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || weak(t) == ours)
+}
+
+fn file_name(req: &Request) -> String {
+    req.uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Answers `304` before the compression layer sees the request, so a revalidation costs
+/// neither a body nor a compressor.
+async fn not_modified<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    if let Some(file) = public_file(&file_name(&req)) {
+        let etag = etag_of(&file);
+        if matches_if_none_match(req.headers(), &etag) {
+            return Ok(Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .header(header::ETAG, etag)
+                .header(header::CACHE_CONTROL, CACHE_CONTROL)
+                .header(header::VARY, "Accept-Encoding")
+                .finish());
+        }
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+#[handler]
+fn asset(req: &Request) -> Response {
+    let name = file_name(req);
+    let Some(file) = public_file(&name) else {
+        return crate::error::ApiError::not_found("File").into_response();
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type(&name))
+        .header(header::ETAG, etag_of(&file))
+        .header(header::CACHE_CONTROL, CACHE_CONTROL)
+        .header(header::VARY, "Accept-Encoding")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(file.data.into_owned())
+}
+
+/// The demo page's own policy: the strict kind a careful host page has (no inline script or
+/// style, only this origin), so the demo also shows that the widget works under it.
+const DEMO_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+#[handler]
+async fn demo(state: Data<&AppState>) -> Response {
+    let key = if state.settings.demo_client {
+        match clients::get_meta(&state.db, DEMO_KEY_META).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the demo key");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let Some(page) = WidgetFiles::get("demo.html") else {
+        return crate::error::ApiError::not_found("Demo page").into_response();
+    };
+    let template = String::from_utf8_lossy(&page.data);
+    let (status, html) = match key {
+        Some(key) => (
+            StatusCode::OK,
+            render_demo(&template, &key, &state.settings.public_url),
+        ),
+        None => (StatusCode::NOT_FOUND, DEMO_OFF_PAGE.to_string()),
+    };
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header("Content-Security-Policy", DEMO_CSP)
+        .header("X-Content-Type-Options", "nosniff")
+        .header("Referrer-Policy", "no-referrer")
+        .body(html)
+}
+
+const DEMO_OFF_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Widget demo is off</title></head><body><h1>The widget demo is off</h1><p>This server runs with <code>DEMO_CLIENT=false</code>, so it has no demo client. Create a client with <code>chatbot client create --name NAME --origin https://your.site</code> and embed the widget with its publishable key.</p></body></html>";
+
+/// Fills the demo template: the widget's `src` (same origin as the page, relative) and the
+/// embed snippet a site owner would copy, both escaped.
+fn render_demo(template: &str, key: &str, public_url: &str) -> String {
+    let key_q: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+    let src = format!("/widget/chatbot.js?apiKey={key_q}");
+    let snippet =
+        format!("<script src=\"{public_url}/widget/chatbot.js?apiKey={key_q}\"></script>");
+    template
+        .replace("{{WIDGET_SRC}}", &html_escape(&src))
+        .replace("{{EMBED_SNIPPET}}", &html_escape(&snippet))
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The origins the demo page can be opened from: `PUBLIC_URL`'s, and loopback on the port
+/// the server listens on.
+pub fn demo_origins(settings: &Settings, port: u16) -> Vec<String> {
+    let mut set = BTreeSet::new();
+    set.insert(settings.public_origin());
+    set.insert(format!("http://127.0.0.1:{port}"));
+    set.insert(format!("http://localhost:{port}"));
+    set.into_iter().collect()
+}
+
+/// Makes sure the demo client exists with a live publishable key allowed from
+/// [`demo_origins`], reusing the key kept in `app_meta`; answers that key.
+pub async fn ensure_demo_client(db: &Db, settings: &Settings, port: u16) -> anyhow::Result<String> {
+    let wanted = demo_origins(settings, port);
+    if let Some(key) = clients::get_meta(db, DEMO_KEY_META).await?
+        && let Some(found) = clients::find_active_key(db, &sha256_hex(&key)).await?
+        && found.kind == KeyKind::Publishable
+    {
+        let mut origins = found.allowed_origins.clone();
+        let mut changed = false;
+        for o in wanted {
+            if !origins.contains(&o) {
+                origins.push(o);
+                changed = true;
+            }
+        }
+        if changed {
+            clients::set_allowed_origins(db, &found.client_id, &origins).await?;
+        }
+        tracing::info!(client_id = %found.client_id, "demo client ready");
+        return Ok(key);
+    }
+    let made = clients::create_client_with_keys(db, DEMO_CLIENT_NAME, &wanted, None).await?;
+    clients::revoke_key(db, &made.client.id, &made.secret.0.id).await?;
+    let key = made.publishable.1;
+    clients::set_meta(db, DEMO_KEY_META, &key).await?;
+    tracing::info!(client_id = %made.client.id, origins = ?wanted, "demo client created");
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn if_none_match_compares_weakly_and_accepts_lists() {
+        let etag = "W/\"abc\"";
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abc\""));
+        assert!(matches_if_none_match(&h, etag));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"x\", W/\"abc\""),
+        );
+        assert!(matches_if_none_match(&h, etag));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(matches_if_none_match(&h, etag));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abd\""));
+        assert!(!matches_if_none_match(&h, etag));
+    }
+
+    #[test]
+    fn demo_values_are_escaped() {
+        let out = render_demo(
+            "<script src=\"{{WIDGET_SRC}}\"></script><pre>{{EMBED_SNIPPET}}</pre>",
+            "cb_pk_a\"<b>&",
+            "http://h",
+        );
+        assert!(out.contains("/widget/chatbot.js?apiKey=cb_pk_a%22%3Cb%3E%26\""));
+        assert!(out.contains("&lt;script src=&quot;http://h/widget/chatbot.js?apiKey="));
+        assert!(!out.contains("<b>"));
+    }
+
+    #[test]
+    fn the_widget_is_embedded() {
+        let js = WidgetFiles::get("chatbot.js").expect("widget/chatbot.js");
+        assert!(
+            js.data.len() < 40 * 1024,
+            "chatbot.js must stay under 40 KB"
+        );
+        assert!(public_file("demo.html").is_none());
+    }
+}
