@@ -157,7 +157,6 @@ async fn demo(state: Data<&AppState>) -> Response {
         .header(header::CACHE_CONTROL, "no-store")
         .header("Content-Security-Policy", DEMO_CSP)
         .header("X-Content-Type-Options", "nosniff")
-        .header("Referrer-Policy", "no-referrer")
         .body(html)
 }
 

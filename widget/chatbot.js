@@ -720,6 +720,7 @@ button[hidden]{display:none}
       await readOnce(r, again);
       if (r.lastId > before) tries = 0; // progress: the connection works again
     }
+    if (r.error) throw new StreamError(`The assistant ran into a problem: ${r.error.error || 'unknown error'}. Please try again.`);
     finish(r);
   }
 
@@ -773,7 +774,6 @@ button[hidden]{display:none}
     S.reply = r;
     try {
       await streamReply(r, text);
-      if (r.error) throw new StreamError(`The assistant ran into a problem: ${r.error.error || 'unknown error'}. Please try again.`);
       return true;
     } catch (err) {
       clearTimeout(r.timer);

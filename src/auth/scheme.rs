@@ -98,6 +98,25 @@ pub fn client_ip(req: &Request) -> Option<IpAddr> {
     req.remote_addr().as_socket_addr().map(|a| a.ip())
 }
 
+/// The page origin a browser request comes from. Browsers leave `Origin` out of same-origin
+/// `GET`s, so a page served by this server itself (the widget demo, or a site that proxies
+/// the service under its own domain) is recognised by `Sec-Fetch-Site: same-origin`, which
+/// no page script can set, and then its origin is this server's as the browser addressed it.
+pub fn request_origin(req: &Request, public_url: &str) -> Option<String> {
+    if let Some(origin) = req.header("Origin") {
+        return clients::normalise_origin(origin);
+    }
+    if req.header("Sec-Fetch-Site") != Some("same-origin") {
+        return None;
+    }
+    let host = req.header("Host")?;
+    let scheme = req
+        .header("X-Forwarded-Proto")
+        .or_else(|| public_url.split_once("://").map(|(s, _)| s))
+        .unwrap_or("http");
+    clients::normalise_origin(&format!("{scheme}://{host}"))
+}
+
 async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincipal> {
     let state = state(req);
     let presented = key.key.trim();
@@ -113,7 +132,7 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
     let visitor = match found.kind {
         KeyKind::Secret => None,
         KeyKind::Publishable => {
-            let origin = req.header("Origin").and_then(clients::normalise_origin);
+            let origin = request_origin(req, &state.settings.public_url);
             let allowed = origin.as_ref().is_some_and(|o| {
                 found
                     .allowed_origins

@@ -259,3 +259,34 @@ async fn without_the_demo_client_the_demo_page_says_so() {
     assert_eq!(resp.status(), 404);
     assert!(resp.text().await.unwrap().contains("DEMO_CLIENT=false"));
 }
+
+#[tokio::test]
+async fn same_origin_pages_of_this_server_may_use_its_demo_key() {
+    // Browsers send no Origin on same-origin GETs: the demo page's widget is recognised by
+    // Sec-Fetch-Site and the Host it addressed.
+    let app = demo_app().await;
+    let html = app
+        .http
+        .get(app.url("/widget/demo"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key = key_in_page(&html);
+    let get = |site: &'static str| {
+        app.http
+            .get(app.url("/api/chat/sessions/bot-config"))
+            .header("X-API-Key", &key)
+            .header("Sec-Fetch-Site", site)
+    };
+    assert_eq!(get("same-origin").send().await.unwrap().status(), 200);
+    assert_eq!(get("cross-site").send().await.unwrap().status(), 403);
+    let other_host = get("same-origin")
+        .header("Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_host.status(), 403);
+}
