@@ -171,6 +171,7 @@
 .root{--cb-color:#4f46e5;--cb-fg:#fff;--cb-bot-bg:#f3f4f6;--cb-user-bg:var(--cb-color);--cb-user-fg:var(--cb-fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#111827}
 .launcher{position:fixed;right:20px;bottom:20px;z-index:2147483646;width:56px;height:56px;border-radius:50%;border:0;background:var(--cb-color);color:var(--cb-fg);font-size:26px;line-height:1;cursor:pointer;box-shadow:0 6px 20px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;overflow:hidden}
 .launcher img,.icon img{width:100%;height:100%;object-fit:cover}
+.glyph{display:flex}.launcher svg{width:28px;height:28px}.icon svg{width:18px;height:18px}
 button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #2563eb;outline-offset:2px}
 .panel{position:fixed;right:20px;bottom:88px;z-index:2147483647;width:380px;max-width:calc(100vw - 40px);height:600px;max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.28);overflow:hidden}
 .panel[hidden]{display:none}
@@ -221,13 +222,13 @@ button[hidden]{display:none}
     shadow.append(h('style', { text: CSS_TEXT })); // old browsers; CSP may block this one
   }
 
-  const launcherIcon = h('span', { 'aria-hidden': 'true', text: '💬' });
+  const launcherIcon = h('span', { class: 'glyph', 'aria-hidden': 'true' });
   const launcher = h('button', {
     type: 'button', class: 'launcher', 'data-chatbot-role': 'launcher',
     'aria-label': 'Open chat', 'aria-expanded': 'false', 'aria-controls': 'chatbot-panel',
     onclick: () => toggle(),
   }, launcherIcon);
-  const icon = h('span', { class: 'icon', 'aria-hidden': 'true', text: '💬' });
+  const icon = h('span', { class: 'icon', 'aria-hidden': 'true' });
   const title = h('h2', { class: 'title', id: 'chatbot-title', text: 'Assistant' });
   const closeBtn = h('button', {
     type: 'button', class: 'close', 'data-chatbot-role': 'close', 'aria-label': 'Close chat',
@@ -254,6 +255,8 @@ button[hidden]{display:none}
     'data-chatbot-role': 'panel', hidden: true,
   }, h('div', { class: 'head' }, icon, title, closeBtn), log, errorBox, composer, foot);
   const root = h('div', { class: 'root' }, panel, launcher);
+  setIcon(icon, '');
+  setIcon(launcherIcon, '');
   shadow.append(root);
 
   composer.addEventListener('submit', (e) => {
@@ -427,11 +430,25 @@ button[hidden]{display:none}
     return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 ? '#111827' : '#fff';
   }
 
+  /** The default icon as SVG: emoji fonts are not everywhere. */
+  function chatIcon() {
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    const path = document.createElementNS(ns, 'path');
+    for (const [k, v] of [['viewBox', '0 0 24 24'], ['fill', 'currentColor'], ['aria-hidden', 'true']]) svg.setAttribute(k, v);
+    const dot = (x) => `M${x - 1.4} 10.5a1.4 1.4 0 1 0 2.8 0a1.4 1.4 0 1 0-2.8 0z`;
+    path.setAttribute('d', `M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9.5L5 21.5V18H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z${dot(8)}${dot(12)}${dot(16)}`);
+    path.setAttribute('fill-rule', 'evenodd');
+    svg.append(path);
+    return svg;
+  }
+
   function setIcon(el, value) {
     const v = typeof value === 'string' ? value.trim() : '';
     const url = /^https:\/\//i.test(v) ? safeHref(v) : null;
     if (url) el.replaceChildren(h('img', { src: url, alt: '' }));
-    else el.textContent = v ? Array.from(v).slice(0, 4).join('') : '💬';
+    else if (!v || v === '💬') el.replaceChildren(chatIcon());
+    else el.textContent = Array.from(v).slice(0, 4).join('');
   }
 
   function applyConfig(c) {
@@ -558,7 +575,7 @@ button[hidden]{display:none}
     for (const m of d.messages || []) {
       if ((m.role === 'user' || m.role === 'assistant') && typeof m.content === 'string') {
         const { el } = addMessage(m.role, m.content, m.id);
-        el.dataset.chatbotState = 'done';
+        el.dataset.chatbotState = m.status === 'cancelled' ? 'cancelled' : 'done';
       }
     }
     return true;
