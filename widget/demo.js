@@ -8,7 +8,7 @@
   const events = document.getElementById('events');
   const chat = window.Chatbot;
   if (!chat) return;
-  const sync = () => chat.setPageContext({ title: document.title, content: area.value });
+  const sync = () => chat.setPageContext({ title: 'Northwind Outdoor Supply', content: area.value });
   area.addEventListener('input', sync);
   sync();
   for (const b of document.querySelectorAll('[data-ask]')) {
