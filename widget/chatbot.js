@@ -773,7 +773,7 @@ button[hidden]{display:none}
     await started; // a conversation being restored is the one to continue
     if (S.busy) return false;
     if (S.disabled) return false;
-    if (text.length > MAX_MESSAGE) {
+    if (Array.from(text).length > MAX_MESSAGE) {
       showError(`Messages can be at most ${MAX_MESSAGE.toLocaleString('en')} characters.`);
       return false;
     }
@@ -803,7 +803,6 @@ button[hidden]{display:none}
       }
       if (err instanceof StreamError && r.error) err.detail = r.error.detail;
       reportError(err, true);
-      if (err instanceof HttpError && gone(err.status)) forgetSession();
       return false;
     } finally {
       S.reply = null;
