@@ -217,7 +217,7 @@ fn spawn_housekeeping(state: AppState) {
             tick.tick().await;
             state.hub.sweep();
             n += 1;
-            if n % 6 == 0 {
+            if n.is_multiple_of(6) {
                 state.rate_limits.shrink();
             }
         }

@@ -138,7 +138,6 @@ impl Settings {
                 })?),
                 None => defaults.offline_word_delay,
             },
-            ..defaults
         };
         let google = match (var("GOOGLE_CLIENT_ID"), var("GOOGLE_CLIENT_SECRET")) {
             (Some(client_id), Some(secret)) => Some(GoogleSettings {

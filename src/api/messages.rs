@@ -301,20 +301,24 @@ impl MessagesApi {
                 "limit must be between 1 and 1000",
             ));
         }
-        let before_ms = match before.0.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let before = match before.0.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(b) => match b.parse::<i64>() {
-                Ok(ms) => Some(ms),
-                Err(_) => Some(
-                    messages::created_at(&state.db, &session.id, b)
+                Ok(ms) => Some(messages::Before::Time(ms)),
+                Err(_) => {
+                    let created_at = messages::created_at(&state.db, &session.id, b)
                         .await?
                         .ok_or_else(|| {
                             ApiError::bad_field("before", "before names no message of this session")
-                        })?,
-                ),
+                        })?;
+                    Some(messages::Before::Message {
+                        created_at,
+                        id: b.to_string(),
+                    })
+                }
             },
         };
-        let rows = messages::history(&state.db, &session.id, i64::from(limit), before_ms).await?;
+        let rows = messages::history(&state.db, &session.id, i64::from(limit), before).await?;
         let message_count = sessions::message_count(&state.db, &session.id).await?;
         Ok(Json(History {
             session_id: session.id,

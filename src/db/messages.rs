@@ -44,7 +44,14 @@ impl MessageRow {
 /// Stores the user's message; answers its id and time.
 pub async fn insert_user(db: &Db, session_id: &str, content: &str) -> sqlx::Result<(String, i64)> {
     let id = new_id();
-    let now = now_ms();
+    // Times within a session increase strictly, so the history's order does not depend on
+    // two messages landing in the same millisecond (the previous reply may have ended in it).
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(created_at) FROM messages WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_one(&db.pool)
+            .await?;
+    let now = now_ms().max(last.map_or(0, |l| l + 1));
     sqlx::query("INSERT INTO messages (id, session_id, role, content, created_at) VALUES ($1, $2, 'user', $3, $4)")
         .bind(&id)
         .bind(session_id)
@@ -86,28 +93,49 @@ pub async fn insert_assistant(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result
     Ok(done.rows_affected() > 0)
 }
 
-/// The newest `limit` messages before `before_ms` (if given), oldest first.
+/// Where a history page ends: before a time, or before a message (same-millisecond
+/// neighbours are ordered by id, so a page boundary never drops or repeats one).
+#[derive(Clone, Debug)]
+pub enum Before {
+    Time(i64),
+    Message { created_at: i64, id: String },
+}
+
+/// The newest `limit` messages before the cursor (if given), oldest first.
 pub async fn history(
     db: &Db,
     session_id: &str,
     limit: i64,
-    before_ms: Option<i64>,
+    before: Option<Before>,
 ) -> sqlx::Result<Vec<MessageRow>> {
-    let rows = match before_ms {
-        Some(before) => {
+    const ORDER: &str = "ORDER BY m.created_at DESC, m.id DESC";
+    let rows = match before {
+        Some(Before::Time(t)) => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM messages m WHERE m.session_id = $1 AND m.created_at < $2 ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
+                "SELECT {COLUMNS} FROM messages m WHERE m.session_id = $1 AND m.created_at < $2 {ORDER} LIMIT $3"
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(session_id)
-                .bind(before)
+                .bind(t)
+                .bind(limit)
+                .fetch_all(&db.pool)
+                .await?
+        }
+        Some(Before::Message { created_at, id }) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM messages m WHERE m.session_id = $1 AND (m.created_at < $2 OR (m.created_at = $2 AND m.id < $3)) {ORDER} LIMIT $4"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(session_id)
+                .bind(created_at)
+                .bind(id)
                 .bind(limit)
                 .fetch_all(&db.pool)
                 .await?
         }
         None => {
             let sql = format!(
-                "SELECT {COLUMNS} FROM messages m WHERE m.session_id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT $2"
+                "SELECT {COLUMNS} FROM messages m WHERE m.session_id = $1 {ORDER} LIMIT $2"
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(session_id)

@@ -451,3 +451,58 @@ async fn unknown_reply_ids_answer_404_and_bad_last_event_id_400() {
     assert_eq!(status, 400);
     assert_eq!(body["detail"]["field"], "Last-Event-ID");
 }
+
+#[tokio::test]
+async fn history_pages_never_drop_or_repeat_messages_of_the_same_millisecond() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    for (i, id) in ["m-a", "m-b", "m-c", "m-d", "m-e"].iter().enumerate() {
+        sqlx::query("INSERT INTO messages (id, session_id, role, content, created_at) VALUES ($1, $2, 'user', $3, 1700000000000)")
+            .bind(*id)
+            .bind(&sid)
+            .bind(format!("q{i}"))
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut before: Option<String> = None;
+    for _ in 0..5 {
+        let path = match &before {
+            Some(b) => format!("/api/chat/messages/history/{sid}?limit=2&before={b}"),
+            None => format!("/api/chat/messages/history/{sid}?limit=2"),
+        };
+        let (_, page) = json(app.get(&path, &c.secret).await).await;
+        let ids: Vec<String> = page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect();
+        if ids.is_empty() {
+            break;
+        }
+        before = Some(ids[0].clone());
+        seen.splice(0..0, ids);
+    }
+    assert_eq!(seen, vec!["m-a", "m-b", "m-c", "m-d", "m-e"]);
+    // New messages sort after them even within one millisecond.
+    let (_, sent) = json(
+        app.post(
+            "/api/chat/messages/send",
+            &c.secret,
+            json!({"sessionId": sid, "message": "later"}),
+        )
+        .await,
+    )
+    .await;
+    let (_, all) = json(
+        app.get(&format!("/api/chat/messages/history/{sid}"), &c.secret)
+            .await,
+    )
+    .await;
+    let all = all["messages"].as_array().unwrap();
+    assert_eq!(all[5]["content"], "later");
+    assert_eq!(all[6]["id"], sent["messageId"]);
+}
