@@ -125,11 +125,33 @@ fn asset(req: &Request) -> Response {
 
 /// The demo page's own policy: the strict kind a careful host page has (no inline script or
 /// style, only this origin), so the demo also shows that the widget works under it.
-const DEMO_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const DEMO_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data: https:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+#[derive(serde::Deserialize)]
+struct DemoQuery {
+    #[serde(rename = "apiKey")]
+    api_key: Option<String>,
+}
+
+/// A publishable key a visitor typed into the demo's form, if it looks like one.
+fn own_key(raw: Option<&str>) -> Option<String> {
+    let key = raw?.trim();
+    let ok = key.starts_with("cb_pk_")
+        && key.len() <= 100
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    ok.then(|| key.to_string())
+}
+
+/// The demo page, with the demo client's key, or with `?apiKey=cb_pk_…` a key of the
+/// visitor's own client (one whose allowed origins include this server's), so a new
+/// website owner can try their own client before touching their site.
 #[handler]
-async fn demo(state: Data<&AppState>) -> Response {
-    let key = if state.settings.demo_client {
+async fn demo(state: Data<&AppState>, query: poem::web::Query<DemoQuery>) -> Response {
+    let key = if let Some(own) = own_key(query.api_key.as_deref()) {
+        Some(own)
+    } else if state.settings.demo_client {
         match clients::get_meta(&state.db, DEMO_KEY_META).await {
             Ok(k) => k,
             Err(e) => {

@@ -290,3 +290,75 @@ async fn same_origin_pages_of_this_server_may_use_its_demo_key() {
         .unwrap();
     assert_eq!(other_host.status(), 403);
 }
+
+/// What a new website owner does: sign up with curl, create a client allowed from this
+/// server's origin, paste its publishable key into the demo page, and chat with it.
+#[tokio::test]
+async fn a_new_owner_signs_up_creates_a_client_and_chats_through_the_demo_page() {
+    use serde_json::json;
+    let app = spawn_app().await;
+    let (status, reg) = crate::helpers::json(app.post("/api/auth/register", "", json!({"email": "owner@shop.example", "password": "a long passphrase", "name": "Owner"})).await).await;
+    assert_eq!(status, 201, "{reg}");
+    let token = reg["accessToken"].as_str().unwrap().to_string();
+    let (status, made) = crate::helpers::json(
+        app.post(
+            "/api/clients",
+            &token,
+            json!({"name": "My shop", "allowedOrigins": [app.address]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let pk = made["publishableKey"]["key"]
+        .as_str()
+        .expect("a publishable key")
+        .to_string();
+
+    let html = app
+        .http
+        .get(app.url(&format!("/widget/demo?apiKey={pk}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(key_in_page(&html), pk, "the demo page uses the pasted key");
+    // Anything that is not a publishable key is ignored, never echoed into the page.
+    let html = app
+        .http
+        .get(app.url("/widget/demo?apiKey=%22%3E%3Cscript%3E"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("<script>alert") && !html.contains("\"><script>"));
+
+    // The widget on that page: session, then a streamed reply, from the page's origin.
+    let resp = app
+        .http
+        .post(app.url("/api/chat/sessions/create"))
+        .header("X-API-Key", &pk)
+        .header("Origin", &app.address)
+        .json(&json!({"config": {}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, session) = crate::helpers::json(resp).await;
+    assert_eq!(status, 201, "{session}");
+    let resp = app
+        .http
+        .post(app.url("/api/chat/messages/stream"))
+        .header("X-API-Key", &pk)
+        .header("Origin", &app.address)
+        .json(&json!({"sessionId": session["sessionId"], "message": "Hello!"}))
+        .send()
+        .await
+        .unwrap();
+    let events = crate::helpers::read_sse(resp).await;
+    assert_eq!(events.last().unwrap().event, "done");
+    assert!(!crate::helpers::delta_text(&events).is_empty());
+}
