@@ -234,6 +234,7 @@ mod tests {
 
     use super::*;
     use crate::providers::mock::{MockUpstream, Reply, Script};
+    use crate::providers::test_support::{collect, text_of};
     use crate::providers::{OfflineContext, Providers};
 
     const WAIT: Duration = Duration::from_secs(10);
@@ -266,30 +267,6 @@ mod tests {
             max_tokens: None,
             offline: OfflineContext::default(),
         }
-    }
-
-    async fn collect(mut stream: ProviderStream) -> (Vec<ProviderEvent>, Option<ProviderError>) {
-        let mut events = Vec::new();
-        while let Some(item) = tokio::time::timeout(WAIT, stream.next())
-            .await
-            .expect("the stream ends by itself")
-        {
-            match item {
-                Ok(event) => events.push(event),
-                Err(e) => return (events, Some(e)),
-            }
-        }
-        (events, None)
-    }
-
-    fn text_of(events: &[ProviderEvent]) -> String {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                ProviderEvent::Delta(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect()
     }
 
     async fn start(providers: &Providers) -> Result<ProviderStream, ProviderError> {

@@ -16,6 +16,8 @@ mod http;
 pub mod mock;
 mod offline;
 mod openai;
+#[cfg(test)]
+mod test_support;
 
 use std::fmt;
 use std::pin::Pin;

@@ -195,6 +195,7 @@ mod tests {
 
     use super::*;
     use crate::providers::mock::{MockUpstream, Reply, Script};
+    use crate::providers::test_support::{collect, text_of};
     use crate::providers::{ChatTurn, OfflineContext, Providers};
 
     const WAIT: Duration = Duration::from_secs(10);
@@ -227,40 +228,6 @@ mod tests {
             max_tokens: Some(100),
             offline: OfflineContext::default(),
         }
-    }
-
-    /// Collects a stream into its events and the error that ended it, if any.
-    async fn collect(mut stream: ProviderStream) -> (Vec<ProviderEvent>, Option<ProviderError>) {
-        let mut events = Vec::new();
-        while let Some(item) = tokio::time::timeout(WAIT, stream.next())
-            .await
-            .expect("the stream ends by itself")
-        {
-            match item {
-                Ok(event) => events.push(event),
-                Err(e) => {
-                    assert!(
-                        tokio::time::timeout(WAIT, stream.next())
-                            .await
-                            .unwrap()
-                            .is_none(),
-                        "an error ends the stream"
-                    );
-                    return (events, Some(e));
-                }
-            }
-        }
-        (events, None)
-    }
-
-    fn text_of(events: &[ProviderEvent]) -> String {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                ProviderEvent::Delta(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect()
     }
 
     #[tokio::test]
