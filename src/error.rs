@@ -251,7 +251,23 @@ pub fn to_json_error(err: poem::Error, bearer_path: bool) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("The request body is over the limit"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::unsupported_type(message),
         StatusCode::BAD_REQUEST => {
-            ApiError::new(status, "Invalid request", Some(Value::String(message)))
+            let detail = message
+                .trim_start_matches("parse request payload error: ")
+                .to_string();
+            if err.is::<poem_openapi::error::ParseRequestPayloadError>()
+                && detail.starts_with("Expected input type")
+            {
+                // Well-formed JSON that does not fit the operation's schema.
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Validation failed",
+                    Some(Value::String(detail)),
+                )
+            } else if err.is::<poem_openapi::error::ParseRequestPayloadError>() {
+                ApiError::new(status, "Malformed JSON", Some(Value::String(detail)))
+            } else {
+                ApiError::new(status, "Invalid request", Some(Value::String(message)))
+            }
         }
         StatusCode::UNPROCESSABLE_ENTITY => {
             ApiError::new(status, "Validation failed", Some(Value::String(message)))

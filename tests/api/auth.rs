@@ -130,13 +130,13 @@ async fn register_names_the_bad_field() {
             .await;
         assert_eq!(resp.status(), 201);
     }
-    // A missing field is a JSON 400 too.
+    // A missing field: the typed body fails validation, a JSON 422.
     let (status, resp) = json(
         app.post("/api/auth/register", "", json!({"email": "x@example.com"}))
             .await,
     )
     .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert!(resp["error"].is_string());
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(&app.db.pool)

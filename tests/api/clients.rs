@@ -258,7 +258,7 @@ async fn client_fields_are_validated_with_the_field_named() {
         assert_eq!(status, 400, "{body}");
         assert_eq!(resp["detail"]["field"], field, "{body}: {resp}");
     }
-    // A wrongly typed value is a JSON 400 too.
+    // A wrongly typed value: the typed body fails validation, a JSON 422.
     let (status, resp) = call(
         &app,
         Method::PATCH,
@@ -267,7 +267,7 @@ async fn client_fields_are_validated_with_the_field_named() {
         json!({"temperature": "hot"}),
     )
     .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert!(resp["error"].is_string());
 }
 
@@ -368,7 +368,7 @@ async fn keys_can_be_added_and_revoked_and_revocation_is_immediate() {
         .await,
     )
     .await;
-    assert_eq!(status, 400, "an unknown kind");
+    assert_eq!(status, 422, "an unknown kind fails the typed body");
 
     // Revoke: 204, and the key answers 401 on the very next request.
     let (status, _) = call(

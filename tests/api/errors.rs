@@ -170,3 +170,41 @@ async fn chunked_bodies_over_the_limit_answer_413() {
         .unwrap();
     assert_eq!(resp.status(), 201);
 }
+
+#[tokio::test]
+async fn json_that_does_not_fit_the_schema_answers_422() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    for body in [
+        json!({"message": "hi"}),
+        json!([1, 2]),
+        json!({"sessionId": {"x": 1}, "message": "hi"}),
+    ] {
+        let (status, resp) = json(
+            app.post("/api/chat/messages/send", &c.secret, body.clone())
+                .await,
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(resp["error"], "Validation failed");
+        assert!(
+            resp["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Expected input type"),
+            "{resp}"
+        );
+    }
+    let resp = app
+        .http
+        .post(app.url("/api/chat/messages/send"))
+        .header("X-API-Key", &c.secret)
+        .header("content-type", "application/json")
+        .body("{\"sessionId\":")
+        .send()
+        .await
+        .unwrap();
+    let (status, resp) = json(resp).await;
+    assert_eq!(status, 400);
+    assert_eq!(resp["error"], "Malformed JSON");
+}
