@@ -46,19 +46,18 @@ pub async fn insert_user(db: &Db, session_id: &str, content: &str) -> sqlx::Resu
     let id = new_id();
     // Times within a session increase strictly, so the history's order does not depend on
     // two messages landing in the same millisecond (the previous reply may have ended in it).
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(created_at) FROM messages WHERE session_id = $1")
-            .bind(session_id)
-            .fetch_one(&db.pool)
-            .await?;
-    let now = now_ms().max(last.map_or(0, |l| l + 1));
-    sqlx::query("INSERT INTO messages (id, session_id, role, content, created_at) VALUES ($1, $2, 'user', $3, $4)")
-        .bind(&id)
-        .bind(session_id)
-        .bind(content)
-        .bind(now)
-        .execute(&db.pool)
-        .await?;
+    // One statement, so storing the question costs one round trip.
+    let now: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (id, session_id, role, content, created_at) \
+         SELECT $1, $2, 'user', $3, CASE WHEN MAX(created_at) >= $4 THEN MAX(created_at) + 1 ELSE $4 END \
+         FROM messages WHERE session_id = $2 RETURNING created_at",
+    )
+    .bind(&id)
+    .bind(session_id)
+    .bind(content)
+    .bind(now_ms())
+    .fetch_one(&db.pool)
+    .await?;
     Ok((id, now))
 }
 
