@@ -156,8 +156,13 @@ pub async fn start_reply(
             base.extend(extra);
         }
     }
-    let choice = choose(state, &session, &merged).await?;
-    let history_rows = messages::history(&state.db, &session.id, HISTORY_WINDOW, None).await?;
+    // The client's settings, the history and the file do not depend on each other: read them
+    // at once (the pool has connections to spare) rather than one after another.
+    let (choice, history_rows, file) = tokio::try_join!(
+        choose(state, &session, &merged),
+        async { Ok(messages::history(&state.db, &session.id, HISTORY_WINDOW, None).await?) },
+        file_context(state, &session.id),
+    )?;
     let history: Vec<ChatTurn> = history_rows
         .iter()
         .filter(|m| !m.content.is_empty())
@@ -170,7 +175,6 @@ pub async fn start_reply(
             content: m.content.clone(),
         })
         .collect();
-    let file = file_context(state, &session.id).await?;
     let page = page_context(&merged);
     let custom_instructions = str_of(&merged, "customInstructions").map(str::to_string);
     let built = context::build(&context::ContextInput {
@@ -185,7 +189,6 @@ pub async fn start_reply(
     // Nothing accepted is lost: the question is stored before the provider is called.
     let (user_message_id, user_created_at) =
         messages::insert_user(&state.db, &session.id, message.as_str()).await?;
-    sessions::touch(&state.db, &session.id).await?;
 
     let request = ChatRequest {
         model: choice.model.clone(),
@@ -201,12 +204,13 @@ pub async fn start_reply(
         },
     };
     let started_at = Instant::now();
-    let stream = state
-        .providers
-        .get(choice.provider)
-        .start(request)
-        .await
-        .map_err(|e| provider_error(&e, choice.provider))?;
+    // Marking the session active need not hold up the provider call.
+    let (stream, touched) = tokio::join!(
+        state.providers.get(choice.provider).start(request),
+        sessions::touch(&state.db, &session.id),
+    );
+    let stream = stream.map_err(|e| provider_error(&e, choice.provider))?;
+    touched?;
 
     let reply = state
         .hub
