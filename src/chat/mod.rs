@@ -156,14 +156,27 @@ pub async fn start_reply(
             base.extend(extra);
         }
     }
-    // The client's settings, the history and the file do not depend on each other: read them
-    // at once (the pool has connections to spare) rather than one after another.
-    let (choice, history_rows, file) = tokio::try_join!(
+    // Nothing accepted is lost: the question is stored before the provider is called. Storing
+    // it, the client's settings, the history and the file do not depend on each other, so
+    // they run at once (the pool has connections to spare) rather than one after another;
+    // the question is left out of the history by its id, whichever finished first.
+    let user_message_id = db::new_id();
+    let (user_created_at, choice, history_rows, file) = tokio::try_join!(
+        async {
+            Ok(
+                messages::insert_user(&state.db, &user_message_id, &session.id, message.as_str())
+                    .await?,
+            )
+        },
         choose(state, &session, &merged),
-        async { Ok(messages::history(&state.db, &session.id, HISTORY_WINDOW, None).await?) },
+        async { Ok(messages::history(&state.db, &session.id, HISTORY_WINDOW + 1, None).await?) },
         file_context(state, &session.id),
     )?;
-    let history: Vec<ChatTurn> = history_rows
+    let earlier: Vec<&messages::MessageRow> = history_rows
+        .iter()
+        .filter(|m| m.id != user_message_id)
+        .collect();
+    let history: Vec<ChatTurn> = earlier[earlier.len().saturating_sub(HISTORY_WINDOW as usize)..]
         .iter()
         .filter(|m| !m.content.is_empty())
         .map(|m| ChatTurn {
@@ -185,10 +198,6 @@ pub async fn start_reply(
         history: &history,
         message: message.as_str(),
     });
-
-    // Nothing accepted is lost: the question is stored before the provider is called.
-    let (user_message_id, user_created_at) =
-        messages::insert_user(&state.db, &session.id, message.as_str()).await?;
 
     let request = ChatRequest {
         model: choice.model.clone(),

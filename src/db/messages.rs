@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::sessions::owner_filter;
-use super::{Db, new_id, now_ms};
+use super::{Db, now_ms};
 use crate::auth::scheme::Owner;
 
 #[derive(Clone, Debug)]
@@ -41,9 +41,8 @@ impl MessageRow {
     }
 }
 
-/// Stores the user's message; answers its id and time.
-pub async fn insert_user(db: &Db, session_id: &str, content: &str) -> sqlx::Result<(String, i64)> {
-    let id = new_id();
+/// Stores the user's message under the given id; answers its time.
+pub async fn insert_user(db: &Db, id: &str, session_id: &str, content: &str) -> sqlx::Result<i64> {
     // Times within a session increase strictly, so the history's order does not depend on
     // two messages landing in the same millisecond (the previous reply may have ended in it).
     // One statement, so storing the question costs one round trip.
@@ -52,13 +51,13 @@ pub async fn insert_user(db: &Db, session_id: &str, content: &str) -> sqlx::Resu
          SELECT $1, $2, 'user', $3, CASE WHEN MAX(created_at) >= $4 THEN MAX(created_at) + 1 ELSE $4 END \
          FROM messages WHERE session_id = $2 RETURNING created_at",
     )
-    .bind(&id)
+    .bind(id)
     .bind(session_id)
     .bind(content)
     .bind(now_ms())
     .fetch_one(&db.pool)
     .await?;
-    Ok((id, now))
+    Ok(now)
 }
 
 pub struct AssistantMessage<'a> {
