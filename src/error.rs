@@ -199,7 +199,8 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     (503, "Database unavailable"),
 ];
 
-/// Extra statuses for operations that call an AI provider or have session lifetimes.
+/// Every operation documents the statuses above, and those of sessions (410) and AI
+/// providers (502, 504), since one error type serves them all.
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
         MetaResponses {

@@ -426,20 +426,9 @@ pub fn replay_stored(m: &messages::MessageRow, message_count: i64) -> (Vec<Arc<s
                 .to_string(),
             usage: meta
                 .get("usage")
-                .and_then(|u| serde_json::from_value::<UsageIn>(u.clone()).ok())
-                .map(|u| Usage {
-                    prompt_tokens: u.prompt_tokens,
-                    completion_tokens: u.completion_tokens,
-                }),
+                .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok()),
             timestamp: rfc3339(m.created_at),
         })
     };
     (deltas, end)
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UsageIn {
-    prompt_tokens: u32,
-    completion_tokens: u32,
 }
