@@ -193,6 +193,11 @@ impl Application {
         let state = self.state.clone();
         spawn_housekeeping(state.clone());
         crate::auth::tokens::spawn_purge(state.db.clone());
+        crate::auth::key_cache::spawn_listener(
+            state.keys.clone(),
+            &state.db,
+            state.settings.database_url.expose().to_string(),
+        );
         tokio::spawn(crate::auth::password::warm_up());
         let routes = build_routes(state.clone());
         // Replies in flight are stored as interrupted first, which also ends their streams, so

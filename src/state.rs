@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::google::GoogleSignIn;
+use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::RateLimits;
 use crate::chat::hub::ReplyHub;
 use crate::config::Settings;
@@ -14,6 +15,8 @@ pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub rate_limits: Arc<RateLimits>,
+    /// Recently checked API keys; forget them after changing a client or a key.
+    pub keys: Arc<KeyCache>,
     pub providers: Arc<Providers>,
     pub hub: ReplyHub,
     /// `None` when `GOOGLE_CLIENT_ID`/`GOOGLE_CLIENT_SECRET` are not set.
@@ -25,6 +28,7 @@ impl AppState {
         let rate_limits = Arc::new(RateLimits::new(settings.rate_limit_per_minute));
         let providers = Arc::new(Providers::new(settings.providers.clone()));
         let hub = ReplyHub::new(settings.reply_retention);
+        let keys = Arc::new(KeyCache::new(db.kind));
         // The URLs were checked when the settings were read, so this fails only on a bug;
         // sign-in then answers "not configured" rather than the whole service not starting.
         let google = settings.google.as_ref().and_then(|g| {
@@ -37,6 +41,7 @@ impl AppState {
             db,
             settings: Arc::new(settings),
             rate_limits,
+            keys,
             providers,
             hub,
             google,

@@ -346,6 +346,8 @@ impl ClientsApi {
         client.temperature = apply(body.temperature, client.temperature, parse_temperature)?;
         client.max_tokens = apply(body.max_tokens, client.max_tokens, parse_max_tokens)?;
         clients::update_client(&state.db, &client).await?;
+        // Keys remember their client's origins and AI defaults: they must be read again.
+        state.keys.changed(&state.db).await?;
         let client = own_client(&state, &auth, &client.id).await?;
         let keys = clients::list_keys(&state.db, &client.id).await?;
         Ok(Json(Client::new(client, keys)))
@@ -393,6 +395,7 @@ impl ClientsApi {
         if !clients::revoke_key(&state.db, &client.id, &key_id).await? {
             return Err(ApiError::not_found("API key"));
         }
+        state.keys.changed(&state.db).await?;
         tracing::info!("key revoked");
         Ok(RevokeKeyResponse::Revoked)
     }

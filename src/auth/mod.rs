@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod google;
 pub mod jwt;
+pub mod key_cache;
 pub mod login_throttle;
 pub mod password;
 pub mod rate_limit;

@@ -2,6 +2,7 @@
 //! `UserAuth` or `ChatAuth` value *is* the permission check, so no handler can forget it.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use poem::Request;
 use poem_openapi::SecurityScheme;
@@ -9,7 +10,7 @@ use poem_openapi::auth::{ApiKey, Bearer};
 
 use super::api_key::KeyKind;
 use super::{jwt, sha256_hex};
-use crate::db::clients;
+use crate::db::clients::{self, AiDefaults};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -19,6 +20,8 @@ pub struct ClientPrincipal {
     pub client_id: String,
     pub key_id: String,
     pub kind: KeyKind,
+    /// The client's AI defaults as of the key check.
+    pub ai: Arc<AiDefaults>,
 }
 
 /// A request made with a user's access token.
@@ -74,6 +77,14 @@ impl ChatAuth {
         }
     }
 
+    /// The calling client's AI defaults; a user's own sessions have none.
+    pub fn ai_defaults(&self) -> Option<&AiDefaults> {
+        match self {
+            Self::ApiKey(ClientAuth(c)) => Some(&c.ai),
+            Self::Bearer(_) => None,
+        }
+    }
+
     /// Stats and other server-side reads: secret keys and users, never publishable keys.
     pub fn require_private(&self) -> Result<(), ApiError> {
         match self {
@@ -123,7 +134,9 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
     if KeyKind::of_key(presented).is_none() {
         return Err(ApiError::invalid_api_key().into());
     }
-    let Some(found) = clients::find_active_key(&state.db, &sha256_hex(presented))
+    let Some(found) = state
+        .keys
+        .find(&state.db, &sha256_hex(presented))
         .await
         .map_err(ApiError::from)?
     else {
@@ -154,9 +167,10 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
     };
     state.rate_limits.check(&found.key_id, visitor)?;
     Ok(ClientPrincipal {
-        client_id: found.client_id,
-        key_id: found.key_id,
+        client_id: found.client_id.clone(),
+        key_id: found.key_id.clone(),
         kind: found.kind,
+        ai: Arc::clone(&found.ai),
     })
 }
 

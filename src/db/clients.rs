@@ -1,5 +1,7 @@
 //! Queries on clients (tenants) and their API keys.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -79,6 +81,8 @@ pub struct KeyLookup {
     pub client_id: String,
     pub kind: KeyKind,
     pub allowed_origins: Vec<String>,
+    /// The client's AI defaults, so a chat request needs no second read of the client.
+    pub ai: Arc<AiDefaults>,
 }
 
 /// A client's AI defaults: what its sessions use when they do not say otherwise.
@@ -290,7 +294,7 @@ pub async fn revoke_key(db: &Db, client_id: &str, key_id: &str) -> sqlx::Result<
 /// The live key with this hash, with what the auth check needs of its client.
 pub async fn find_active_key(db: &Db, key_hash: &str) -> sqlx::Result<Option<KeyLookup>> {
     let row = sqlx::query(
-        "SELECT k.id, k.client_id, k.kind, c.allowed_origins FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        "SELECT k.id, k.client_id, k.kind, c.allowed_origins, c.ai_provider, c.ai_model, c.system_prompt, c.temperature, c.max_tokens FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(key_hash)
     .fetch_optional(&db.pool)
@@ -303,6 +307,13 @@ pub async fn find_active_key(db: &Db, key_hash: &str) -> sqlx::Result<Option<Key
         kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Secret),
         allowed_origins: serde_json::from_str(&row.try_get::<String, _>("allowed_origins")?)
             .unwrap_or_default(),
+        ai: Arc::new(AiDefaults {
+            ai_provider: row.try_get("ai_provider")?,
+            ai_model: row.try_get("ai_model")?,
+            system_prompt: row.try_get("system_prompt")?,
+            temperature: row.try_get("temperature")?,
+            max_tokens: row.try_get("max_tokens")?,
+        }),
     }))
 }
 

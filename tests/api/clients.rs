@@ -302,7 +302,12 @@ async fn patch_changes_only_what_it_names_and_null_removes_a_default() {
     assert_eq!(c["systemPrompt"], "Answer in French");
     assert_eq!(c["allowedOrigins"], json!([ORIGIN]));
 
-    // Changing the origins takes effect for the publishable key at once.
+    // Changing the origins takes effect for the publishable key at once, also when it was
+    // just checked (and so remembered).
+    let resp = app
+        .post("/api/chat/sessions/create", publishable, json!({}))
+        .await;
+    assert_eq!(resp.status(), 201);
     let (status, c) = call(
         &app,
         Method::PATCH,
@@ -531,6 +536,23 @@ async fn ai_defaults_set_here_are_what_the_clients_sessions_use() {
     .await;
     let id = made["client"]["id"].as_str().unwrap();
     let secret = made["secretKey"]["key"].as_str().unwrap();
+    let sid = app.new_session(secret, json!({})).await;
+    let send = || async {
+        let (status, body) = json(
+            app.post(
+                "/api/chat/messages/send",
+                secret,
+                json!({"sessionId": sid, "message": "Hello?"}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    assert_ne!(send().await["model"], "house-model");
+    // The key was just checked (and so remembered with the client's defaults); new defaults
+    // apply from the next message on.
     let (status, _) = call(
         &app,
         Method::PATCH,
@@ -540,17 +562,7 @@ async fn ai_defaults_set_here_are_what_the_clients_sessions_use() {
     )
     .await;
     assert_eq!(status, 200);
-    let sid = app.new_session(secret, json!({})).await;
-    let (status, body) = json(
-        app.post(
-            "/api/chat/messages/send",
-            secret,
-            json!({"sessionId": sid, "message": "Hello?"}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = send().await;
     assert_eq!(body["provider"], "offline");
     assert_eq!(body["model"], "house-model");
 }

@@ -66,6 +66,14 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database_url(dir.path()).await;
+    start(dir, database_url, tweak).await
+}
+
+async fn start(
+    dir: tempfile::TempDir,
+    database_url: String,
+    tweak: impl FnOnce(&mut HashMap<String, String>),
+) -> TestApp {
     let mut env = HashMap::from([
         ("HOST".to_string(), "127.0.0.1".to_string()),
         ("PORT".to_string(), "0".to_string()),
@@ -103,6 +111,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut HashMap<String, String>)) ->
 }
 
 impl TestApp {
+    /// A second instance of the service on this one's database, as behind a load balancer.
+    pub async fn another_instance(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        start(dir, self.database_url.clone(), |_| {}).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

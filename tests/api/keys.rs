@@ -1,9 +1,14 @@
 //! Tenant API keys: exact 401 bodies, hashed at rest, revocation, origin locking, stats only
 //! for secret keys, CORS preflights and rate limits.
 
+use std::time::{Duration, Instant};
+
+use chatbot::auth::key_cache::KEY_CACHE_TTL;
+use chatbot::db::DbKind;
 use reqwest::Method;
 use serde_json::json;
 
+use crate::auth::register;
 use crate::helpers::{ORIGIN, json, spawn_app, spawn_app_with};
 
 #[tokio::test]
@@ -46,32 +51,77 @@ async fn keys_are_stored_only_as_hashes() {
 }
 
 #[tokio::test]
-async fn revoked_keys_stop_working_at_once() {
-    let app = spawn_app().await;
-    let c = app.new_client().await;
-    assert_eq!(
-        app.post("/api/chat/sessions/create", &c.secret, json!({}))
-            .await
-            .status(),
-        201
-    );
-    let keys = chatbot::db::clients::list_keys(&app.db, &c.id)
-        .await
-        .unwrap();
-    for k in keys {
-        assert!(
-            chatbot::db::clients::revoke_key(&app.db, &c.id, &k.id)
-                .await
-                .unwrap()
-        );
-    }
-    let (status, body) = json(
-        app.post("/api/chat/sessions/create", &c.secret, json!({}))
-            .await,
+async fn a_key_revoked_through_one_instance_stops_working_on_another() {
+    let a = spawn_app().await;
+    let b = a.another_instance().await;
+    let postgres = a.db.kind == DbKind::Postgres;
+    let token = register(&a, "two@example.com").await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, made) = json(
+        a.post(
+            "/api/clients",
+            &token,
+            json!({"name": "Two", "allowedOrigins": [ORIGIN]}),
+        )
+        .await,
     )
     .await;
-    assert_eq!(status, 401);
-    assert_eq!(body, json!({"error": "Invalid API key"}));
+    assert_eq!(status, 201);
+    let (client_id, key_id) = (
+        made["client"]["id"].as_str().unwrap(),
+        made["secretKey"]["id"].as_str().unwrap(),
+    );
+    let key = made["secretKey"]["key"].as_str().unwrap();
+    // On PostgreSQL the instances trust their key caches once they hear each other's changes.
+    let listening_by = Instant::now() + Duration::from_secs(10);
+    while postgres && !b.state.keys.is_trusted() {
+        assert!(
+            Instant::now() < listening_by,
+            "B never listened for key changes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // B checks the key, and so remembers it.
+    b.new_session(key, json!({})).await;
+
+    let resp = a
+        .req(
+            Method::DELETE,
+            &format!("/api/clients/{client_id}/keys/{key_id}"),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    // A answers 401 on the very next request. B hears of it through PostgreSQL at once; with
+    // SQLite (one process per file as a rule) its memory of the key lasts the cache's TTL.
+    let (status, body) = json(a.post("/api/chat/sessions/create", key, json!({})).await).await;
+    assert_eq!((status, body), (401, json!({"error": "Invalid API key"})));
+    let bound = if postgres {
+        Duration::from_secs(2)
+    } else {
+        KEY_CACHE_TTL + Duration::from_secs(2)
+    };
+    let revoked_at = Instant::now();
+    loop {
+        let status = b
+            .post("/api/chat/sessions/create", key, json!({}))
+            .await
+            .status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 201);
+        assert!(
+            revoked_at.elapsed() < bound,
+            "B still took the revoked key after {:?}",
+            revoked_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

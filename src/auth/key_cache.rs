@@ -1,0 +1,178 @@
+//! Recently checked API keys, so a chat request does not read the key table on every call.
+//!
+//! An entry is trusted for [`KEY_CACHE_TTL`] at most. Whoever changes a client or a key
+//! (revokes a key, edits allowed origins or AI defaults) calls [`KeyCache::changed`], which
+//! forgets every entry in this process at once and, on PostgreSQL, tells every other instance
+//! sharing the database through `NOTIFY`, so a revoked key answers 401 on the next request
+//! everywhere. Each instance listens with [`spawn_listener`] and uses its cache only while it
+//! is listening. With SQLite the service is one process; a second process on the same file
+//! would see a change within the TTL. Unknown keys are never cached: made-up keys cannot fill
+//! memory, and a new key works the moment it exists.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use moka::sync::Cache;
+use sqlx::postgres::PgListener;
+
+use crate::db::clients::{self, KeyLookup};
+use crate::db::{Db, DbKind};
+
+/// The longest a checked key is trusted without reading the database again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL channel that carries "a client or key changed" between instances.
+pub const CHANGES_CHANNEL: &str = "chatbot_key_changes";
+
+/// At most this many live keys are remembered; the least used go first.
+const CAPACITY: u64 = 10_000;
+
+pub struct KeyCache {
+    entries: Cache<String, Arc<KeyLookup>>,
+    /// Bumped by every [`KeyCache::forget_all`]: a lookup that read the database before a
+    /// change must not keep what it read.
+    epoch: AtomicU64,
+    /// False while changes made by other instances could go unheard (PostgreSQL before its
+    /// listener is connected): then every check reads the database.
+    trusted: AtomicBool,
+}
+
+impl KeyCache {
+    /// A cache for this database: SQLite's is trusted at once, PostgreSQL's once
+    /// [`spawn_listener`] listens.
+    pub fn new(kind: DbKind) -> Self {
+        Self::with_ttl(KEY_CACHE_TTL, kind == DbKind::Sqlite)
+    }
+
+    fn with_ttl(ttl: Duration, trusted: bool) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(ttl)
+                .build(),
+            epoch: AtomicU64::new(0),
+            trusted: AtomicBool::new(trusted),
+        }
+    }
+
+    /// The live key with this SHA-256, from memory when it was checked recently.
+    pub async fn find(&self, db: &Db, key_hash: &str) -> sqlx::Result<Option<Arc<KeyLookup>>> {
+        if !self.trusted.load(Ordering::Acquire) {
+            return Ok(clients::find_active_key(db, key_hash).await?.map(Arc::new));
+        }
+        if let Some(hit) = self.entries.get(key_hash) {
+            return Ok(Some(hit));
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let Some(found) = clients::find_active_key(db, key_hash).await? else {
+            return Ok(None);
+        };
+        let found = Arc::new(found);
+        self.entries
+            .insert(key_hash.to_string(), Arc::clone(&found));
+        // A change committed while the database was read bumped the epoch: the row read may
+        // predate it, so it is not kept. (A later change clears the entry itself.)
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            self.entries.invalidate(key_hash);
+        }
+        Ok(Some(found))
+    }
+
+    /// Call after a change to a client or its keys is committed: this instance forgets every
+    /// key now, and on PostgreSQL the others hear of it.
+    pub async fn changed(&self, db: &Db) -> sqlx::Result<()> {
+        self.forget_all();
+        if db.kind == DbKind::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANGES_CHANNEL)
+                .execute(&db.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn forget_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.entries.invalidate_all();
+    }
+
+    fn set_trusted(&self, trusted: bool) {
+        // Whatever was cached before (re)connecting may have missed a change.
+        self.forget_all();
+        self.trusted.store(trusted, Ordering::Release);
+    }
+
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+}
+
+/// On PostgreSQL, listens for other instances' changes for as long as the process runs,
+/// reconnecting after a lost connection; the cache is trusted only while listening.
+pub fn spawn_listener(cache: Arc<KeyCache>, db: &Db, url: String) {
+    if db.kind != DbKind::Postgres {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match listen(&cache, &url).await {
+                Ok(()) => backoff = Duration::from_millis(500),
+                Err(e) => {
+                    tracing::warn!(error = %e, "not listening for key changes; checking every key against the database")
+                }
+            }
+            cache.set_trusted(false);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    });
+}
+
+/// Connects, listens and forgets the cache on every notification until the connection
+/// cannot be re-established.
+async fn listen(cache: &KeyCache, url: &str) -> sqlx::Result<()> {
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(CHANGES_CHANNEL).await?;
+    cache.set_trusted(true);
+    loop {
+        match listener.try_recv().await? {
+            Some(_) => cache.forget_all(),
+            // The connection was lost and made again: changes in between went unheard.
+            None => cache.forget_all(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_untrusted_cache_reads_the_database_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/keys.db", dir.path().display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let made = clients::create_client_with_keys(&db, "c", &[], None)
+            .await
+            .unwrap();
+        let hash = crate::auth::sha256_hex(&made.secret.1);
+
+        let trusted = KeyCache::with_ttl(Duration::from_secs(60), true);
+        let untrusted = KeyCache::with_ttl(Duration::from_secs(60), false);
+        assert!(trusted.find(&db, &hash).await.unwrap().is_some());
+        assert!(untrusted.find(&db, &hash).await.unwrap().is_some());
+        // Revoked behind both caches' backs, as another instance would.
+        clients::revoke_key(&db, &made.client.id, &made.secret.0.id)
+            .await
+            .unwrap();
+        assert!(trusted.find(&db, &hash).await.unwrap().is_some());
+        assert!(untrusted.find(&db, &hash).await.unwrap().is_none());
+        // Told of the change, the trusted one reads again.
+        trusted.changed(&db).await.unwrap();
+        assert!(trusted.find(&db, &hash).await.unwrap().is_none());
+    }
+}
