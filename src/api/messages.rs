@@ -112,14 +112,8 @@ impl MessagesApi {
     ) -> ApiResult<Json<SendResponse>> {
         let body = body.0;
         let message = MessageText::parse(body.message)?;
-        let started = chat::start_reply(
-            &state,
-            &auth.owner(),
-            &body.session_id,
-            message,
-            body.config,
-        )
-        .await?;
+        let started =
+            chat::start_reply(&state, &auth, &body.session_id, message, body.config).await?;
         let mut events = Box::pin(started.reply.subscribe(0));
         while let Some(event) = events.next().await {
             if let HubEvent::End(end) = event {
@@ -160,14 +154,8 @@ impl MessagesApi {
     ) -> ApiResult<SseBody> {
         let body = body.0;
         let message = MessageText::parse(body.message)?;
-        let started = chat::start_reply(
-            &state,
-            &auth.owner(),
-            &body.session_id,
-            message,
-            body.config,
-        )
-        .await?;
+        let started =
+            chat::start_reply(&state, &auth, &body.session_id, message, body.config).await?;
         let start = frame(
             "start",
             None,

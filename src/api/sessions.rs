@@ -269,6 +269,11 @@ pub async fn load_session(
     let Some(row) = sessions::get(&state.db, owner, session_id).await? else {
         return Err(ApiError::not_found("Session"));
     };
+    live_session(state, row)
+}
+
+/// The session unless it expired through inactivity (410).
+pub fn live_session(state: &AppState, row: SessionRow) -> ApiResult<SessionRow> {
     if row.is_expired(state.session_timeout_ms(), db::now_ms()) {
         return Err(ApiError::gone("Session expired").with_detail(format!(
             "The session was inactive for more than {} seconds; create a new one",

@@ -14,8 +14,11 @@ use serde_json::{Value, json};
 
 use self::hub::{DoneData, Reply, ReplyEnd, Usage};
 use crate::api::rfc3339;
-use crate::auth::scheme::Owner;
-use crate::db::{self, clients, messages, sessions, sessions::SessionRow};
+use crate::api::sessions::{live_session, load_session};
+use crate::auth::scheme::ChatAuth;
+use crate::db::clients::AiDefaults;
+use crate::db::files::FileContextRow;
+use crate::db::{self, messages, sessions};
 use crate::domain::MessageText;
 use crate::error::{ApiError, ApiResult};
 use crate::providers::{
@@ -53,13 +56,8 @@ fn str_of<'a>(config: &'a Value, key: &str) -> Option<&'a str> {
 
 /// Request config over session config over the client's defaults over `AI_PROVIDER`. The
 /// client's model applies only to the client's own provider.
-async fn choose(state: &AppState, session: &SessionRow, config: &Value) -> ApiResult<Choice> {
-    let client = match &session.client_id {
-        Some(id) => clients::get_client(&state.db, id).await?,
-        None => None,
-    };
+fn choose(state: &AppState, client: Option<&AiDefaults>, config: &Value) -> Choice {
     let client_provider = client
-        .as_ref()
         .and_then(|c| c.ai_provider.as_deref())
         .and_then(|p| p.parse::<ProviderKind>().ok());
     let provider = str_of(config, "aiProvider")
@@ -70,29 +68,23 @@ async fn choose(state: &AppState, session: &SessionRow, config: &Value) -> ApiRe
         .map(str::to_string)
         .or_else(|| {
             client
-                .as_ref()
                 .filter(|_| client_provider == Some(provider))
                 .and_then(|c| c.ai_model.clone())
         })
         .unwrap_or_else(|| state.providers.default_model(provider));
     let system_prompt = client
-        .as_ref()
         .and_then(|c| c.system_prompt.clone())
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| context::DEFAULT_SYSTEM_PROMPT.to_string());
-    Ok(Choice {
+    Choice {
         provider,
         model,
         system_prompt,
-        temperature: client
-            .as_ref()
-            .and_then(|c| c.temperature)
-            .map(|t| t as f32),
+        temperature: client.and_then(|c| c.temperature).map(|t| t as f32),
         max_tokens: client
-            .as_ref()
             .and_then(|c| c.max_tokens)
             .and_then(|m| u32::try_from(m).ok()),
-    })
+    }
 }
 
 fn page_context(config: &Value) -> Option<PageContext> {
@@ -107,16 +99,13 @@ fn page_context(config: &Value) -> Option<PageContext> {
 
 /// The session's active file as the provider sees it: its rendered text, and the facts the
 /// offline provider answers from.
-async fn file_context(
-    state: &AppState,
-    session_id: &str,
-) -> ApiResult<Option<(String, FileFacts)>> {
-    let Some((text, name, analysis_json)) =
-        crate::db::files::context(&state.db, session_id).await?
-    else {
-        return Ok(None);
-    };
-    let analysis: crate::files::Analysis = serde_json::from_str(&analysis_json)
+fn file_context(row: FileContextRow) -> ApiResult<(String, FileFacts)> {
+    let FileContextRow {
+        text,
+        name,
+        analysis,
+    } = row;
+    let analysis: crate::files::Analysis = serde_json::from_str(&analysis)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored analysis: {e}")))?;
     let facts = FileFacts {
         name,
@@ -136,58 +125,77 @@ async fn file_context(
             })
             .collect(),
     };
-    Ok(Some((text, facts)))
+    Ok((text, facts))
 }
 
 /// Stores the user's message, builds the context, starts the provider and spawns the
 /// generation. Failures before the provider accepted the request are ordinary errors.
 pub async fn start_reply(
     state: &AppState,
-    owner: &Owner,
+    auth: &ChatAuth,
     session_id: &str,
     message: MessageText,
     config: Option<Value>,
 ) -> ApiResult<Started> {
-    let session = crate::api::sessions::load_session(state, owner, session_id).await?;
-    let mut merged = session.config.clone();
-    if let Some(extra) = config {
-        let extra = crate::api::sessions::parse_config(extra)?;
-        if let (Value::Object(base), Value::Object(extra)) = (&mut merged, extra) {
-            base.extend(extra);
-        }
-    }
-    // Nothing accepted is lost: the question is stored before the provider is called. Storing
-    // it, the client's settings, the history and the file do not depend on each other, so
-    // they run at once (the pool has connections to spare) rather than one after another;
-    // the question is left out of the history by its id, whichever finished first.
+    let owner = auth.owner();
+    let extra = config.map(crate::api::sessions::parse_config).transpose()?;
+    // Nothing accepted is lost: the question is stored before the provider is called.
+    // Storing it checks the session itself and marks it active (a trigger), so it need not
+    // wait for the read of the session, its file and its history: the two statements run at
+    // once. The question is left out of the history by its id, whichever finished first.
     let user_message_id = db::new_id();
-    let (user_created_at, choice, history_rows, file) = tokio::try_join!(
-        async {
-            Ok(
-                messages::insert_user(&state.db, &user_message_id, &session.id, message.as_str())
-                    .await?,
-            )
-        },
-        choose(state, &session, &merged),
-        async { Ok(messages::history(&state.db, &session.id, HISTORY_WINDOW + 1, None).await?) },
-        file_context(state, &session.id),
-    )?;
-    let earlier: Vec<&messages::MessageRow> = history_rows
-        .iter()
-        .filter(|m| m.id != user_message_id)
-        .collect();
-    let history: Vec<ChatTurn> = earlier[earlier.len().saturating_sub(HISTORY_WINDOW as usize)..]
-        .iter()
-        .filter(|m| !m.content.is_empty())
+    let question = messages::Question {
+        id: &user_message_id,
+        session_id,
+        owner: &owner,
+        active_since: db::now_ms() - state.session_timeout_ms(),
+        content: message.as_str(),
+    };
+    let (found, inserted) = tokio::join!(
+        sessions::get_for_reply(&state.db, &owner, session_id, HISTORY_WINDOW + 1),
+        messages::insert_user(&state.db, &question),
+    );
+    let found = match found {
+        Ok(Some(f)) => live_session(state, f.session).map(|s| (s, f.file, f.history)),
+        Ok(None) => Err(ApiError::not_found("Session")),
+        Err(e) => Err(e.into()),
+    };
+    let ((session, file, newest), user_created_at) = match (found, inserted) {
+        (Ok(found), Ok(Some(at))) => (found, at),
+        // The session expired or went away between the two statements: answer what a fresh
+        // read says.
+        (Ok(_), Ok(None)) => {
+            load_session(state, &owner, session_id).await?;
+            return Err(ApiError::not_found("Session"));
+        }
+        // Keep nothing of a question whose session could not be read.
+        (Err(e), Ok(Some(_))) => {
+            messages::delete(&state.db, &user_message_id).await?;
+            return Err(e);
+        }
+        (Err(e), Ok(None)) => return Err(e),
+        (_, Err(e)) => return Err(e.into()),
+    };
+    let file = file.map(file_context).transpose()?;
+    let mut merged = session.config.clone();
+    if let (Value::Object(base), Some(Value::Object(extra))) = (&mut merged, extra) {
+        base.extend(extra);
+    }
+    let choice = choose(state, auth.ai_defaults(), &merged);
+    let mut history: Vec<ChatTurn> = newest
+        .into_iter()
+        .filter(|m| m.id != user_message_id && !m.content.is_empty())
+        .take(HISTORY_WINDOW as usize)
         .map(|m| ChatTurn {
             role: if m.role == "assistant" {
                 Role::Assistant
             } else {
                 Role::User
             },
-            content: m.content.clone(),
+            content: m.content,
         })
         .collect();
+    history.reverse();
     let page = page_context(&merged);
     let custom_instructions = str_of(&merged, "customInstructions").map(str::to_string);
     let built = context::build(&context::ContextInput {
@@ -213,17 +221,14 @@ pub async fn start_reply(
         },
     };
     let started_at = Instant::now();
-    // Marking the session active need not hold up the provider call.
-    let (stream, touched) = tokio::join!(
-        state.providers.get(choice.provider).start(request),
-        sessions::touch(&state.db, &session.id),
-    );
-    let stream = stream.map_err(|e| provider_error(&e, choice.provider))?;
-    touched?;
+    let stream = state
+        .providers
+        .get(choice.provider)
+        .start(request)
+        .await
+        .map_err(|e| provider_error(&e, choice.provider))?;
 
-    let reply = state
-        .hub
-        .open(db::new_id(), session.id.clone(), owner.clone());
+    let reply = state.hub.open(db::new_id(), session.id.clone(), owner);
     let generation = Generation {
         state: state.clone(),
         reply: Arc::clone(&reply),

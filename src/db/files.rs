@@ -1,6 +1,7 @@
 //! Queries on the active file of a session (one per session; a new upload replaces it).
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Db, now_ms};
 
@@ -82,20 +83,26 @@ pub async fn table(db: &Db, session_id: &str) -> sqlx::Result<Option<(String, St
 }
 
 /// What the provider sees of the file: its rendered context, name and analysis JSON.
-pub async fn context(db: &Db, session_id: &str) -> sqlx::Result<Option<(String, String, String)>> {
-    let row =
-        sqlx::query("SELECT context_text, name, analysis FROM session_files WHERE session_id = $1")
-            .bind(session_id)
-            .fetch_optional(&db.pool)
-            .await?;
-    row.map(|r| {
-        Ok((
-            r.try_get("context_text")?,
-            r.try_get("name")?,
-            r.try_get("analysis")?,
-        ))
-    })
-    .transpose()
+#[derive(Clone, Debug)]
+pub struct FileContextRow {
+    pub text: String,
+    pub name: String,
+    pub analysis: String,
+}
+
+impl FileContextRow {
+    /// From a row that has `context_text`, `name` and `analysis`; `None` when they are NULL
+    /// (a LEFT JOIN that found no file).
+    pub fn from_row(row: &AnyRow, name_column: &str) -> sqlx::Result<Option<Self>> {
+        let Some(text) = row.try_get::<Option<String>, _>("context_text")? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            text,
+            name: row.try_get(name_column)?,
+            analysis: row.try_get("analysis")?,
+        }))
+    }
 }
 
 pub async fn delete(db: &Db, session_id: &str) -> sqlx::Result<bool> {

@@ -1,5 +1,6 @@
 //! Queries on chat messages. Callers have already checked that the session belongs to the
-//! caller; reads by message id join the session to check its owner again.
+//! caller; reads by message id join the session to check its owner again, and storing a
+//! question checks the session in the same statement.
 
 use serde_json::Value;
 use sqlx::Row;
@@ -41,23 +42,48 @@ impl MessageRow {
     }
 }
 
-/// Stores the user's message under the given id; answers its time.
-pub async fn insert_user(db: &Db, id: &str, session_id: &str, content: &str) -> sqlx::Result<i64> {
+/// Where a question goes: the session, whose it must be, and the earliest last activity at
+/// which it still counts as live.
+pub struct Question<'a> {
+    pub id: &'a str,
+    pub session_id: &'a str,
+    pub owner: &'a Owner,
+    pub active_since: i64,
+    pub content: &'a str,
+}
+
+/// Stores the user's message under the given id when the session is the owner's and live;
+/// answers its time, or `None` (and stores nothing) when the session is not.
+pub async fn insert_user(db: &Db, q: &Question<'_>) -> sqlx::Result<Option<i64>> {
     // Times within a session increase strictly, so the history's order does not depend on
     // two messages landing in the same millisecond (the previous reply may have ended in it).
-    // One statement, so storing the question costs one round trip.
-    let now: i64 = sqlx::query_scalar(
+    // The session check is part of the statement, so the question can be stored while the
+    // session is still being read: one round trip, no window for a foreign or expired one.
+    let (col, owner) = owner_filter(q.owner);
+    let sql = format!(
         "INSERT INTO messages (id, session_id, role, content, created_at) \
-         SELECT $1, $2, 'user', $3, CASE WHEN MAX(created_at) >= $4 THEN MAX(created_at) + 1 ELSE $4 END \
-         FROM messages WHERE session_id = $2 RETURNING created_at",
-    )
-    .bind(id)
-    .bind(session_id)
-    .bind(content)
-    .bind(now_ms())
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(now)
+         SELECT $1, s.id, 'user', $3, CASE WHEN m.latest >= $4 THEN m.latest + 1 ELSE $4 END \
+         FROM chat_sessions s CROSS JOIN (SELECT MAX(created_at) AS latest FROM messages WHERE session_id = $2) m \
+         WHERE s.id = $2 AND s.{col} = $5 AND s.last_activity >= $6 RETURNING created_at"
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(q.id)
+        .bind(q.session_id)
+        .bind(q.content)
+        .bind(now_ms())
+        .bind(owner)
+        .bind(q.active_since)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Removes one message; answers whether it was there.
+pub async fn delete(db: &Db, id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM messages WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 pub struct AssistantMessage<'a> {

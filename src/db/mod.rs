@@ -37,16 +37,32 @@ impl DbKind {
 
     fn migrations(self) -> Vec<Migration> {
         let files: &[(i64, &str, &'static str)] = match self {
-            Self::Sqlite => &[(
-                1,
-                "schema",
-                include_str!("../../migrations/sqlite/0001_schema.sql"),
-            )],
-            Self::Postgres => &[(
-                1,
-                "schema",
-                include_str!("../../migrations/postgres/0001_schema.sql"),
-            )],
+            Self::Sqlite => &[
+                (
+                    1,
+                    "schema",
+                    include_str!("../../migrations/sqlite/0001_schema.sql"),
+                ),
+                (
+                    2,
+                    "question marks session active",
+                    include_str!("../../migrations/sqlite/0002_question_marks_session_active.sql"),
+                ),
+            ],
+            Self::Postgres => &[
+                (
+                    1,
+                    "schema",
+                    include_str!("../../migrations/postgres/0001_schema.sql"),
+                ),
+                (
+                    2,
+                    "question marks session active",
+                    include_str!(
+                        "../../migrations/postgres/0002_question_marks_session_active.sql"
+                    ),
+                ),
+            ],
         };
         files
             .iter()

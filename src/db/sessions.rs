@@ -7,7 +7,8 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, new_id, now_ms};
+use super::files::FileContextRow;
+use super::{Db, DbKind, new_id, now_ms};
 use crate::auth::scheme::Owner;
 
 #[derive(Clone, Debug)]
@@ -91,6 +92,69 @@ pub async fn get(db: &Db, owner: &Owner, id: &str) -> sqlx::Result<Option<Sessio
         .await?
         .map(|r| SessionRow::from_row(&r))
         .transpose()
+}
+
+/// One stored message as a reply's context needs it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Turn {
+    pub id: String,
+    pub role: String,
+    pub content: String,
+}
+
+/// What a reply needs of its session.
+pub struct ReplySource {
+    pub session: SessionRow,
+    pub file: Option<FileContextRow>,
+    /// The newest messages, newest first.
+    pub history: Vec<Turn>,
+}
+
+/// The session with its file's context and its newest `history` messages, in one read.
+pub async fn get_for_reply(
+    db: &Db,
+    owner: &Owner,
+    id: &str,
+    history: i64,
+) -> sqlx::Result<Option<ReplySource>> {
+    // The messages come as one JSON array so that the read stays one row: with SQLite every
+    // row is a hand-over between threads, which costs more than the rest of the read. The
+    // JSON functions are the only part that differs between the two databases.
+    let newest = "SELECT id, role, content, created_at FROM messages WHERE session_id = s.id \
+                  ORDER BY created_at DESC, id DESC LIMIT $3";
+    let order = "ORDER BY h.created_at DESC, h.id DESC";
+    let history_json = match db.kind {
+        DbKind::Sqlite => format!(
+            "(SELECT json_group_array(json_array(h.id, h.role, h.content) {order}) FROM ({newest}) h)"
+        ),
+        DbKind::Postgres => format!(
+            "(SELECT COALESCE(json_agg(json_build_array(h.id, h.role, h.content) {order}), '[]')::text FROM ({newest}) h)"
+        ),
+    };
+    let (col, val) = owner_filter(owner);
+    let sql = format!(
+        "SELECT s.id, s.client_id, s.user_id, s.user_identifier, s.config, s.created_at, s.last_activity, \
+         f.context_text, f.name AS file_name, f.analysis, {history_json} AS history \
+         FROM chat_sessions s LEFT JOIN session_files f ON f.session_id = s.id \
+         WHERE s.id = $1 AND s.{col} = $2"
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(val)
+        .bind(history)
+        .fetch_optional(&db.pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    // Each message is `[id, role, content]`, which serde reads into a `Turn` in field order.
+    let history: Vec<Turn> = serde_json::from_str(&row.try_get::<String, _>("history")?)
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Some(ReplySource {
+        session: SessionRow::from_row(&row)?,
+        file: FileContextRow::from_row(&row, "file_name")?,
+        history,
+    }))
 }
 
 /// Marks the session as active now.

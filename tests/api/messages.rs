@@ -406,6 +406,19 @@ async fn expired_sessions_refuse_messages_with_410() {
     )
     .await;
     assert_eq!(status, 410);
+    // Nothing of the refused questions was stored, and the session did not come back to life.
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE session_id = $1")
+        .bind(&sid)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    assert_eq!(
+        app.get(&format!("/api/chat/sessions/{sid}"), &c.secret)
+            .await
+            .status(),
+        410
+    );
 }
 
 #[tokio::test]

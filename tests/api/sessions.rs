@@ -1,5 +1,7 @@
 //! `/api/chat/sessions`: create, read, config, expiry, stats, bot config and tenant isolation.
 
+use chatbot::auth::scheme::Owner;
+use chatbot::db::messages;
 use serde_json::json;
 
 use crate::helpers::{json, spawn_app, spawn_app_with};
@@ -221,4 +223,62 @@ async fn bot_config_has_defaults_and_client_overrides() {
     assert_eq!(body["botName"], "Shopbot");
     assert_eq!(body["botColor"], "#ff0000");
     assert!(body["poweredBy"].is_string());
+}
+
+#[tokio::test]
+async fn storing_a_question_marks_its_session_active() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    sqlx::query("UPDATE chat_sessions SET last_activity = last_activity - 600000 WHERE id = $1")
+        .bind(&sid)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let last_activity = || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_activity FROM chat_sessions WHERE id = $1")
+            .bind(&sid)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap()
+    };
+    let before = last_activity().await;
+    let owner = Owner::Client(c.id.clone());
+    let stored = messages::insert_user(
+        &app.db,
+        &messages::Question {
+            id: "q1",
+            session_id: &sid,
+            owner: &owner,
+            active_since: before,
+            content: "Still there?",
+        },
+    )
+    .await
+    .unwrap()
+    .expect("a live session takes the question");
+    // The same statement moved the session's last activity to the question's time (the
+    // migrations' trigger), with no second write.
+    assert!(stored >= before + 600_000 - 5_000);
+    assert_eq!(last_activity().await, stored);
+    // A session idle past `active_since`, or another owner's, takes nothing.
+    for (owner, since) in [
+        (owner.clone(), stored + 1),
+        (Owner::Client("someone-else".into()), 0),
+    ] {
+        let refused = messages::insert_user(
+            &app.db,
+            &messages::Question {
+                id: "q2",
+                session_id: &sid,
+                owner: &owner,
+                active_since: since,
+                content: "Hello?",
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused, None);
+    }
+    assert_eq!(last_activity().await, stored);
 }
