@@ -159,6 +159,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Makes the session look idle for `ms` more milliseconds, as if time had passed.
+    pub async fn idle_session(&self, session_id: &str, ms: i64) {
+        sqlx::query("UPDATE chat_sessions SET last_activity = last_activity - $1 WHERE id = $2")
+            .bind(ms)
+            .bind(session_id)
+            .execute(&self.db.pool)
+            .await
+            .unwrap();
+    }
+
     /// Creates a session and answers its id.
     pub async fn new_session(&self, key: &str, config: Value) -> String {
         let resp = self

@@ -381,11 +381,7 @@ async fn expired_sessions_refuse_messages_with_410() {
     let app = spawn_app().await;
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    sqlx::query("UPDATE chat_sessions SET last_activity = last_activity - 3600000 WHERE id = $1")
-        .bind(&sid)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    app.idle_session(&sid, 3_600_000).await;
     let (status, _) = json(
         app.post(
             "/api/chat/messages/stream",

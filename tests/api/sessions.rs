@@ -145,11 +145,7 @@ async fn inactive_sessions_expire_with_410() {
         200
     );
     // Make the session look idle for two minutes, as if time had passed.
-    sqlx::query("UPDATE chat_sessions SET last_activity = last_activity - 120000 WHERE id = $1")
-        .bind(&id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    app.idle_session(&id, 120_000).await;
     let (status, body) = json(
         app.get(&format!("/api/chat/sessions/{id}"), &c.secret)
             .await,
@@ -230,11 +226,7 @@ async fn storing_a_question_marks_its_session_active() {
     let app = spawn_app().await;
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    sqlx::query("UPDATE chat_sessions SET last_activity = last_activity - 600000 WHERE id = $1")
-        .bind(&sid)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    app.idle_session(&sid, 600_000).await;
     let last_activity = || async {
         sqlx::query_scalar::<_, i64>("SELECT last_activity FROM chat_sessions WHERE id = $1")
             .bind(&sid)
