@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use chatbot::auth::rate_limit::REGISTRATION_BURST;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -523,4 +524,48 @@ async fn personal_sessions_and_client_sessions_are_kept_apart() {
     assert_eq!(stats["totalSessions"], 1);
     let (_, stats) = json(app.get("/api/chat/sessions/stats/summary", &secret).await).await;
     assert_eq!(stats["totalSessions"], 1);
+}
+
+#[tokio::test]
+async fn one_address_opens_a_bounded_number_of_accounts() {
+    let app = spawn_app().await;
+    for i in 0..REGISTRATION_BURST {
+        register(&app, &format!("many{i}@example.com")).await;
+    }
+    let resp = app
+        .post(
+            "/api/auth/register",
+            "",
+            json!({"email": "one-more@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        wait > 60,
+        "the next account comes minutes later, not {wait} s"
+    );
+    let (_, body) = json(resp).await;
+    assert_eq!(body["error"], "Rate limit exceeded");
+    // Nothing was stored for the refused one, and the accounts made still sign in.
+    assert!(
+        chatbot::db::users::find_by_email(&app.db, "one-more@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (status, _) = json(
+        app.post(
+            "/api/auth/login",
+            "",
+            json!({"email": "many0@example.com", "password": PASSWORD}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
 }
