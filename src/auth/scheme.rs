@@ -11,6 +11,7 @@ use poem_openapi::auth::{ApiKey, Bearer};
 use super::api_key::KeyKind;
 use super::{jwt, sha256_hex};
 use crate::db::clients::{self, AiDefaults};
+use crate::db::refresh_tokens;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -176,10 +177,19 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<UserPrincipal> {
     let state = state(req);
-    match jwt::verify(state.settings.jwt_secret.expose(), &bearer.token) {
-        Some(claims) => Ok(UserPrincipal {
-            user_id: claims.sub,
-        }),
-        None => Err(ApiError::unauthorized("Invalid or expired access token").into()),
+    let invalid = || ApiError::unauthorized("Invalid or expired access token").into();
+    let Some(claims) = jwt::verify(state.settings.jwt_secret.expose(), &bearer.token) else {
+        return Err(invalid());
+    };
+    // A signed-out sign-in (logout, a password change, a reused refresh token) ends its
+    // access tokens at once, not when they expire.
+    if !refresh_tokens::family_is_live(&state.db, &claims.sid)
+        .await
+        .map_err(ApiError::from)?
+    {
+        return Err(invalid());
     }
+    Ok(UserPrincipal {
+        user_id: claims.sub,
+    })
 }

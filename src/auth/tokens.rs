@@ -25,23 +25,24 @@ fn invalid() -> ApiError {
         .with_detail("The refresh token is unknown, expired or revoked; sign in again")
 }
 
-fn access_token(state: &AppState, user_id: &str) -> ApiResult<String> {
-    jwt::issue(state.settings.jwt_secret.expose(), user_id).map_err(ApiError::internal)
+fn access_token(state: &AppState, user_id: &str, family_id: &str) -> ApiResult<String> {
+    jwt::issue(state.settings.jwt_secret.expose(), user_id, family_id).map_err(ApiError::internal)
 }
 
 /// Starts a new family: a fresh sign-in (register, login, Google).
 pub async fn issue(state: &AppState, user_id: &str) -> ApiResult<TokenPair> {
     let refresh_token = random_token(32);
+    let family_id = db::new_id();
     refresh_tokens::insert(
         &state.db,
         user_id,
-        &db::new_id(),
+        &family_id,
         &sha256_hex(&refresh_token),
         db::now_ms() + REFRESH_TOKEN_TTL_MS,
     )
     .await?;
     Ok(TokenPair {
-        access_token: access_token(state, user_id)?,
+        access_token: access_token(state, user_id, &family_id)?,
         refresh_token,
     })
 }
@@ -78,7 +79,7 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<(String, Tok
         return Err(invalid());
     }
     let pair = TokenPair {
-        access_token: access_token(state, &row.user_id)?,
+        access_token: access_token(state, &row.user_id, &row.family_id)?,
         refresh_token: next,
     };
     Ok((row.user_id, pair))

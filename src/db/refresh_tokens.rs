@@ -30,6 +30,18 @@ impl RefreshTokenRow {
     }
 }
 
+/// Whether the sign-in (the family) still has a token that was not revoked: its access
+/// tokens are good until they expire.
+pub async fn family_is_live(db: &Db, family_id: &str) -> sqlx::Result<bool> {
+    let live: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL LIMIT 1",
+    )
+    .bind(family_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(live.is_some())
+}
+
 /// Stores a token of the family.
 pub async fn insert(
     db: &Db,

@@ -278,6 +278,13 @@ async fn refresh_rotates_and_a_reused_token_revokes_its_family() {
     assert!(body["error"].is_string());
     let (status, _) = refresh(&app, &r2).await;
     assert_eq!(status, 401, "the successor is revoked with its family");
+    assert_eq!(
+        app.get("/api/auth/profile", str_of(&second, "accessToken"))
+            .await
+            .status(),
+        401,
+        "and so are the family's access tokens"
+    );
 
     // Another sign-in of the same user is another family, untouched.
     let (status, _) = refresh(&app, str_of(&other_session, "refreshToken")).await;
@@ -337,7 +344,22 @@ async fn logout_revokes_the_sign_in_at_once() {
             .await;
         assert_eq!(resp.status(), 204);
     }
+    // The access tokens of that sign-in stop working at once, not when they expire.
+    for access in [
+        str_of(&first, "accessToken"),
+        str_of(&renewed, "accessToken"),
+    ] {
+        let (status, body) = json(app.get("/api/auth/profile", access).await).await;
+        assert_eq!(status, 401);
+        assert_eq!(body["error"], "Invalid or expired access token");
+    }
     // The other sign-in is still alive.
+    assert_eq!(
+        app.get("/api/auth/profile", str_of(&other, "accessToken"))
+            .await
+            .status(),
+        200
+    );
     assert_eq!(refresh(&app, str_of(&other, "refreshToken")).await.0, 200);
 }
 
@@ -376,8 +398,11 @@ async fn change_password_checks_the_current_one_and_signs_out_everywhere() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    // Every refresh token of the user is revoked.
+    // Every refresh token of the user is revoked, and with them every access token.
     assert_eq!(refresh(&app, str_of(&first, "refreshToken")).await.0, 401);
+    for token in [access, str_of(&second, "accessToken")] {
+        assert_eq!(app.get("/api/auth/profile", token).await.status(), 401);
+    }
     let (_, second_renewed) = login(&app, "pw@example.com", "brand new secret").await;
     assert_eq!(login(&app, "pw@example.com", PASSWORD).await.0, 401);
     assert!(second_renewed["accessToken"].is_string());
@@ -410,7 +435,8 @@ async fn profile_needs_a_valid_token_and_can_be_changed() {
     assert_eq!(body["error"], "Authentication required");
     assert!(body["detail"].as_str().unwrap().contains("Bearer"));
     // A token signed with another secret, and garbage, are refused.
-    let forged = chatbot::auth::jwt::issue("another-secret", str_of(&me["user"], "id")).unwrap();
+    let forged =
+        chatbot::auth::jwt::issue("another-secret", str_of(&me["user"], "id"), "any").unwrap();
     for bad in [forged.as_str(), "not.a.jwt"] {
         let (status, body) = json(app.get("/api/auth/profile", bad).await).await;
         assert_eq!(status, 401, "{bad}");
