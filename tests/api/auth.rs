@@ -8,7 +8,7 @@ use chatbot::auth::rate_limit::REGISTRATION_BURST;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json, spawn_app};
+use crate::helpers::{TestApp, json, retry_after, spawn_app};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -220,11 +220,7 @@ async fn repeated_failed_logins_answer_429_even_with_the_right_password() {
         )
         .await;
     assert_eq!(resp.status(), 429);
-    let retry: u64 = resp.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&resp);
     assert!((1..=60).contains(&retry), "{retry}");
     let (_, body) = json(resp).await;
     assert!(body["error"].is_string());
@@ -566,11 +562,7 @@ async fn one_address_opens_a_bounded_number_of_accounts() {
         )
         .await;
     assert_eq!(resp.status(), 429);
-    let wait: u64 = resp.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait = retry_after(&resp);
     assert!(
         wait > 60,
         "the next account comes minutes later, not {wait} s"

@@ -203,6 +203,15 @@ impl Drop for TestApp {
 }
 
 /// Status and JSON body of a response.
+/// The whole seconds of a 429's `Retry-After`.
+pub fn retry_after(resp: &Response) -> u64 {
+    resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 pub async fn json(resp: Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::auth::register;
-use crate::helpers::{ORIGIN, json, spawn_app, spawn_app_with};
+use crate::helpers::{ORIGIN, json, retry_after, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn missing_and_invalid_keys_answer_the_exact_401_bodies() {
@@ -199,11 +199,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert!(statuses[..5].iter().all(|r| r.status() == 200));
     let limited = statuses.into_iter().last().unwrap();
     assert_eq!(limited.status(), 429);
-    let retry: u64 = limited.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&limited);
     assert!((1..=60).contains(&retry));
     let (_, body) = json(limited).await;
     assert!(body["error"].is_string());
