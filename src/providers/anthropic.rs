@@ -234,7 +234,7 @@ mod tests {
 
     use super::*;
     use crate::providers::mock::{MockUpstream, Reply, Script};
-    use crate::providers::test_support::{collect, text_of};
+    use crate::providers::test_support::{collect, providers, text_of};
     use crate::providers::{OfflineContext, Providers};
 
     const WAIT: Duration = Duration::from_secs(10);
@@ -248,10 +248,6 @@ mod tests {
             idle_timeout: WAIT,
             ..Default::default()
         }
-    }
-
-    fn providers(settings: ProviderSettings) -> Providers {
-        Providers::new(settings).with_retry_backoff(Duration::from_millis(5))
     }
 
     fn request() -> ChatRequest {

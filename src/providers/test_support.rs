@@ -1,12 +1,18 @@
-//! What the providers' unit tests share: reading a provider stream to its end.
+//! What the providers' unit tests share: providers with a short retry pause, and reading a
+//! provider stream to its end.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::{ProviderError, ProviderEvent, ProviderStream};
+use super::{ProviderError, ProviderEvent, ProviderSettings, ProviderStream, Providers};
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// The providers for these settings, retrying after 5 ms rather than the real backoff.
+pub fn providers(settings: ProviderSettings) -> Providers {
+    Providers::new(settings).with_retry_backoff(Duration::from_millis(5))
+}
 
 /// Collects a stream into its events and the error that ended it, if any.
 pub async fn collect(mut stream: ProviderStream) -> (Vec<ProviderEvent>, Option<ProviderError>) {
