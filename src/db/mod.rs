@@ -98,6 +98,10 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .min_connections(1)
+            // An SQLite connection is a file handle in this process: it cannot go stale the
+            // way a network connection can, and pinging it before every statement is one more
+            // hand-over to its worker thread (and back) on every request's path.
+            .test_before_acquire(kind == DbKind::Postgres)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
