@@ -248,6 +248,9 @@ fn spawn_housekeeping(state: AppState) {
             n += 1;
             if n.is_multiple_of(6) {
                 state.rate_limits.shrink();
+                if let Err(error) = state.db.checkpoint().await {
+                    tracing::warn!(%error, "WAL checkpoint failed");
+                }
             }
         }
     });

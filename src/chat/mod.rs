@@ -141,8 +141,10 @@ pub async fn start_reply(
     let extra = config.map(crate::api::sessions::parse_config).transpose()?;
     // Nothing accepted is lost: the question is stored before the provider is called.
     // Storing it checks the session itself and marks it active (a trigger), so it need not
-    // wait for the read of the session, its file and its history: the two statements run at
-    // once. The question is left out of the history by its id, whichever finished first.
+    // wait for the read of the session, its file and its history: through the pool the two
+    // statements run at once; on an SQLite file they run on this thread, one after the other,
+    // unless the database is busy (db::direct). The question is left out of the history by
+    // its id, whichever finished first.
     let user_message_id = db::new_id();
     let question = messages::Question {
         id: &user_message_id,

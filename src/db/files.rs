@@ -1,9 +1,8 @@
 //! Queries on the active file of a session (one per session; a new upload replaces it).
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{Db, now_ms};
+use super::{Columns, Db, now_ms};
 
 /// A file as stored, without its rows.
 #[derive(Clone, Debug)]
@@ -93,14 +92,14 @@ pub struct FileContextRow {
 impl FileContextRow {
     /// From a row that has `context_text`, `name` and `analysis`; `None` when they are NULL
     /// (a LEFT JOIN that found no file).
-    pub fn from_row(row: &AnyRow, name_column: &str) -> sqlx::Result<Option<Self>> {
-        let Some(text) = row.try_get::<Option<String>, _>("context_text")? else {
+    pub fn from_row(row: &impl Columns, name_column: &str) -> sqlx::Result<Option<Self>> {
+        let Some(text) = row.opt_text("context_text")? else {
             return Ok(None);
         };
         Ok(Some(Self {
             text,
-            name: row.try_get(name_column)?,
-            analysis: row.try_get("analysis")?,
+            name: row.text(name_column)?,
+            analysis: row.text("analysis")?,
         }))
     }
 }

@@ -66,11 +66,32 @@ pub async fn insert_user(db: &Db, q: &Question<'_>) -> sqlx::Result<Option<i64>>
          FROM chat_sessions s CROSS JOIN (SELECT MAX(created_at) AS latest FROM messages WHERE session_id = $2) m \
          WHERE s.id = $2 AND s.{col} = $5 AND s.last_activity >= $6 RETURNING created_at"
     );
+    let now = now_ms();
+    let direct = db.direct.as_ref().and_then(|direct| {
+        direct.run(|conn| {
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query(rusqlite::named_params! {
+                "$1": q.id, "$2": q.session_id, "$3": q.content, "$4": now, "$5": owner,
+                "$6": q.active_since,
+            })?;
+            let stored = match rows.next()? {
+                Some(row) => Some(row.get::<_, i64>(0)?),
+                None => None,
+            };
+            // The statement commits when it is stepped to its end: a failed commit must not
+            // pass for a stored question.
+            while rows.next()?.is_some() {}
+            Ok(stored)
+        })
+    });
+    if let Some(stored) = direct {
+        return Ok(stored);
+    }
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(q.id)
         .bind(q.session_id)
         .bind(q.content)
-        .bind(now_ms())
+        .bind(now)
         .bind(owner)
         .bind(q.active_since)
         .fetch_optional(&db.pool)

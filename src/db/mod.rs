@@ -3,6 +3,7 @@
 //! `$n` placeholders, TEXT ids, BIGINT millisecond times, JSON as TEXT.
 
 pub mod clients;
+pub mod direct;
 pub mod files;
 pub mod messages;
 pub mod oauth_states;
@@ -11,6 +12,7 @@ pub mod sessions;
 pub mod users;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -84,6 +86,8 @@ impl DbKind {
 pub struct Db {
     pub pool: AnyPool,
     pub kind: DbKind,
+    /// For an SQLite file: statements on the reply's path that run on the caller's thread.
+    pub direct: Option<Arc<direct::Direct>>,
 }
 
 impl Db {
@@ -91,9 +95,16 @@ impl Db {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         install_default_drivers();
         let kind = DbKind::from_url(url)?;
-        let (url, max) = match kind {
-            DbKind::Sqlite => (sqlite_url(url)?, 8),
-            DbKind::Postgres => (url.to_string(), 16),
+        let (url, max, direct) = match kind {
+            DbKind::Sqlite => (
+                sqlite_url(url)?,
+                8,
+                Some(sqlite_path(url))
+                    .filter(|_| !url.contains("mode=memory"))
+                    .and_then(direct::Direct::for_file)
+                    .map(Arc::new),
+            ),
+            DbKind::Postgres => (url.to_string(), 16, None),
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
@@ -114,7 +125,7 @@ impl Db {
             .connect(&url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database ({}): {e}", kind_name(kind)))?;
-        Ok(Self { pool, kind })
+        Ok(Self { pool, kind, direct })
     }
 
     /// Applies the embedded migrations (idempotent; PostgreSQL takes an advisory lock so two
@@ -125,6 +136,19 @@ impl Db {
             .run(&self.pool)
             .await
             .context("applying migrations")?;
+        Ok(())
+    }
+
+    /// Copies what the SQLite write-ahead log holds into the database file, without waiting
+    /// for readers or writers (a no-op on PostgreSQL). The pool's connections do it as they
+    /// commit; the [`direct`] ones never do (it would block an async thread), so the
+    /// housekeeping task calls this in case they were the only writers for a while.
+    pub async fn checkpoint(&self) -> sqlx::Result<()> {
+        if self.kind == DbKind::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
@@ -147,13 +171,19 @@ fn kind_name(kind: DbKind) -> &'static str {
     }
 }
 
+/// The file path of an `sqlite:` URL.
+fn sqlite_path(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+}
+
 /// `sqlite://path` with `mode=rwc` so the file is created, after checking that the folder
 /// exists, so a bad path fails with a clear message rather than SQLite's error code.
 fn sqlite_url(url: &str) -> anyhow::Result<String> {
-    let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let path = rest.split('?').next().unwrap_or_default();
+    let path = sqlite_path(url);
     if path.is_empty() {
         bail!("DATABASE_URL has no SQLite file path");
     }
@@ -179,6 +209,42 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
     })
 }
 
+/// A result row of either driver, as the decoders that both read it see it: the reply's
+/// start reads through the pool or, on SQLite, through [`direct`].
+pub trait Columns {
+    fn opt_text(&self, name: &str) -> sqlx::Result<Option<String>>;
+
+    fn int(&self, name: &str) -> sqlx::Result<i64>;
+
+    fn text(&self, name: &str) -> sqlx::Result<String> {
+        self.opt_text(name)?
+            .ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: name.to_string(),
+                source: "unexpected NULL".into(),
+            })
+    }
+}
+
+impl Columns for sqlx::any::AnyRow {
+    fn opt_text(&self, name: &str) -> sqlx::Result<Option<String>> {
+        sqlx::Row::try_get(self, name)
+    }
+
+    fn int(&self, name: &str) -> sqlx::Result<i64> {
+        sqlx::Row::try_get(self, name)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn opt_text(&self, name: &str) -> sqlx::Result<Option<String>> {
+        self.get(name).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+
+    fn int(&self, name: &str) -> sqlx::Result<i64> {
+        self.get(name).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+}
+
 /// Unix milliseconds now: every stored time uses it.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -198,5 +264,49 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
                 || db.code().as_deref() == Some("23505")
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn checkpoint_moves_what_direct_connections_wrote_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.db");
+        let db = Db::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (v INTEGER)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        db.checkpoint().await.unwrap();
+        let direct = db
+            .direct
+            .as_ref()
+            .expect("an SQLite file has a direct path");
+        let insert = |c: &rusqlite::Connection| Ok(c.execute("INSERT INTO t (v) VALUES (1)", [])?);
+        assert_eq!(direct.run(insert), Some(1));
+        // What the database file alone holds, without the write-ahead log.
+        let in_file = || {
+            let uri = format!("file:{}?immutable=1", path.display());
+            let flags =
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+            rusqlite::Connection::open_with_flags(uri, flags)
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        assert_eq!(in_file(), 0, "direct connections leave the row in the log");
+        db.checkpoint().await.unwrap();
+        assert_eq!(in_file(), 1);
+    }
+
+    #[tokio::test]
+    async fn in_memory_sqlite_has_no_direct_path() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        assert!(db.direct.is_none());
     }
 }

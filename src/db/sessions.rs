@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::files::FileContextRow;
-use super::{Db, DbKind, new_id, now_ms};
+use super::{Columns, Db, DbKind, new_id, now_ms};
 use crate::auth::scheme::Owner;
 
 #[derive(Clone, Debug)]
@@ -23,16 +22,16 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+    fn from_row(row: &impl Columns) -> sqlx::Result<Self> {
         Ok(Self {
-            id: row.try_get("id")?,
-            client_id: row.try_get("client_id")?,
-            user_id: row.try_get("user_id")?,
-            user_identifier: row.try_get("user_identifier")?,
-            config: serde_json::from_str(&row.try_get::<String, _>("config")?)
+            id: row.text("id")?,
+            client_id: row.opt_text("client_id")?,
+            user_id: row.opt_text("user_id")?,
+            user_identifier: row.opt_text("user_identifier")?,
+            config: serde_json::from_str(&row.text("config")?)
                 .unwrap_or(Value::Object(Default::default())),
-            created_at: row.try_get("created_at")?,
-            last_activity: row.try_get("last_activity")?,
+            created_at: row.int("created_at")?,
+            last_activity: row.int("last_activity")?,
         })
     }
 
@@ -110,6 +109,20 @@ pub struct ReplySource {
     pub history: Vec<Turn>,
 }
 
+impl ReplySource {
+    fn from_row(row: &impl Columns) -> sqlx::Result<Self> {
+        // Each message is `[id, role, content]`, which serde reads into a `Turn` in field
+        // order.
+        let history = serde_json::from_str(&row.text("history")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Ok(Self {
+            session: SessionRow::from_row(row)?,
+            file: FileContextRow::from_row(row, "file_name")?,
+            history,
+        })
+    }
+}
+
 /// The session with its file's context and its newest `history` messages, in one read.
 pub async fn get_for_reply(
     db: &Db,
@@ -138,23 +151,25 @@ pub async fn get_for_reply(
          FROM chat_sessions s LEFT JOIN session_files f ON f.session_id = s.id \
          WHERE s.id = $1 AND s.{col} = $2"
     );
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let direct = db.direct.as_ref().and_then(|direct| {
+        direct.run(|conn| {
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows =
+                statement.query(rusqlite::named_params! {"$1": id, "$2": val, "$3": history})?;
+            Ok(rows.next()?.map(ReplySource::from_row).transpose()?)
+        })
+    });
+    if let Some(found) = direct {
+        return Ok(found);
+    }
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(val)
         .bind(history)
         .fetch_optional(&db.pool)
         .await?
-    else {
-        return Ok(None);
-    };
-    // Each message is `[id, role, content]`, which serde reads into a `Turn` in field order.
-    let history: Vec<Turn> = serde_json::from_str(&row.try_get::<String, _>("history")?)
-        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    Ok(Some(ReplySource {
-        session: SessionRow::from_row(&row)?,
-        file: FileContextRow::from_row(&row, "file_name")?,
-        history,
-    }))
+        .map(|row| ReplySource::from_row(&row))
+        .transpose()
 }
 
 /// Marks the session as active now.

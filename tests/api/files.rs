@@ -8,7 +8,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, json, spawn_app, spawn_app_with};
 
-async fn upload(app: &TestApp, key: &str, sid: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+pub(crate) async fn upload(
+    app: &TestApp,
+    key: &str,
+    sid: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
     let form = Form::new()
         .text("sessionId", sid.to_string())
         .part("file", Part::bytes(bytes).file_name(name.to_string()));

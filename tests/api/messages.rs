@@ -515,3 +515,43 @@ async fn history_pages_never_drop_or_repeat_messages_of_the_same_millisecond() {
     assert_eq!(all[5]["content"], "later");
     assert_eq!(all[6]["id"], sent["messageId"]);
 }
+
+#[tokio::test]
+async fn a_question_sent_while_another_writer_holds_the_session_waits_and_is_stored_once() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    // Another writer holds the session's row in an open transaction: on SQLite that is the
+    // database's write lock (the question's statement on the direct path finds it busy and
+    // goes through the pool, which waits); on PostgreSQL the row lock the question's trigger
+    // needs.
+    let mut writer = app.db.pool.begin().await.unwrap();
+    sqlx::query("UPDATE chat_sessions SET user_identifier = 'held' WHERE id = $1")
+        .bind(&sid)
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let mut send = tokio::spawn(
+        app.req(Method::POST, "/api/chat/messages/send", &c.secret)
+            .json(&json!({"sessionId": sid, "message": "Are you there?"}))
+            .send(),
+    );
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut send).await;
+    assert!(
+        early.is_err(),
+        "answered while the writer held the lock: {early:?}"
+    );
+    writer.commit().await.unwrap();
+
+    let (status, body) = json(send.await.unwrap().unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE session_id = $1 AND content = 'Are you there?'",
+    )
+    .bind(&sid)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 1);
+    assert_eq!(body["messageCount"], 2);
+}

@@ -1,7 +1,7 @@
 //! `/api/chat/sessions`: create, read, config, expiry, stats, bot config and tenant isolation.
 
 use chatbot::auth::scheme::Owner;
-use chatbot::db::messages;
+use chatbot::db::{Db, messages, sessions};
 use serde_json::json;
 
 use crate::helpers::{json, spawn_app, spawn_app_with};
@@ -273,4 +273,100 @@ async fn storing_a_question_marks_its_session_active() {
         assert_eq!(refused, None);
     }
     assert_eq!(last_activity().await, stored);
+}
+
+#[tokio::test]
+async fn the_direct_sqlite_path_and_the_pool_store_and_read_alike() {
+    let app = spawn_app().await;
+    if app.db.direct.is_none() {
+        // PostgreSQL: the pool is the only path.
+        return;
+    }
+    let c = app.new_client().await;
+    let sid = app
+        .new_session(&c.secret, json!({"customInstructions": "Be brief"}))
+        .await;
+    let (status, body) =
+        crate::files::upload(&app, &c.secret, &sid, "t.csv", b"a,b\n1,2\n3,4\n".to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    for question in ["First?", "Second?"] {
+        let resp = app
+            .post(
+                "/api/chat/messages/send",
+                &c.secret,
+                json!({"sessionId": sid, "message": question}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    // One handle that can only go through the pool, one that can only go direct (its pool
+    // is closed: a statement that fell back would fail).
+    let pooled = Db {
+        direct: None,
+        ..app.db.clone()
+    };
+    let direct_only = Db::connect(&app.database_url).await.unwrap();
+    direct_only.pool.close().await;
+    let owner = Owner::Client(c.id.clone());
+    let read = |db: Db| {
+        let (owner, sid) = (owner.clone(), sid.clone());
+        async move {
+            let r = sessions::get_for_reply(&db, &owner, &sid, 3)
+                .await
+                .unwrap()
+                .expect("the owner's session");
+            let history: Vec<_> = r
+                .history
+                .into_iter()
+                .map(|t| (t.id, t.role, t.content))
+                .collect();
+            let file = r.file.map(|f| (f.text, f.name, f.analysis));
+            (
+                r.session.id,
+                r.session.config,
+                r.session.last_activity,
+                file,
+                history,
+            )
+        }
+    };
+    let direct = read(direct_only.clone()).await;
+    assert_eq!(direct, read(pooled.clone()).await);
+    assert_eq!(direct.1["customInstructions"], "Be brief");
+    assert_eq!(direct.3.as_ref().map(|f| f.1.as_str()), Some("t.csv"));
+    // The newest three of the four messages, newest first.
+    let roles: Vec<_> = direct.4.iter().map(|t| t.1.as_str()).collect();
+    assert_eq!(roles, ["assistant", "user", "assistant"]);
+    assert_eq!(direct.4[1].2, "Second?");
+
+    // Both store a question only in the owner's live session, later than the one before.
+    let mut last = 0;
+    for (db, id) in [(&direct_only, "direct-q"), (&pooled, "pooled-q")] {
+        let question = |owner| messages::Question {
+            id,
+            session_id: &sid,
+            owner,
+            active_since: 0,
+            content: "Third?",
+        };
+        let stranger = Owner::Client("someone-else".into());
+        assert_eq!(
+            messages::insert_user(db, &question(&stranger))
+                .await
+                .unwrap(),
+            None
+        );
+        let at = messages::insert_user(db, &question(&owner))
+            .await
+            .unwrap()
+            .expect("stored");
+        assert!(at > last);
+        last = at;
+    }
+    let (_, s) = json(
+        app.get(&format!("/api/chat/sessions/{sid}"), &c.secret)
+            .await,
+    )
+    .await;
+    assert_eq!(s["messageCount"], 6);
 }
