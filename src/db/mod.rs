@@ -139,6 +139,17 @@ impl Db {
         Ok(())
     }
 
+    /// Runs `statement` on the caller's thread when the database is an SQLite file and it
+    /// does not have to wait ([`direct`]); `None` means: run it through the pool.
+    pub fn try_direct<T>(
+        &self,
+        statement: impl FnOnce(&rusqlite::Connection) -> anyhow::Result<T>,
+    ) -> Option<T> {
+        self.direct
+            .as_ref()
+            .and_then(|direct| direct.run(statement))
+    }
+
     /// Copies what the SQLite write-ahead log holds into the database file, without waiting
     /// for readers or writers (a no-op on PostgreSQL). The pool's connections do it as they
     /// commit; the [`direct`] ones never do (it would block an async thread), so the
