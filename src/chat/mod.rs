@@ -179,7 +179,7 @@ pub async fn start_reply(
         (_, Err(e)) => return Err(e.into()),
     };
     let file = file.map(file_context).transpose()?;
-    let mut merged = session.config.clone();
+    let mut merged = session.config;
     if let (Value::Object(base), Some(Value::Object(extra))) = (&mut merged, extra) {
         base.extend(extra);
     }

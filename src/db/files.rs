@@ -90,15 +90,15 @@ pub struct FileContextRow {
 }
 
 impl FileContextRow {
-    /// From a row that has `context_text`, `name` and `analysis`; `None` when they are NULL
-    /// (a LEFT JOIN that found no file).
-    pub fn from_row(row: &impl Columns, name_column: &str) -> sqlx::Result<Option<Self>> {
+    /// From a row that has `context_text`, `file_name` and `analysis`; `None` when they are
+    /// NULL (a LEFT JOIN that found no file).
+    pub fn from_row(row: &impl Columns) -> sqlx::Result<Option<Self>> {
         let Some(text) = row.opt_text("context_text")? else {
             return Ok(None);
         };
         Ok(Some(Self {
             text,
-            name: row.text(name_column)?,
+            name: row.text("file_name")?,
             analysis: row.text("analysis")?,
         }))
     }

@@ -117,7 +117,7 @@ impl ReplySource {
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         Ok(Self {
             session: SessionRow::from_row(row)?,
-            file: FileContextRow::from_row(row, "file_name")?,
+            file: FileContextRow::from_row(row)?,
             history,
         })
     }
