@@ -67,21 +67,23 @@ pub async fn insert_user(db: &Db, q: &Question<'_>) -> sqlx::Result<Option<i64>>
          WHERE s.id = $2 AND s.{col} = $5 AND s.last_activity >= $6 RETURNING created_at"
     );
     let now = now_ms();
-    let direct = db.try_direct(|conn| {
-        let mut statement = conn.prepare_cached(&sql)?;
-        let mut rows = statement.query(rusqlite::named_params! {
-            "$1": q.id, "$2": q.session_id, "$3": q.content, "$4": now, "$5": owner,
-            "$6": q.active_since,
-        })?;
-        let stored = match rows.next()? {
-            Some(row) => Some(row.get::<_, i64>(0)?),
-            None => None,
-        };
-        // The statement commits when it is stepped to its end: a failed commit must not pass
-        // for a stored question.
-        while rows.next()?.is_some() {}
-        Ok(stored)
-    });
+    let direct = db
+        .try_direct(|conn| {
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query(rusqlite::named_params! {
+                "$1": q.id, "$2": q.session_id, "$3": q.content, "$4": now, "$5": owner,
+                "$6": q.active_since,
+            })?;
+            let stored = match rows.next()? {
+                Some(row) => Some(row.get::<_, i64>(0)?),
+                None => None,
+            };
+            // The statement commits when it is stepped to its end: a failed commit must not pass
+            // for a stored question.
+            while rows.next()?.is_some() {}
+            Ok(stored)
+        })
+        .await;
     if let Some(stored) = direct {
         return Ok(stored);
     }

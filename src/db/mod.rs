@@ -139,15 +139,14 @@ impl Db {
         Ok(())
     }
 
-    /// Runs `statement` on the caller's thread when the database is an SQLite file and it
-    /// does not have to wait ([`direct`]); `None` means: run it through the pool.
-    pub fn try_direct<T>(
+    /// Runs `statement` on the caller's thread when the database is an SQLite file and the
+    /// statement need not wait long for another writer ([`direct`]); `None` means: run it
+    /// through the pool.
+    pub async fn try_direct<T>(
         &self,
-        statement: impl FnOnce(&rusqlite::Connection) -> anyhow::Result<T>,
+        statement: impl FnMut(&rusqlite::Connection) -> anyhow::Result<T>,
     ) -> Option<T> {
-        self.direct
-            .as_ref()
-            .and_then(|direct| direct.run(statement))
+        self.direct.as_ref()?.run_waiting(statement).await
     }
 
     /// Copies what the SQLite write-ahead log holds into the database file, without waiting
@@ -299,7 +298,7 @@ mod tests {
             .as_ref()
             .expect("an SQLite file has a direct path");
         let insert = |c: &rusqlite::Connection| Ok(c.execute("INSERT INTO t (v) VALUES (1)", [])?);
-        assert_eq!(direct.run(insert), Some(1));
+        assert_eq!(direct.run(insert), Ok(1));
         // What the database file alone holds, without the write-ahead log.
         let in_file = || {
             let uri = format!("file:{}?immutable=1", path.display());

@@ -151,12 +151,14 @@ pub async fn get_for_reply(
          FROM chat_sessions s LEFT JOIN session_files f ON f.session_id = s.id \
          WHERE s.id = $1 AND s.{col} = $2"
     );
-    let direct = db.try_direct(|conn| {
-        let mut statement = conn.prepare_cached(&sql)?;
-        let mut rows =
-            statement.query(rusqlite::named_params! {"$1": id, "$2": val, "$3": history})?;
-        Ok(rows.next()?.map(ReplySource::from_row).transpose()?)
-    });
+    let direct = db
+        .try_direct(|conn| {
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows =
+                statement.query(rusqlite::named_params! {"$1": id, "$2": val, "$3": history})?;
+            Ok(rows.next()?.map(ReplySource::from_row).transpose()?)
+        })
+        .await;
     if let Some(found) = direct {
         return Ok(found);
     }

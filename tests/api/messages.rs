@@ -522,9 +522,9 @@ async fn a_question_sent_while_another_writer_holds_the_session_waits_and_is_sto
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
     // Another writer holds the session's row in an open transaction: on SQLite that is the
-    // database's write lock (the question's statement on the direct path finds it busy and
-    // goes through the pool, which waits); on PostgreSQL the row lock the question's trigger
-    // needs.
+    // database's write lock (the question's statement on the direct path finds it busy, tries
+    // again for a moment, then goes through the pool, which waits); on PostgreSQL the row lock
+    // the question's trigger needs.
     let mut writer = app.db.pool.begin().await.unwrap();
     sqlx::query("UPDATE chat_sessions SET user_identifier = 'held' WHERE id = $1")
         .bind(&sid)
