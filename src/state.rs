@@ -6,6 +6,7 @@ use crate::auth::google::GoogleSignIn;
 use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::RateLimits;
 use crate::chat::hub::ReplyHub;
+use crate::chat::snapshots::Snapshots;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::providers::Providers;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     pub providers: Arc<Providers>,
     pub hub: ReplyHub,
+    /// What this process last knew of each session's context, by revision.
+    pub snapshots: Arc<Snapshots>,
     /// `None` when `GOOGLE_CLIENT_ID`/`GOOGLE_CLIENT_SECRET` are not set.
     pub google: Option<Arc<GoogleSignIn>>,
 }
@@ -29,6 +32,10 @@ impl AppState {
         let providers = Arc::new(Providers::new(settings.providers.clone()));
         let hub = ReplyHub::new(settings.reply_retention);
         let keys = Arc::new(KeyCache::new(db.kind));
+        let snapshots = Arc::new(Snapshots::new(
+            crate::chat::HISTORY_WINDOW as usize + 1,
+            settings.session_timeout,
+        ));
         // The URLs were checked when the settings were read, so this fails only on a bug;
         // sign-in then answers "not configured" rather than the whole service not starting.
         let google = settings.google.as_ref().and_then(|g| {
@@ -44,6 +51,7 @@ impl AppState {
             keys,
             providers,
             hub,
+            snapshots,
             google,
         }
     }

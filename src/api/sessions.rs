@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::{ApiTags, now_rfc3339, rfc3339};
 use crate::auth::scheme::{ChatAuth, Owner};
+use crate::chat::snapshots::Snapshot;
 use crate::db::{self, clients, sessions, sessions::SessionRow};
 use crate::domain::UserIdentifier;
 use crate::error::{ApiError, ApiResult};
@@ -129,6 +130,19 @@ impl SessionsApi {
             &config,
         )
         .await?;
+        // A new session is at revision 0 with nothing but its config: its first reply need
+        // not read it back.
+        state.snapshots.put(
+            &row.id,
+            Snapshot {
+                owner: auth.owner(),
+                revision: 0,
+                config: config.clone(),
+                file: None,
+                newest: Vec::new(),
+            },
+            None,
+        );
         tracing::info!(session_id = %row.id, "session created");
         Ok(CreateSessionResponse::Created(Json(SessionCreated {
             session_id: row.id,

@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod hub;
+pub mod snapshots;
 pub mod sse;
 
 use std::sync::Arc;
@@ -13,11 +14,14 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use self::hub::{DoneData, Reply, ReplyEnd, Usage};
+use self::snapshots::Snapshot;
 use crate::api::rfc3339;
 use crate::api::sessions::{live_session, load_session};
 use crate::auth::scheme::ChatAuth;
+use crate::auth::scheme::Owner;
 use crate::db::clients::AiDefaults;
 use crate::db::files::FileContextRow;
+use crate::db::sessions::Turn;
 use crate::db::{self, messages, sessions};
 use crate::domain::MessageText;
 use crate::error::{ApiError, ApiResult};
@@ -28,7 +32,7 @@ use crate::providers::{
 use crate::state::AppState;
 
 /// How many stored messages are read to pick the history that fits its budget.
-const HISTORY_WINDOW: i64 = 60;
+pub const HISTORY_WINDOW: i64 = 60;
 
 /// A reply that started: the provider accepted the request and generation runs.
 pub struct Started {
@@ -140,11 +144,6 @@ pub async fn start_reply(
     let owner = auth.owner();
     let extra = config.map(crate::api::sessions::parse_config).transpose()?;
     // Nothing accepted is lost: the question is stored before the provider is called.
-    // Storing it checks the session itself and marks it active (a trigger), so it need not
-    // wait for the read of the session, its file and its history: through the pool the two
-    // statements run at once; on an SQLite file they run on this thread, one after the other,
-    // unless the database is busy (db::direct). The question is left out of the history by
-    // its id, whichever finished first.
     let user_message_id = db::new_id();
     let question = messages::Question {
         id: &user_message_id,
@@ -153,39 +152,52 @@ pub async fn start_reply(
         active_since: db::now_ms() - state.session_timeout_ms(),
         content: message.as_str(),
     };
-    let (found, inserted) = tokio::join!(
-        sessions::get_for_reply(&state.db, &owner, session_id, HISTORY_WINDOW + 1),
-        messages::insert_user(&state.db, &question),
-    );
-    let found = match found {
-        Ok(Some(f)) => live_session(state, f.session).map(|s| (s, f.file, f.history)),
-        Ok(None) => Err(ApiError::not_found("Session")),
-        Err(e) => Err(e.into()),
+    let question_turn = || Turn {
+        id: user_message_id.clone(),
+        role: "user".into(),
+        content: message.as_str().to_string(),
     };
-    let ((session, file, newest), user_created_at) = match (found, inserted) {
-        (Ok(found), Ok(Some(at))) => (found, at),
-        // The session expired or went away between the two statements: answer what a fresh
-        // read says.
-        (Ok(_), Ok(None)) => {
-            load_session(state, &owner, session_id).await?;
-            return Err(ApiError::not_found("Session"));
-        }
-        // Keep nothing of a question whose session could not be read.
-        (Err(e), Ok(Some(_))) => {
-            messages::delete(&state.db, &user_message_id).await?;
-            return Err(e);
-        }
-        (Err(e), Ok(None)) => return Err(e),
-        (_, Err(e)) => return Err(e.into()),
+    // What this process remembers of the session, if it is still current: then storing the
+    // question is the only statement before the provider is called (snapshots.rs).
+    let remembered = match state.snapshots.get(session_id, &owner) {
+        Some(snapshot) => messages::insert_user(&state.db, &question, Some(snapshot.revision))
+            .await?
+            .map(|at| (snapshot, at)),
+        None => None,
     };
-    let file = file.map(file_context).transpose()?;
-    let mut merged = session.config;
+    let (context, user_created_at, revision) = match remembered {
+        Some((snapshot, at)) => {
+            let revision = state
+                .snapshots
+                .advance(session_id, snapshot.revision, question_turn());
+            (snapshot, at, revision)
+        }
+        None => {
+            let (snapshot, at) = read_and_store(state, &owner, session_id, &question).await?;
+            // The read ran before or after the question was stored: what the session is now
+            // is one revision past a read that did not see it.
+            let saw_question = snapshot.newest.iter().any(|t| t.id == user_message_id);
+            let mut now = (*snapshot).clone();
+            let stored = if saw_question {
+                None
+            } else {
+                now.revision += 1;
+                Some(question_turn())
+            };
+            let revision = now.revision;
+            state.snapshots.put(session_id, now, stored);
+            (snapshot, at, Some(revision))
+        }
+    };
+    let file = context.file.clone();
+    let mut merged = context.config.clone();
     if let (Value::Object(base), Some(Value::Object(extra))) = (&mut merged, extra) {
         base.extend(extra);
     }
     let choice = choose(state, auth.ai_defaults(), &merged);
-    let mut history: Vec<ChatTurn> = newest
-        .into_iter()
+    let mut history: Vec<ChatTurn> = context
+        .newest
+        .iter()
         .filter(|m| m.id != user_message_id && !m.content.is_empty())
         .take(HISTORY_WINDOW as usize)
         .map(|m| ChatTurn {
@@ -194,7 +206,7 @@ pub async fn start_reply(
             } else {
                 Role::User
             },
-            content: m.content,
+            content: m.content.clone(),
         })
         .collect();
     history.reverse();
@@ -204,7 +216,7 @@ pub async fn start_reply(
         system_prompt: &choice.system_prompt,
         custom_instructions: custom_instructions.as_deref(),
         page: page.as_ref(),
-        file_text: file.as_ref().map(|(t, _)| t.as_str()),
+        file_text: file.as_ref().map(|f| f.0.as_str()),
         history: &history,
         message: message.as_str(),
     });
@@ -219,7 +231,7 @@ pub async fn start_reply(
             question: message.into_string(),
             page_context: page,
             custom_instructions,
-            file: file.map(|(_, f)| f),
+            file: file.map(|f| f.1.clone()),
         },
     };
     let started_at = Instant::now();
@@ -230,10 +242,11 @@ pub async fn start_reply(
         .await
         .map_err(|e| provider_error(&e, choice.provider))?;
 
-    let reply = state.hub.open(db::new_id(), session.id.clone(), owner);
+    let reply = state.hub.open(db::new_id(), session_id.to_string(), owner);
     let generation = Generation {
         state: state.clone(),
         reply: Arc::clone(&reply),
+        revision,
         provider: choice.provider,
         model: choice.model.clone(),
         // The reply sorts after its question even within the same millisecond.
@@ -241,13 +254,60 @@ pub async fn start_reply(
         started_at,
     };
     state.hub.spawn(generation.run(stream));
-    tracing::info!(session_id = %session.id, message_id = %reply.id, provider = choice.provider.as_str(), model = %choice.model, "reply started");
+    tracing::info!(session_id, message_id = %reply.id, provider = choice.provider.as_str(), model = %choice.model, "reply started");
     Ok(Started {
         reply,
         user_message_id,
         provider: choice.provider,
         model: choice.model,
     })
+}
+
+/// Stores the question while reading the session, its file and its newest messages, as the
+/// start did before there were snapshots, and when a snapshot is not current: through the
+/// pool the two statements run at once; on an SQLite file they run on this thread, one after
+/// the other, unless the database is busy (db::direct). Storing the question checks the
+/// session itself and marks it active (a trigger). The snapshot answered holds what was read
+/// (the question among the messages or not, whichever finished first).
+async fn read_and_store(
+    state: &AppState,
+    owner: &Owner,
+    session_id: &str,
+    question: &messages::Question<'_>,
+) -> ApiResult<(Arc<Snapshot>, i64)> {
+    let (found, inserted) = tokio::join!(
+        sessions::get_for_reply(&state.db, owner, session_id, HISTORY_WINDOW + 1),
+        messages::insert_user(&state.db, question, None),
+    );
+    let found = match found {
+        Ok(Some(f)) => live_session(state, f.session.clone()).map(|_| f),
+        Ok(None) => Err(ApiError::not_found("Session")),
+        Err(e) => Err(e.into()),
+    };
+    let (found, user_created_at) = match (found, inserted) {
+        (Ok(found), Ok(Some(at))) => (found, at),
+        // The session expired or went away between the two statements: answer what a fresh
+        // read says.
+        (Ok(_), Ok(None)) => {
+            load_session(state, owner, session_id).await?;
+            return Err(ApiError::not_found("Session"));
+        }
+        // Keep nothing of a question whose session could not be read.
+        (Err(e), Ok(Some(_))) => {
+            messages::delete(&state.db, question.id).await?;
+            return Err(e);
+        }
+        (Err(e), Ok(None)) => return Err(e),
+        (_, Err(e)) => return Err(e.into()),
+    };
+    let snapshot = Snapshot {
+        owner: owner.clone(),
+        revision: found.revision,
+        config: found.session.config,
+        file: found.file.map(file_context).transpose()?.map(Arc::new),
+        newest: found.history,
+    };
+    Ok((Arc::new(snapshot), user_created_at))
 }
 
 /// What a client sees of a provider failure: 502 or 504 with an actionable message.
@@ -259,6 +319,8 @@ pub fn provider_error(err: &ProviderError, provider: ProviderKind) -> ApiError {
 struct Generation {
     state: AppState,
     reply: Arc<Reply>,
+    /// The session's revision once the question was stored, when this process knows it.
+    revision: Option<i64>,
     provider: ProviderKind,
     model: String,
     created_at: i64,
@@ -341,8 +403,22 @@ impl Generation {
             },
         )
         .await;
-        if let Err(e) = &stored {
-            tracing::error!(message_id = %self.reply.id, error = %e, "could not store the assistant message");
+        match (&stored, self.revision) {
+            (Ok(true), Some(revision)) => {
+                let turn = Turn {
+                    id: self.reply.id.clone(),
+                    role: "assistant".into(),
+                    content: text.clone(),
+                };
+                self.state
+                    .snapshots
+                    .advance(&self.reply.session_id, revision, turn);
+            }
+            (Ok(_), _) => self.state.snapshots.forget(&self.reply.session_id),
+            (Err(e), _) => {
+                self.state.snapshots.forget(&self.reply.session_id);
+                tracing::error!(message_id = %self.reply.id, error = %e, "could not store the assistant message");
+            }
         }
         let _ = sessions::touch(&self.state.db, &self.reply.session_id).await;
         let message_count = sessions::message_count(&self.state.db, &self.reply.session_id)

@@ -52,28 +52,47 @@ pub struct Question<'a> {
     pub content: &'a str,
 }
 
-/// Stores the user's message under the given id when the session is the owner's and live;
-/// answers its time, or `None` (and stores nothing) when the session is not.
-pub async fn insert_user(db: &Db, q: &Question<'_>) -> sqlx::Result<Option<i64>> {
+/// Stores the user's message under the given id when the session is the owner's and live,
+/// and, with `revision`, only while the session is still at that revision (what the caller
+/// remembers of it is then current); answers its time, or `None` (and stores nothing) when
+/// the session is not.
+pub async fn insert_user(
+    db: &Db,
+    q: &Question<'_>,
+    revision: Option<i64>,
+) -> sqlx::Result<Option<i64>> {
     // Times within a session increase strictly, so the history's order does not depend on
     // two messages landing in the same millisecond (the previous reply may have ended in it).
     // The session check is part of the statement, so the question can be stored while the
     // session is still being read: one round trip, no window for a foreign or expired one.
     let (col, owner) = owner_filter(q.owner);
+    let at_revision = if revision.is_some() {
+        " AND s.revision = $7"
+    } else {
+        ""
+    };
     let sql = format!(
         "INSERT INTO messages (id, session_id, role, content, created_at) \
          SELECT $1, s.id, 'user', $3, CASE WHEN m.latest >= $4 THEN m.latest + 1 ELSE $4 END \
          FROM chat_sessions s CROSS JOIN (SELECT MAX(created_at) AS latest FROM messages WHERE session_id = $2) m \
-         WHERE s.id = $2 AND s.{col} = $5 AND s.last_activity >= $6 RETURNING created_at"
+         WHERE s.id = $2 AND s.{col} = $5 AND s.last_activity >= $6{at_revision} RETURNING created_at"
     );
     let now = now_ms();
     let direct = db
         .try_direct(|conn| {
             let mut statement = conn.prepare_cached(&sql)?;
-            let mut rows = statement.query(rusqlite::named_params! {
+            let params = rusqlite::named_params! {
                 "$1": q.id, "$2": q.session_id, "$3": q.content, "$4": now, "$5": owner,
                 "$6": q.active_since,
-            })?;
+            };
+            let mut rows = match revision {
+                Some(revision) => statement.query(
+                    [params, rusqlite::named_params! {"$7": revision}]
+                        .concat()
+                        .as_slice(),
+                )?,
+                None => statement.query(params)?,
+            };
             let stored = match rows.next()? {
                 Some(row) => Some(row.get::<_, i64>(0)?),
                 None => None,
@@ -87,15 +106,17 @@ pub async fn insert_user(db: &Db, q: &Question<'_>) -> sqlx::Result<Option<i64>>
     if let Some(stored) = direct {
         return Ok(stored);
     }
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(q.id)
         .bind(q.session_id)
         .bind(q.content)
         .bind(now)
         .bind(owner)
-        .bind(q.active_since)
-        .fetch_optional(&db.pool)
-        .await
+        .bind(q.active_since);
+    if let Some(revision) = revision {
+        query = query.bind(revision);
+    }
+    query.fetch_optional(&db.pool).await
 }
 
 /// Removes one message; answers whether it was there.

@@ -50,6 +50,11 @@ impl DbKind {
                     "question marks session active",
                     include_str!("../../migrations/sqlite/0002_question_marks_session_active.sql"),
                 ),
+                (
+                    3,
+                    "session revision",
+                    include_str!("../../migrations/sqlite/0003_session_revision.sql"),
+                ),
             ],
             Self::Postgres => &[
                 (
@@ -63,6 +68,11 @@ impl DbKind {
                     include_str!(
                         "../../migrations/postgres/0002_question_marks_session_active.sql"
                     ),
+                ),
+                (
+                    3,
+                    "session revision",
+                    include_str!("../../migrations/postgres/0003_session_revision.sql"),
                 ),
             ],
         };

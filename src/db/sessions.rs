@@ -107,6 +107,8 @@ pub struct ReplySource {
     pub file: Option<FileContextRow>,
     /// The newest messages, newest first.
     pub history: Vec<Turn>,
+    /// The session's revision when it was read (migrations/*/0003).
+    pub revision: i64,
 }
 
 impl ReplySource {
@@ -119,6 +121,7 @@ impl ReplySource {
             session: SessionRow::from_row(row)?,
             file: FileContextRow::from_row(row)?,
             history,
+            revision: row.int("revision")?,
         })
     }
 }
@@ -146,7 +149,7 @@ pub async fn get_for_reply(
     };
     let (col, val) = owner_filter(owner);
     let sql = format!(
-        "SELECT s.id, s.client_id, s.user_id, s.user_identifier, s.config, s.created_at, s.last_activity, \
+        "SELECT s.id, s.client_id, s.user_id, s.user_identifier, s.config, s.created_at, s.last_activity, s.revision, \
          f.context_text, f.name AS file_name, f.analysis, {history_json} AS history \
          FROM chat_sessions s LEFT JOIN session_files f ON f.session_id = s.id \
          WHERE s.id = $1 AND s.{col} = $2"

@@ -152,6 +152,92 @@ async fn openai_stream_relays_deltas_usage_and_carries_the_context_upstream() {
     );
 }
 
+/// The roles and texts of the messages an upstream request carried after the system prompt.
+fn turns(sent: &Value) -> Vec<(String, String)> {
+    sent["messages"].as_array().unwrap()[1..]
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().into(),
+                m["content"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_reply_sees_what_another_instance_changed_in_its_session() {
+    let (app, mock, c) = with_openai(Script::reply(&["Aye."]), &[]).await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let send = |message: &'static str| {
+        let (app, key, sid) = (&app, c.secret.clone(), sid.clone());
+        async move {
+            let (status, body) = json(
+                app.post(
+                    "/api/chat/messages/send",
+                    &key,
+                    json!({"sessionId": sid, "message": message}),
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    send("First").await;
+    let owner = chatbot::auth::scheme::Owner::Client(c.id.clone());
+    let revision = || async {
+        sqlx::query_scalar::<_, i64>("SELECT revision FROM chat_sessions WHERE id = $1")
+            .bind(&sid)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap()
+    };
+    // This process remembers the session as it is now, so its next start need not read it.
+    let remembered = app.state.snapshots.get(&sid, &owner).expect("a snapshot");
+    assert_eq!(remembered.revision, revision().await);
+
+    // Another instance (the same database, not this process) adds a message and changes the
+    // custom instructions.
+    sqlx::query(
+        "INSERT INTO messages (id, session_id, role, content, created_at) VALUES ('elsewhere', $1, 'user', 'Written elsewhere', $2)",
+    )
+    .bind(&sid)
+    .bind(chatbot::db::now_ms())
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE chat_sessions SET config = '{\"customInstructions\":\"Speak like a robot\"}' WHERE id = $1",
+    )
+    .bind(&sid)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    send("Second").await;
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2);
+    let system = reqs[1].body["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("Speak like a robot"), "{system}");
+    assert_eq!(
+        turns(&reqs[1].body),
+        vec![
+            ("user".into(), "First".into()),
+            ("assistant".into(), "Aye.".into()),
+            ("user".into(), "Written elsewhere".into()),
+            ("user".into(), "Second".into()),
+        ],
+        "the history as stored, not as this process remembered it"
+    );
+    // And it remembers the session as it is now again.
+    let remembered = app.state.snapshots.get(&sid, &owner).expect("a snapshot");
+    assert_eq!(remembered.revision, revision().await);
+    send("Third").await;
+    let reqs = mock.requests();
+    assert_eq!(turns(&reqs[2].body).len(), 6);
+    assert_eq!(turns(&reqs[2].body)[4], ("assistant".into(), "Aye.".into()));
+}
+
 #[tokio::test]
 async fn anthropic_is_used_per_session_config_with_its_headers() {
     let (base, claude) = MockUpstream::anthropic(Script::reply(&["Bonjour", " !"])).await;

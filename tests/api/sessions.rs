@@ -2,9 +2,10 @@
 
 use chatbot::auth::scheme::Owner;
 use chatbot::db::{Db, messages, sessions};
+use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{json, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, json, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn create_and_read_a_session() {
@@ -245,6 +246,7 @@ async fn storing_a_question_marks_its_session_active() {
             active_since: before,
             content: "Still there?",
         },
+        None,
     )
     .await
     .unwrap()
@@ -267,6 +269,7 @@ async fn storing_a_question_marks_its_session_active() {
                 active_since: since,
                 content: "Hello?",
             },
+            None,
         )
         .await
         .unwrap();
@@ -351,12 +354,12 @@ async fn the_direct_sqlite_path_and_the_pool_store_and_read_alike() {
         };
         let stranger = Owner::Client("someone-else".into());
         assert_eq!(
-            messages::insert_user(db, &question(&stranger))
+            messages::insert_user(db, &question(&stranger), None)
                 .await
                 .unwrap(),
             None
         );
-        let at = messages::insert_user(db, &question(&owner))
+        let at = messages::insert_user(db, &question(&owner), None)
             .await
             .unwrap()
             .expect("stored");
@@ -369,4 +372,115 @@ async fn the_direct_sqlite_path_and_the_pool_store_and_read_alike() {
     )
     .await;
     assert_eq!(s["messageCount"], 6);
+}
+
+async fn revision(app: &TestApp, sid: &str) -> i64 {
+    sqlx::query_scalar("SELECT revision FROM chat_sessions WHERE id = $1")
+        .bind(sid)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_change_to_what_a_reply_reads_counts_up_the_session_revision() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let mut last = revision(&app, &sid).await;
+    assert_eq!(last, 0, "a new session starts at 0");
+    let mut changed = |now: i64, what: &str| {
+        assert!(
+            now > last,
+            "{what} did not count up the revision ({now} after {last})"
+        );
+        last = now;
+    };
+    let resp = app
+        .post(
+            "/api/chat/messages/send",
+            &c.secret,
+            json!({"sessionId": sid, "message": "Hello"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    changed(revision(&app, &sid).await, "a question and its reply");
+    let resp = app
+        .req(
+            Method::PUT,
+            &format!("/api/chat/sessions/{sid}/config"),
+            &c.secret,
+        )
+        .json(&json!({"config": {"customInstructions": "Be brief"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    changed(revision(&app, &sid).await, "a config change");
+    let (status, body) =
+        crate::files::upload(&app, &c.secret, &sid, "t.csv", b"a,b\n1,2\n".to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    changed(revision(&app, &sid).await, "a file upload");
+    let (status, body) =
+        crate::files::upload(&app, &c.secret, &sid, "u.csv", b"c\n3\n".to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    changed(revision(&app, &sid).await, "a file replaced");
+    let resp = app
+        .req(Method::DELETE, &format!("/api/chat/files/{sid}"), &c.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    changed(revision(&app, &sid).await, "a file deleted");
+    let resp = app
+        .req(
+            Method::DELETE,
+            &format!("/api/chat/messages/clear/{sid}"),
+            &c.secret,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    changed(revision(&app, &sid).await, "clearing the history");
+    // Activity alone changes nothing a reply reads.
+    app.idle_session(&sid, 1_000).await;
+    assert_eq!(revision(&app, &sid).await, last);
+}
+
+#[tokio::test]
+async fn a_question_at_a_revision_is_stored_only_while_the_session_is_at_it() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let owner = Owner::Client(c.id.clone());
+    // The pool, and (on an SQLite file) the direct path.
+    let pooled = Db {
+        direct: None,
+        ..app.db.clone()
+    };
+    for (db, id) in [(&app.db, "q-a"), (&pooled, "q-b")] {
+        let now = revision(&app, &sid).await;
+        let question = messages::Question {
+            id,
+            session_id: &sid,
+            owner: &owner,
+            active_since: 0,
+            content: "At this revision?",
+        };
+        let stale = messages::insert_user(db, &question, Some(now - 1))
+            .await
+            .unwrap();
+        assert_eq!(stale, None, "a stale revision stores nothing");
+        assert_eq!(revision(&app, &sid).await, now);
+        let stored = messages::insert_user(db, &question, Some(now))
+            .await
+            .unwrap();
+        assert!(stored.is_some());
+        assert_eq!(
+            revision(&app, &sid).await,
+            now + 1,
+            "the question counts it up by one"
+        );
+    }
 }
