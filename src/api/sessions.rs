@@ -137,7 +137,7 @@ impl SessionsApi {
             Snapshot {
                 owner: auth.owner(),
                 revision: 0,
-                config: config.clone(),
+                config: std::sync::Arc::new(config.clone()),
                 file: None,
                 newest: Vec::new(),
             },

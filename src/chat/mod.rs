@@ -189,7 +189,7 @@ pub async fn start_reply(
         }
     };
     let file = context.file.clone();
-    let mut merged = context.config.clone();
+    let mut merged = (*context.config).clone();
     if let (Value::Object(base), Some(Value::Object(extra))) = (&mut merged, extra) {
         base.extend(extra);
     }
@@ -279,7 +279,9 @@ async fn read_and_store(
         messages::insert_user(&state.db, question, None),
     );
     let found = match found {
-        Ok(Some(f)) => live_session(state, f.session.clone()).map(|_| f),
+        Ok(Some(f)) => {
+            live_session(state, f.session).map(|session| sessions::ReplySource { session, ..f })
+        }
         Ok(None) => Err(ApiError::not_found("Session")),
         Err(e) => Err(e.into()),
     };
@@ -302,9 +304,9 @@ async fn read_and_store(
     let snapshot = Snapshot {
         owner: owner.clone(),
         revision: found.revision,
-        config: found.session.config,
+        config: Arc::new(found.session.config),
         file: found.file.map(file_context).transpose()?.map(Arc::new),
-        newest: found.history,
+        newest: found.history.into_iter().map(Arc::new).collect(),
     };
     Ok((Arc::new(snapshot), user_created_at))
 }

@@ -35,11 +35,12 @@ const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Snapshot {
     pub owner: Owner,
     pub revision: i64,
-    pub config: Value,
+    pub config: Arc<Value>,
     /// The file's rendered context and facts.
     pub file: Option<Arc<(String, FileFacts)>>,
-    /// The newest stored messages, newest first, at most the history window.
-    pub newest: Vec<Turn>,
+    /// The newest stored messages, newest first, at most the history window. Shared, so
+    /// that moving on to the next revision copies pointers, not texts.
+    pub newest: Vec<Arc<Turn>>,
 }
 
 impl Snapshot {
@@ -82,7 +83,7 @@ impl Snapshots {
     /// if the read did not see it; then the revision is the one after it) in front.
     pub fn put(&self, session_id: &str, mut snapshot: Snapshot, stored: Option<Turn>) {
         if let Some(turn) = stored {
-            snapshot.newest.insert(0, turn);
+            snapshot.newest.insert(0, Arc::new(turn));
         }
         snapshot.newest.truncate(self.window);
         self.cache
@@ -102,12 +103,12 @@ impl Snapshots {
                 Some(current) if current.value().revision == revision => {
                     let s = current.value();
                     let mut newest = Vec::with_capacity(window);
-                    newest.push(turn);
+                    newest.push(Arc::new(turn));
                     newest.extend(s.newest.iter().take(window - 1).cloned());
                     Op::Put(Arc::new(Snapshot {
                         owner: s.owner.clone(),
                         revision: revision + 1,
-                        config: s.config.clone(),
+                        config: Arc::clone(&s.config),
                         file: s.file.clone(),
                         newest,
                     }))
@@ -143,9 +144,9 @@ mod tests {
         Snapshot {
             owner: owner.clone(),
             revision,
-            config: serde_json::json!({"model": "m"}),
+            config: Arc::new(serde_json::json!({"model": "m"})),
             file: None,
-            newest,
+            newest: newest.into_iter().map(Arc::new).collect(),
         }
     }
 
