@@ -114,10 +114,8 @@ async fn upload_info_query_delete() {
     assert_eq!(q["detail"]["field"], "column");
 
     let resp = app
-        .req(Method::DELETE, &format!("/api/chat/files/{sid}"), &c.secret)
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("/api/chat/files/{sid}"), &c.secret)
+        .await;
     let (status, del) = json(resp).await;
     assert_eq!(status, 200);
     assert_eq!(del, json!({"status": "deleted", "sessionId": sid}));
@@ -128,10 +126,8 @@ async fn upload_info_query_delete() {
     .await;
     assert_eq!(info, json!({"hasFile": false}));
     assert_eq!(
-        app.req(Method::DELETE, &format!("/api/chat/files/{sid}"), &c.secret)
-            .send()
+        app.delete(&format!("/api/chat/files/{sid}"), &c.secret)
             .await
-            .unwrap()
             .status(),
         404
     );
@@ -322,10 +318,8 @@ async fn the_file_is_context_after_upload_and_not_after_delete() {
             && with_file.contains("A-17"),
         "{with_file}"
     );
-    app.req(Method::DELETE, &format!("/api/chat/files/{sid}"), &c.secret)
-        .send()
-        .await
-        .unwrap();
+    app.delete(&format!("/api/chat/files/{sid}"), &c.secret)
+        .await;
     assert_eq!(send().await.status(), 200);
     let without = system(1);
     assert!(
@@ -392,10 +386,8 @@ async fn another_clients_session_answers_404_on_every_file_endpoint() {
         404
     );
     assert_eq!(
-        app.req(Method::DELETE, &format!("/api/chat/files/{sid}"), &b.secret)
-            .send()
+        app.delete(&format!("/api/chat/files/{sid}"), &b.secret)
             .await
-            .unwrap()
             .status(),
         404
     );

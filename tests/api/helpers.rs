@@ -159,6 +159,18 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> Response {
+        self.req(Method::PUT, path, key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> Response {
+        self.req(Method::DELETE, path, key).send().await.unwrap()
+    }
+
     /// Makes the session look idle for `ms` more milliseconds, as if time had passed.
     pub async fn idle_session(&self, session_id: &str, ms: i64) {
         sqlx::query("UPDATE chat_sessions SET last_activity = last_activity - $1 WHERE id = $2")

@@ -217,14 +217,8 @@ async fn clear_deletes_the_history() {
     )
     .await;
     let resp = app
-        .req(
-            Method::DELETE,
-            &format!("/api/chat/messages/clear/{sid}"),
-            &c.secret,
-        )
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("/api/chat/messages/clear/{sid}"), &c.secret)
+        .await;
     let (status, body) = json(resp).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "cleared");

@@ -2,7 +2,6 @@
 
 use chatbot::auth::scheme::Owner;
 use chatbot::db::{Db, messages, sessions};
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{TestApp, json, spawn_app, spawn_app_with};
@@ -74,15 +73,12 @@ async fn config_update_merges_and_validates() {
         .new_session(&c.secret, json!({"aiProvider": "offline", "model": "m1"}))
         .await;
     let resp = app
-        .req(
-            reqwest::Method::PUT,
+        .put(
             &format!("/api/chat/sessions/{id}/config"),
             &c.secret,
+            json!({"config": {"model": null, "customInstructions": "Talk like a pirate"}}),
         )
-        .json(&json!({"config": {"model": null, "customInstructions": "Talk like a pirate"}}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     let (status, body) = json(resp).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "updated");
@@ -91,15 +87,12 @@ async fn config_update_merges_and_validates() {
         json!({"aiProvider": "offline", "customInstructions": "Talk like a pirate"})
     );
     let resp = app
-        .req(
-            reqwest::Method::PUT,
+        .put(
             &format!("/api/chat/sessions/{id}/config"),
             &c.secret,
+            json!({"config": {"aiProvider": "skynet"}}),
         )
-        .json(&json!({"config": {"aiProvider": "skynet"}}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     let (status, body) = json(resp).await;
     assert_eq!(status, 400);
     assert_eq!(body["detail"]["field"], "config.aiProvider");
@@ -119,15 +112,12 @@ async fn another_clients_session_is_not_found() {
     assert_eq!(status, 404);
     assert!(!body.to_string().contains(&id));
     let resp = app
-        .req(
-            reqwest::Method::PUT,
+        .put(
             &format!("/api/chat/sessions/{id}/config"),
             &b.secret,
+            json!({"config": {}}),
         )
-        .json(&json!({"config": {}}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(resp.status(), 404);
 }
 
@@ -406,15 +396,12 @@ async fn every_change_to_what_a_reply_reads_counts_up_the_session_revision() {
     assert_eq!(resp.status(), 200);
     changed(revision(&app, &sid).await, "a question and its reply");
     let resp = app
-        .req(
-            Method::PUT,
+        .put(
             &format!("/api/chat/sessions/{sid}/config"),
             &c.secret,
+            json!({"config": {"customInstructions": "Be brief"}}),
         )
-        .json(&json!({"config": {"customInstructions": "Be brief"}}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(resp.status(), 200);
     changed(revision(&app, &sid).await, "a config change");
     let (status, body) =
@@ -426,21 +413,13 @@ async fn every_change_to_what_a_reply_reads_counts_up_the_session_revision() {
     assert_eq!(status, 200, "{body}");
     changed(revision(&app, &sid).await, "a file replaced");
     let resp = app
-        .req(Method::DELETE, &format!("/api/chat/files/{sid}"), &c.secret)
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("/api/chat/files/{sid}"), &c.secret)
+        .await;
     assert_eq!(resp.status(), 200);
     changed(revision(&app, &sid).await, "a file deleted");
     let resp = app
-        .req(
-            Method::DELETE,
-            &format!("/api/chat/messages/clear/{sid}"),
-            &c.secret,
-        )
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("/api/chat/messages/clear/{sid}"), &c.secret)
+        .await;
     assert_eq!(resp.status(), 200);
     changed(revision(&app, &sid).await, "clearing the history");
     // Activity alone changes nothing a reply reads.
