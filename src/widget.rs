@@ -18,10 +18,10 @@ use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use rust_embed::RustEmbed;
 
-use crate::auth::api_key::KeyKind;
 use crate::auth::sha256_hex;
 use crate::config::Settings;
 use crate::db::{Db, clients};
+use crate::domain::KeyKind;
 use crate::state::AppState;
 
 /// Where the demo client's publishable key is kept in `app_meta`.

@@ -13,9 +13,9 @@ use serde_json::Value;
 use super::sessions::effective_bot_config;
 use super::users::current_user;
 use super::{ApiTags, rfc3339};
-use crate::auth::api_key::KeyKind;
-use crate::auth::scheme::UserAuth;
+use crate::api::scheme::UserAuth;
 use crate::db::clients::{self, AiDefaults, ClientRow, KeyRow};
+use crate::domain::KeyKind;
 use crate::domain::client::{
     parse_ai_provider, parse_max_tokens, parse_model, parse_system_prompt, parse_temperature,
 };

@@ -10,8 +10,7 @@ use poem_openapi::{Multipart, Object, OpenApi};
 use serde_json::json;
 
 use super::{ApiTags, rfc3339};
-use crate::api::sessions::load_session;
-use crate::auth::scheme::ChatAuth;
+use crate::api::scheme::ChatAuth;
 use crate::chat::context::{DATA_BUDGET, PAGE_BUDGET_WITH_FILE};
 use crate::db::{files as db_files, sessions};
 use crate::error::{ApiError, ApiResult};
@@ -153,7 +152,10 @@ impl FilesApi {
         auth: ChatAuth,
         form: UploadForm,
     ) -> ApiResult<Json<UploadResult>> {
-        let session = load_session(&state, &auth.owner(), &form.session_id).await?;
+        let session = state
+            .chat
+            .load_session(&auth.owner(), &form.session_id)
+            .await?;
         if form.file.size() > files::MAX_FILE_BYTES {
             return Err(file_error(FileError::TooLarge));
         }
@@ -236,7 +238,7 @@ impl FilesApi {
         auth: ChatAuth,
         session_id: Path<String>,
     ) -> ApiResult<Json<FileInfoResponse>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
+        let session = state.chat.load_session(&auth.owner(), &session_id).await?;
         let file = db_files::info(&state.db, &session.id).await?;
         Ok(Json(FileInfoResponse {
             has_file: file.is_some(),
@@ -262,7 +264,7 @@ impl FilesApi {
         session_id: Path<String>,
         body: Json<QueryRequest>,
     ) -> ApiResult<Json<QueryResponse>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
+        let session = state.chat.load_session(&auth.owner(), &session_id).await?;
         let limit = body.0.limit.unwrap_or(files::DEFAULT_QUERY_LIMIT as u32);
         if !(1..=files::MAX_QUERY_LIMIT as u32).contains(&limit) {
             return Err(ApiError::bad_field(
@@ -308,7 +310,7 @@ impl FilesApi {
         auth: ChatAuth,
         session_id: Path<String>,
     ) -> ApiResult<Json<Deleted>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
+        let session = state.chat.load_session(&auth.owner(), &session_id).await?;
         if !db_files::delete(&state.db, &session.id).await? {
             return Err(ApiError::not_found("File"));
         }

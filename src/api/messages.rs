@@ -1,24 +1,20 @@
 //! `/api/chat/messages`: send a message and get the reply as JSON or as a stream of server-sent
 //! events, resume a stream, cancel a reply, read and clear the history.
 
-use std::sync::Arc;
-
-use bytes::Bytes;
 use futures::StreamExt;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{ApiTags, now_rfc3339};
-use crate::api::sessions::load_session;
-use crate::auth::scheme::ChatAuth;
+use crate::api::scheme::ChatAuth;
 use crate::chat::hub::{HubEvent, ReplyEnd};
-use crate::chat::sse::{SseBody, frame, hub_frame, with_pings};
-use crate::chat::{self, replay_stored};
+use crate::chat::sse::{self, SseBody};
+use crate::chat::{Cancelled, Started};
 use crate::db::{messages, sessions};
-use crate::domain::MessageText;
+use crate::domain::{MessageText, SessionConfig};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -110,17 +106,14 @@ impl MessagesApi {
         auth: ChatAuth,
         body: Json<SendRequest>,
     ) -> ApiResult<Json<SendResponse>> {
-        let body = body.0;
-        let message = MessageText::parse(body.message)?;
-        let started =
-            chat::start_reply(&state, &auth, &body.session_id, message, body.config).await?;
+        let started = start(&state, &auth, body.0).await?;
         let mut events = Box::pin(started.reply.subscribe(0));
         while let Some(event) = events.next().await {
             if let HubEvent::End(end) = event {
                 return match &*end {
                     ReplyEnd::Done(done) => Ok(Json(SendResponse {
                         response: done.response.clone(),
-                        session_id: body.session_id,
+                        session_id: started.session_id.clone(),
                         message_id: done.message_id.clone(),
                         message_count: done.message_count,
                         provider: done.provider.clone(),
@@ -152,27 +145,8 @@ impl MessagesApi {
         auth: ChatAuth,
         body: Json<SendRequest>,
     ) -> ApiResult<SseBody> {
-        let body = body.0;
-        let message = MessageText::parse(body.message)?;
-        let started =
-            chat::start_reply(&state, &auth, &body.session_id, message, body.config).await?;
-        let start = frame(
-            "start",
-            None,
-            &json!({
-                "sessionId": body.session_id,
-                "messageId": started.reply.id,
-                "userMessageId": started.user_message_id,
-                "provider": started.provider.as_str(),
-                "model": started.model,
-            }),
-        );
-        let frames = futures::stream::once(async move { start })
-            .chain(started.reply.subscribe(0).map(|e| hub_frame(&e)));
-        Ok(SseBody(Box::pin(with_pings(
-            frames,
-            state.settings.ping_interval,
-        ))))
+        let started = start(&state, &auth, body.0).await?;
+        Ok(sse::new_reply(started, state.settings.ping_interval))
     }
 
     /// Resume a reply's stream
@@ -202,35 +176,8 @@ impl MessagesApi {
             })?,
             None => 0,
         };
-        let owner = auth.owner();
-        if let Some(reply) = state.hub.get(&message_id, &owner) {
-            let frames = reply.subscribe(after).map(|e| hub_frame(&e));
-            return Ok(SseBody(Box::pin(with_pings(
-                frames,
-                state.settings.ping_interval,
-            ))));
-        }
-        let Some(stored) = messages::get_owned(&state.db, &owner, &message_id)
-            .await?
-            .filter(|m| m.role == "assistant")
-        else {
-            return Err(ApiError::not_found("Reply"));
-        };
-        let count = sessions::message_count(&state.db, &stored.session_id).await?;
-        let (deltas, end) = replay_stored(&stored, count);
-        let mut out: Vec<Bytes> = deltas
-            .into_iter()
-            .enumerate()
-            .skip(after as usize)
-            .map(|(i, content)| {
-                hub_frame(&HubEvent::Delta {
-                    id: i as u64 + 1,
-                    content,
-                })
-            })
-            .collect();
-        out.push(hub_frame(&HubEvent::End(Arc::new(end))));
-        Ok(SseBody(Box::pin(futures::stream::iter(out))))
+        let reply = state.chat.resume(&auth.owner(), &message_id).await?;
+        Ok(sse::resumed(reply, after, state.settings.ping_interval))
     }
 
     /// Stop a reply
@@ -244,26 +191,14 @@ impl MessagesApi {
         auth: ChatAuth,
         message_id: Path<String>,
     ) -> ApiResult<Json<CancelResult>> {
-        let owner = auth.owner();
-        if let Some(reply) = state.hub.get(&message_id, &owner) {
-            let status = if reply.is_finished() {
-                "finished"
-            } else {
-                "cancelled"
-            };
-            reply.cancel_token().cancel();
-            return Ok(Json(CancelResult {
-                message_id: message_id.0,
-                status: status.into(),
-            }));
-        }
-        match messages::get_owned(&state.db, &owner, &message_id).await? {
-            Some(m) if m.role == "assistant" => Ok(Json(CancelResult {
-                message_id: message_id.0,
-                status: "finished".into(),
-            })),
-            _ => Err(ApiError::not_found("Reply")),
-        }
+        let status = match state.chat.cancel(&auth.owner(), &message_id).await? {
+            Cancelled::Now => "cancelled",
+            Cancelled::AlreadyFinished => "finished",
+        };
+        Ok(Json(CancelResult {
+            message_id: message_id.0,
+            status: status.into(),
+        }))
     }
 
     /// Read the history
@@ -281,7 +216,7 @@ impl MessagesApi {
         /// Only messages before this one (a message id) or this time (Unix milliseconds)
         before: Query<Option<String>>,
     ) -> ApiResult<Json<History>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
+        let session = state.chat.load_session(&auth.owner(), &session_id).await?;
         let limit = limit.0.unwrap_or(DEFAULT_HISTORY_LIMIT);
         if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
             return Err(ApiError::bad_field(
@@ -315,12 +250,12 @@ impl MessagesApi {
                 .into_iter()
                 .map(|m| HistoryMessage {
                     id: m.id,
-                    role: m.role,
+                    role: m.role.as_str().into(),
                     content: m.content,
                     timestamp: m.created_at,
                     provider: m.provider,
                     model: m.model,
-                    status: m.status,
+                    status: m.status.map(|s| s.as_str().into()),
                 })
                 .collect(),
         }))
@@ -336,8 +271,8 @@ impl MessagesApi {
         auth: ChatAuth,
         session_id: Path<String>,
     ) -> ApiResult<Json<Cleared>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
-        state.hub.cancel_session(&session.id);
+        let session = state.chat.load_session(&auth.owner(), &session_id).await?;
+        state.chat.hub.cancel_session(&session.id);
         let n = messages::clear(&state.db, &session.id).await?;
         sessions::touch(&state.db, &session.id).await?;
         Ok(Json(Cleared {
@@ -347,4 +282,21 @@ impl MessagesApi {
             timestamp: now_rfc3339(),
         }))
     }
+}
+
+/// A message's reply started, for `send` and `stream` alike: the message and its config
+/// parsed at the edge.
+async fn start(state: &AppState, auth: &ChatAuth, body: SendRequest) -> ApiResult<Started> {
+    let message = MessageText::parse(body.message)?;
+    let config = body.config.map(SessionConfig::parse).transpose()?;
+    state
+        .chat
+        .start_reply(
+            &auth.owner(),
+            auth.ai_defaults(),
+            &body.session_id,
+            message,
+            config,
+        )
+        .await
 }

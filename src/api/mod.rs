@@ -5,6 +5,7 @@ pub mod files;
 pub mod google;
 pub mod health;
 pub mod messages;
+pub mod scheme;
 pub mod sessions;
 pub mod users;
 
@@ -26,13 +27,4 @@ pub enum ApiTags {
     Health,
 }
 
-/// An RFC 3339 time (UTC, milliseconds) from Unix milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-pub fn now_rfc3339() -> String {
-    rfc3339(crate::db::now_ms())
-}
+pub use crate::domain::time::{now_rfc3339, rfc3339};

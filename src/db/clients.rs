@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Db, new_id, now_ms};
-use crate::auth::api_key::{self, KeyKind};
+use crate::domain::api_key::{self, KeyKind};
 
 /// A client as stored; its AI defaults apply to its sessions without their own settings.
 #[derive(Clone, Debug)]
@@ -343,19 +343,6 @@ pub async fn set_meta(db: &Db, key: &str, value: &str) -> sqlx::Result<()> {
         .execute(&db.pool)
         .await?;
     Ok(())
-}
-
-/// Normalises an origin the way browsers send it: scheme://host[:port], no path, no slash.
-pub fn normalise_origin(origin: &str) -> Option<String> {
-    let trimmed = origin.trim();
-    if trimmed == "*" {
-        return Some("*".into());
-    }
-    let url = url::Url::parse(trimmed).ok()?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return None;
-    }
-    Some(url.origin().ascii_serialization())
 }
 
 /// A new client with one secret and one publishable key, as `POST /api/clients` and

@@ -185,7 +185,7 @@ async fn a_reply_sees_what_another_instance_changed_in_its_session() {
         }
     };
     send("First").await;
-    let owner = chatbot::auth::scheme::Owner::Client(c.id.clone());
+    let owner = chatbot::domain::Owner::Client(c.id.clone());
     let revision = || async {
         sqlx::query_scalar::<_, i64>("SELECT revision FROM chat_sessions WHERE id = $1")
             .bind(&sid)
