@@ -163,7 +163,7 @@ impl Application {
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .context("the listener has no address")?;
         if settings.demo_client
-            && let Err(e) = crate::widget::ensure_demo_client(&db, &settings, port).await
+            && let Err(e) = crate::demo::ensure_demo_client(&db, &settings, port).await
         {
             tracing::warn!(error = %format!("{e:#}"), "could not set up the demo client");
         }

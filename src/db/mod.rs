@@ -2,6 +2,8 @@
 //! the migrations of the matching dialect embedded in the binary. Queries stay portable:
 //! `$n` placeholders, TEXT ids, BIGINT millisecond times, JSON as TEXT.
 
+pub mod api_keys;
+pub mod app_meta;
 pub mod clients;
 pub mod direct;
 pub mod files;

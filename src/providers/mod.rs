@@ -9,11 +9,13 @@
 //!
 //! Three implementations: `offline` (no key, no network; answers from the page and file data),
 //! `openai` (any OpenAI-compatible server) and `claude` (the Anthropic Messages API).
-//! [`mock`] is a fake of both HTTP APIs for tests.
+//! `mock` (tests/support/mock_upstream.rs, test builds only) fakes both HTTP APIs.
 
 mod anthropic;
 mod http;
-pub mod mock;
+#[cfg(test)]
+#[path = "../../tests/support/mock_upstream.rs"]
+pub(crate) mod mock;
 mod offline;
 mod openai;
 #[cfg(test)]
