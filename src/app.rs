@@ -16,7 +16,7 @@ use poem_openapi::OpenApiService;
 
 use crate::api::{
     clients::ClientsApi, files::FilesApi, google::GoogleApi, health::HealthApi,
-    messages::MessagesApi, sessions::SessionsApi, users::AuthApi,
+    messages::MessagesApi, owners::OwnersApi, sessions::SessionsApi, users::AuthApi,
 };
 use crate::config::Settings;
 use crate::db::Db;
@@ -36,10 +36,11 @@ pub type Apis = (
     AuthApi,
     GoogleApi,
     ClientsApi,
+    OwnersApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi, OwnersApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
         "One service that gives any website an AI assistant. Tenants' servers use `X-API-Key: cb_sk_…`; \
          the widget uses a publishable `cb_pk_…` key from allowed origins; signed-in users use \
          `Authorization: Bearer <JWT>`. Every error is `{\"error\", \"detail\"?}`.",
@@ -193,6 +194,7 @@ impl Application {
         let state = self.state.clone();
         spawn_housekeeping(state.clone());
         crate::auth::tokens::spawn_purge(state.db.clone());
+        crate::retention::spawn(state.db.clone(), state.chat.session_timeout_ms());
         crate::auth::key_cache::spawn_listener(
             state.keys.clone(),
             &state.db,

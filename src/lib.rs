@@ -25,6 +25,8 @@ pub mod error;
 pub mod files;
 /// AI providers behind one trait.
 pub mod providers;
+/// The background job that deletes sessions past their client's retention.
+pub mod retention;
 /// The state shared by handlers.
 pub mod state;
 /// Logging setup.

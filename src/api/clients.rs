@@ -18,7 +18,8 @@ use crate::db::api_keys::{self, KeyRow};
 use crate::db::clients::{self, AiDefaults, ClientRow};
 use crate::domain::KeyKind;
 use crate::domain::client::{
-    parse_ai_provider, parse_max_tokens, parse_model, parse_system_prompt, parse_temperature,
+    parse_ai_provider, parse_max_tokens, parse_model, parse_retention_days, parse_system_prompt,
+    parse_temperature,
 };
 use crate::domain::{AllowedOrigins, BotConfig, ClientName};
 use crate::error::{ApiError, ApiResult};
@@ -97,6 +98,8 @@ pub struct Client {
     pub max_tokens: Option<i64>,
     /// The bot's look as set (the widget sees it over the defaults)
     pub bot_config: Value,
+    /// Days after their last activity that sessions are deleted; `null` keeps them forever
+    pub retention_days: Option<i64>,
     /// Every key, revoked ones included, without the keys themselves
     pub keys: Vec<ApiKeyInfo>,
     pub created_at: String,
@@ -115,6 +118,7 @@ impl Client {
             temperature: c.temperature,
             max_tokens: c.max_tokens,
             bot_config: c.bot_config,
+            retention_days: c.retention_days,
             keys: keys.into_iter().map(ApiKeyInfo::from).collect(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
@@ -175,6 +179,9 @@ pub struct UpdateClientRequest {
     pub temperature: MaybeUndefined<f64>,
     /// 1 to 32000
     pub max_tokens: MaybeUndefined<i64>,
+    /// 1 to 3650: sessions whose last activity is older are deleted (at least hourly);
+    /// `null` keeps them forever
+    pub retention_days: MaybeUndefined<i64>,
 }
 
 #[derive(Object)]
@@ -318,7 +325,7 @@ impl ClientsApi {
 
     /// Change a client
     ///
-    /// Name, allowed origins and AI defaults. Fields left out stay as they are; an AI
+    /// Name, allowed origins, AI defaults and `retentionDays`. Fields left out stay as they are; an AI
     /// default set to `null` is removed.
     #[oai(path = "/:id", method = "patch")]
     #[tracing::instrument(skip_all, fields(user_id = %auth.0.user_id, client_id = %id.0))]
@@ -346,6 +353,11 @@ impl ClientsApi {
         })?;
         client.temperature = apply(body.temperature, client.temperature, parse_temperature)?;
         client.max_tokens = apply(body.max_tokens, client.max_tokens, parse_max_tokens)?;
+        client.retention_days = apply(
+            body.retention_days,
+            client.retention_days,
+            parse_retention_days,
+        )?;
         clients::update_client(&state.db, &client).await?;
         // Keys remember their client's origins and AI defaults: they must be read again.
         state.keys.changed(&state.db).await?;

@@ -5,6 +5,7 @@ pub mod files;
 pub mod google;
 pub mod health;
 pub mod messages;
+pub mod owners;
 pub mod scheme;
 pub mod sessions;
 pub mod users;
@@ -23,6 +24,8 @@ pub enum ApiTags {
     Auth,
     /// Clients (tenants) and their API keys, for signed-in users
     Clients,
+    /// A client's conversations, feedback, analytics and visitors, for its owner
+    Owners,
     /// Operations: health
     Health,
 }

@@ -188,3 +188,53 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<UserPrincip
         user_id: claims.sub,
     })
 }
+
+/// The owners' endpoints under `/api/clients/{id}` (API.md, "Owners") take the owner's
+/// access token or a **secret** key of that same client. As with [`ChatAuth`], the API key
+/// is tried last so that, without any credential, the answer is the API key's 401.
+#[derive(SecurityScheme)]
+pub enum OwnerAuth {
+    Bearer(UserAuth),
+    ApiKey(ClientAuth),
+}
+
+impl OwnerAuth {
+    /// The client `client_id` if the caller may read and manage its data: its owner (by
+    /// access token) or its own secret key. A publishable key answers 403 (it sits in
+    /// public pages); another owner's client, or another client's key, 404 (ids cannot be
+    /// probed).
+    pub async fn client(
+        &self,
+        state: &AppState,
+        client_id: &str,
+    ) -> Result<crate::db::clients::ClientRow, ApiError> {
+        use crate::db::clients;
+        let not_found = || ApiError::not_found("Client");
+        match self {
+            Self::Bearer(UserAuth(user)) => {
+                if let Some(client) =
+                    clients::get_client_of_user(&state.db, &user.user_id, client_id).await?
+                {
+                    return Ok(client);
+                }
+                // STAFF: staff users may reach every client; the staff issue grants it here
+                // (look the user's role up and, for staff, `clients::get_client`).
+                Err(not_found())
+            }
+            Self::ApiKey(ClientAuth(key)) => {
+                if key.kind == KeyKind::Publishable {
+                    return Err(ApiError::forbidden(
+                        "Secret key required",
+                        "Publishable keys cannot read or manage a client's data; use a secret key from your server or the owner's sign-in",
+                    ));
+                }
+                if key.client_id != client_id {
+                    return Err(not_found());
+                }
+                clients::get_client(&state.db, client_id)
+                    .await?
+                    .ok_or_else(not_found)
+            }
+        }
+    }
+}

@@ -79,6 +79,7 @@ impl Generation {
             Outcome::Interrupted => (ReplyStatus::Interrupted, "interrupted".to_string()),
             Outcome::Failed(_) => (ReplyStatus::Error, "error".to_string()),
         };
+        let total_ms = self.started_at.elapsed().as_millis();
         let mut metadata = json!({
             "status": status,
             "finishReason": finish_reason,
@@ -86,13 +87,19 @@ impl Generation {
             "model": self.model,
             "usage": usage,
             "timeToFirstTokenMs": first_token_ms,
-            "totalMs": self.started_at.elapsed().as_millis(),
+            "totalMs": total_ms,
             "deltas": delta_chars,
         });
         if let Outcome::Failed(e) = &outcome {
             metadata["error"] = json!(e.user_message());
         }
-        let message_count = self.store(&text, status, &metadata).await;
+        let metrics = messages::ReplyMetrics {
+            ttft_ms: first_token_ms.and_then(|ms| i64::try_from(ms).ok()),
+            total_ms: i64::try_from(total_ms).unwrap_or(i64::MAX),
+            prompt_tokens: usage.as_ref().map(|u| i64::from(u.prompt_tokens)),
+            completion_tokens: usage.as_ref().map(|u| i64::from(u.completion_tokens)),
+        };
+        let message_count = self.store(&text, status, &metadata, metrics).await;
         let end = match outcome {
             Outcome::Failed(e) => {
                 tracing::warn!(message_id = %self.reply.id, provider = self.provider.as_str(), error = %e, "reply failed");
@@ -127,7 +134,13 @@ impl Generation {
     /// Stores the reply, moves the snapshot on (or forgets it), marks the session active,
     /// and answers the session's message count for `done` (0 when it cannot be read: the
     /// failure is logged, the visitor still gets the reply).
-    async fn store(&self, text: &str, status: ReplyStatus, metadata: &serde_json::Value) -> i64 {
+    async fn store(
+        &self,
+        text: &str,
+        status: ReplyStatus,
+        metadata: &serde_json::Value,
+        metrics: messages::ReplyMetrics,
+    ) -> i64 {
         let chat = &self.chat;
         let session_id = &self.reply.session_id;
         let stored = messages::insert_assistant(
@@ -141,6 +154,7 @@ impl Generation {
                 status,
                 metadata,
                 created_at: self.created_at,
+                metrics,
             },
         )
         .await;

@@ -197,6 +197,17 @@ impl ReplyHub {
         }
     }
 
+    /// The replies of a session still being generated.
+    pub fn running_in_session(&self, session_id: &str) -> Vec<Arc<Reply>> {
+        self.replies
+            .lock()
+            .expect("hub")
+            .values()
+            .filter(|r| r.session_id == session_id && !r.is_finished())
+            .cloned()
+            .collect()
+    }
+
     /// True once shutdown began: generation tasks then store their replies as interrupted.
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.is_cancelled()

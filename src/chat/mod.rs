@@ -17,6 +17,7 @@ pub mod session;
 pub mod snapshots;
 pub mod sse;
 mod start;
+mod stop;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,11 +22,13 @@ pub struct ClientRow {
     pub temperature: Option<f64>,
     pub max_tokens: Option<i64>,
     pub bot_config: Value,
+    /// Days after their last activity that its sessions are deleted; `None`: kept forever.
+    pub retention_days: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const CLIENT_COLUMNS: &str = "id, name, owner_user_id, allowed_origins, ai_provider, ai_model, system_prompt, temperature, max_tokens, bot_config, created_at, updated_at";
+const CLIENT_COLUMNS: &str = "id, name, owner_user_id, allowed_origins, ai_provider, ai_model, system_prompt, temperature, max_tokens, bot_config, retention_days, created_at, updated_at";
 
 impl ClientRow {
     fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
@@ -43,6 +45,7 @@ impl ClientRow {
             max_tokens: row.try_get("max_tokens")?,
             bot_config: serde_json::from_str(&row.try_get::<String, _>("bot_config")?)
                 .unwrap_or(Value::Object(Default::default())),
+            retention_days: row.try_get("retention_days")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -154,9 +157,10 @@ pub async fn get_client_of_user(
         .transpose()
 }
 
-/// Writes the client's name, allowed origins and AI defaults as they are in `client`.
+/// Writes the client's name, allowed origins, AI defaults and retention as they are in
+/// `client`.
 pub async fn update_client(db: &Db, client: &ClientRow) -> sqlx::Result<()> {
-    sqlx::query("UPDATE clients SET name = $1, allowed_origins = $2, ai_provider = $3, ai_model = $4, system_prompt = $5, temperature = $6, max_tokens = $7, updated_at = $8 WHERE id = $9")
+    sqlx::query("UPDATE clients SET name = $1, allowed_origins = $2, ai_provider = $3, ai_model = $4, system_prompt = $5, temperature = $6, max_tokens = $7, updated_at = $8, retention_days = $10 WHERE id = $9")
         .bind(&client.name)
         .bind(serde_json::to_string(&client.allowed_origins).unwrap_or_else(|_| "[]".into()))
         .bind(&client.ai_provider)
@@ -166,6 +170,7 @@ pub async fn update_client(db: &Db, client: &ClientRow) -> sqlx::Result<()> {
         .bind(client.max_tokens)
         .bind(now_ms())
         .bind(&client.id)
+        .bind(client.retention_days)
         .execute(&db.pool)
         .await?;
     Ok(())

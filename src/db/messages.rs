@@ -146,14 +146,25 @@ pub struct AssistantMessage<'a> {
     pub status: ReplyStatus,
     pub metadata: &'a Value,
     pub created_at: i64,
+    /// Timings and token counts as columns, for analytics (migrations/*/0007).
+    pub metrics: ReplyMetrics,
+}
+
+/// What analytics reads of a reply: its timings and the provider's token counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReplyMetrics {
+    pub ttft_ms: Option<i64>,
+    pub total_ms: i64,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
 }
 
 /// Stores an assistant reply when it ends. A session cleared meanwhile is gone: then nothing
 /// is stored and `false` answered.
 pub async fn insert_assistant(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at) \
-         SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2)",
+        "INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at, ttft_ms, total_ms, prompt_tokens, completion_tokens) \
+         SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2)",
     )
     .bind(m.id)
     .bind(m.session_id)
@@ -163,6 +174,10 @@ pub async fn insert_assistant(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result
     .bind(m.status.as_str())
     .bind(m.metadata.to_string())
     .bind(m.created_at)
+    .bind(m.metrics.ttft_ms)
+    .bind(m.metrics.total_ms)
+    .bind(m.metrics.prompt_tokens)
+    .bind(m.metrics.completion_tokens)
     .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() > 0)

@@ -2,10 +2,13 @@
 //! the migrations of the matching dialect embedded in the binary. Queries stay portable:
 //! `$n` placeholders, TEXT ids, BIGINT millisecond times, JSON as TEXT.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod app_meta;
 pub mod clients;
+pub mod conversations;
 pub mod direct;
+pub mod erase;
 pub mod files;
 pub mod messages;
 pub mod oauth_states;
@@ -43,6 +46,16 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "session revision",
                 include_str!("../../migrations/sqlite/0003_session_revision.sql"),
             ),
+            (
+                4,
+                "visitor identity feedback",
+                include_str!("../../migrations/sqlite/0004_visitor_identity_feedback.sql"),
+            ),
+            (
+                7,
+                "reply metrics retention",
+                include_str!("../../migrations/sqlite/0007_reply_metrics_retention.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -59,6 +72,16 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 3,
                 "session revision",
                 include_str!("../../migrations/postgres/0003_session_revision.sql"),
+            ),
+            (
+                4,
+                "visitor identity feedback",
+                include_str!("../../migrations/postgres/0004_visitor_identity_feedback.sql"),
+            ),
+            (
+                7,
+                "reply metrics retention",
+                include_str!("../../migrations/postgres/0007_reply_metrics_retention.sql"),
             ),
         ],
     };

@@ -129,6 +129,17 @@ pub fn parse_max_tokens(n: i64) -> Result<i64, ApiError> {
     Ok(n)
 }
 
+/// Days a client keeps its sessions after their last activity (API.md, "Client settings").
+pub fn parse_retention_days(n: i64) -> Result<i64, ApiError> {
+    if !(1..=3650).contains(&n) {
+        return Err(ApiError::bad_field(
+            "retentionDays",
+            "retentionDays must be between 1 and 3650, or null to keep sessions forever",
+        ));
+    }
+    Ok(n)
+}
+
 /// The bot's look as stored for a client: an object of known keys checked one by one, and
 /// other keys kept when they are short scalars (the widget may learn to use them later).
 #[derive(Clone, Debug, PartialEq)]

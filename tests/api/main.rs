@@ -15,6 +15,7 @@ mod messages;
 #[allow(dead_code)]
 mod mock;
 mod openapi;
+mod owners;
 mod providers;
 mod sessions;
 mod widget;

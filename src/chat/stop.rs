@@ -1,0 +1,46 @@
+//! Stopping a session's replies before the session is deleted (by its owner, a visitor's
+//! erasure or the client's deletion): a reply in progress is cancelled and stores what it
+//! generated, so the deletion that follows removes that too and counts it.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::Chat;
+use super::hub::HubEvent;
+
+/// How long a deletion waits for cancelled replies to store what they generated.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+impl Chat {
+    /// Cancels the replies this process is generating for these sessions and waits (at most
+    /// [`STOP_WAIT`]) until each has ended. Answers how many were running.
+    pub async fn stop_session_replies(&self, session_ids: &[String]) -> usize {
+        let replies: Vec<_> = session_ids
+            .iter()
+            .flat_map(|id| self.hub.running_in_session(id))
+            .collect();
+        for reply in &replies {
+            reply.cancel_token().cancel();
+        }
+        let running = replies.len();
+        let ended = async {
+            for reply in replies {
+                // Past every delta: only the end is left to come.
+                let mut events = Box::pin(reply.subscribe(u64::MAX));
+                while let Some(event) = events.next().await {
+                    if matches!(event, HubEvent::End(_)) {
+                        break;
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(STOP_WAIT, ended).await.is_err() {
+            tracing::warn!(
+                running,
+                "cancelled replies did not end in time; deleting anyway"
+            );
+        }
+        running
+    }
+}
