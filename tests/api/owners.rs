@@ -959,3 +959,43 @@ async fn deleting_a_client_takes_its_keys_and_data_with_it() {
     );
     assert_eq!(app.delete(&path, &o.token).await.status(), 404);
 }
+
+#[tokio::test]
+async fn instances_running_retention_at_once_delete_each_session_once() {
+    let app = spawn_app().await;
+    let second = app.another_instance().await;
+    let o = owner_with_client(&app, "multi@example.com").await;
+    sqlx::query("UPDATE clients SET retention_days = 1 WHERE id = $1")
+        .bind(&o.id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let old = 3 * chatbot::retention::BATCH as usize + 7;
+    let now = now_ms();
+    let mut tx = app.db.pool.begin().await.unwrap();
+    for i in 0..old {
+        sqlx::query(
+            "INSERT INTO chat_sessions (id, client_id, config, created_at, last_activity) VALUES ($1, $2, '{}', $3, $3)",
+        )
+        .bind(format!("old-{i}"))
+        .bind(&o.id)
+        .bind(now - 2 * 86_400_000 - i as i64)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let kept = session_of(&app, &o.secret, None).await;
+    let (a, b) = tokio::join!(
+        chatbot::retention::run_once(&app.db, 1_800_000),
+        chatbot::retention::run_once(&second.db, 1_800_000),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.sessions + b.sessions, old as u64, "{a:?} {b:?}");
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM chat_sessions WHERE client_id = $1")
+        .bind(&o.id)
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![kept]);
+}
