@@ -117,6 +117,16 @@ fn int(row: &sqlx::any::AnyRow, name: &str) -> sqlx::Result<i64> {
     Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0))
 }
 
+/// The provider and model of a row (empty when the row has none).
+fn model_key(row: &sqlx::any::AnyRow) -> sqlx::Result<(String, String)> {
+    Ok((
+        row.try_get::<Option<String>, _>("provider")?
+            .unwrap_or_default(),
+        row.try_get::<Option<String>, _>("model")?
+            .unwrap_or_default(),
+    ))
+}
+
 /// The client's numbers over the range.
 pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> {
     let mut report = Report::default();
@@ -126,15 +136,18 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
                     WHERE s.client_id = $1 AND m.created_at >= $2 AND m.created_at < $3";
     let bucket = "(m.created_at - $4) / $5";
 
+    // One pass for the counts and sums, per bucket and per provider and model (a visitor's
+    // messages have neither), then one per timing for its histogram.
+    let mut by_model: BTreeMap<(String, String), ModelNumbers> = BTreeMap::new();
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {bucket} AS b, \
+        "SELECT {bucket} AS b, m.provider, m.model, \
          SUM(CASE WHEN m.role = 'user' THEN 1 ELSE 0 END) AS user_messages, \
          SUM(CASE WHEN m.role = 'assistant' THEN 1 ELSE 0 END) AS replies, \
          SUM(CASE WHEN m.role = 'assistant' AND m.status IN ('error', 'interrupted') THEN 1 ELSE 0 END) AS failed, \
          SUM(CASE WHEN m.role = 'assistant' AND m.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled, \
          CAST(SUM(m.prompt_tokens) AS BIGINT) AS prompt_tokens, \
          CAST(SUM(m.completion_tokens) AS BIGINT) AS completion_tokens \
-         {messages} GROUP BY 1"
+         {messages} GROUP BY 1, 2, 3"
     )))
     .bind(client_id)
     .bind(r.from)
@@ -145,95 +158,63 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
     .await?;
     for row in rows {
         let n = report.series.entry(int(&row, "b")?).or_default();
-        n.user_messages = int(&row, "user_messages")?;
-        n.replies = int(&row, "replies")?;
-        n.replies_failed = int(&row, "failed")?;
-        n.replies_cancelled = int(&row, "cancelled")?;
-        n.prompt_tokens = int(&row, "prompt_tokens")?;
-        n.completion_tokens = int(&row, "completion_tokens")?;
-    }
-
-    for (column, ttft) in [("m.ttft_ms", true), ("m.total_ms", false)] {
-        let value_bin = bin(column);
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {bucket} AS b, m.provider, m.model, {value_bin} AS v, COUNT(*) AS n \
-             {messages} AND m.role = 'assistant' AND {column} IS NOT NULL \
-             GROUP BY 1, 2, 3, 4"
-        )))
-        .bind(client_id)
-        .bind(r.from)
-        .bind(r.to)
-        .bind(r.start)
-        .bind(r.width)
-        .fetch_all(&db.pool)
-        .await?;
-        let mut by_model: BTreeMap<(String, String), Histogram> = BTreeMap::new();
-        for row in rows {
-            let (b, v, n) = (int(&row, "b")?, int(&row, "v")?, int(&row, "n")?);
-            let numbers = report.series.entry(b).or_default();
-            if ttft {
-                numbers.ttft.add(v, n);
-                let key = (
-                    row.try_get::<Option<String>, _>("provider")?
-                        .unwrap_or_default(),
-                    row.try_get::<Option<String>, _>("model")?
-                        .unwrap_or_default(),
-                );
-                by_model.entry(key).or_default().add(v, n);
-            } else {
-                numbers.reply_ms.add(v, n);
-            }
-        }
-        if ttft {
-            report.by_model = by_model
-                .into_iter()
-                .map(|((provider, model), ttft)| ModelNumbers {
-                    provider,
-                    model,
-                    ttft,
-                    ..Default::default()
-                })
-                .collect();
+        let replies = int(&row, "replies")?;
+        let (prompt, completion) = (int(&row, "prompt_tokens")?, int(&row, "completion_tokens")?);
+        n.user_messages += int(&row, "user_messages")?;
+        n.replies += replies;
+        n.replies_failed += int(&row, "failed")?;
+        n.replies_cancelled += int(&row, "cancelled")?;
+        n.prompt_tokens += prompt;
+        n.completion_tokens += completion;
+        if replies > 0 {
+            let m = by_model.entry(model_key(&row)?).or_default();
+            m.replies += replies;
+            m.prompt_tokens += prompt;
+            m.completion_tokens += completion;
         }
     }
 
+    let ttft_bin = bin("m.ttft_ms");
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT m.provider, m.model, COUNT(*) AS replies, CAST(SUM(m.prompt_tokens) AS BIGINT) AS prompt_tokens, \
-         CAST(SUM(m.completion_tokens) AS BIGINT) AS completion_tokens \
-         {messages} AND m.role = 'assistant' GROUP BY 1, 2"
+        "SELECT {bucket} AS b, m.provider, m.model, {ttft_bin} AS v, COUNT(*) AS n \
+         {messages} AND m.role = 'assistant' AND m.ttft_ms IS NOT NULL GROUP BY 1, 2, 3, 4"
     )))
     .bind(client_id)
     .bind(r.from)
     .bind(r.to)
+    .bind(r.start)
+    .bind(r.width)
     .fetch_all(&db.pool)
     .await?;
     for row in rows {
-        let provider = row
-            .try_get::<Option<String>, _>("provider")?
-            .unwrap_or_default();
-        let model = row
-            .try_get::<Option<String>, _>("model")?
-            .unwrap_or_default();
-        let i = match report
-            .by_model
-            .iter()
-            .position(|m| m.provider == provider && m.model == model)
-        {
-            Some(i) => i,
-            None => {
-                report.by_model.push(ModelNumbers {
-                    provider,
-                    model,
-                    ..Default::default()
-                });
-                report.by_model.len() - 1
-            }
-        };
-        let m = &mut report.by_model[i];
-        m.replies = int(&row, "replies")?;
-        m.prompt_tokens = int(&row, "prompt_tokens")?;
-        m.completion_tokens = int(&row, "completion_tokens")?;
+        let (b, v, n) = (int(&row, "b")?, int(&row, "v")?, int(&row, "n")?);
+        report.series.entry(b).or_default().ttft.add(v, n);
+        by_model.entry(model_key(&row)?).or_default().ttft.add(v, n);
     }
+    let total_bin = bin("m.total_ms");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {bucket} AS b, {total_bin} AS v, COUNT(*) AS n \
+         {messages} AND m.role = 'assistant' AND m.total_ms IS NOT NULL GROUP BY 1, 2"
+    )))
+    .bind(client_id)
+    .bind(r.from)
+    .bind(r.to)
+    .bind(r.start)
+    .bind(r.width)
+    .fetch_all(&db.pool)
+    .await?;
+    for row in rows {
+        let (b, v, n) = (int(&row, "b")?, int(&row, "v")?, int(&row, "n")?);
+        report.series.entry(b).or_default().reply_ms.add(v, n);
+    }
+    report.by_model = by_model
+        .into_iter()
+        .map(|((provider, model), m)| ModelNumbers {
+            provider,
+            model,
+            ..m
+        })
+        .collect();
     report
         .by_model
         .sort_by(|a, b| b.replies.cmp(&a.replies).then(a.model.cmp(&b.model)));
