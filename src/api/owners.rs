@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 
@@ -80,7 +81,7 @@ impl From<ListedSession> for ConversationSummary {
 }
 
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct ConversationList {
     /// Most recent activity first
     pub sessions: Vec<ConversationSummary>,
@@ -140,7 +141,7 @@ impl From<conversations::TranscriptMessage> for TranscriptMessage {
 
 /// One whole conversation.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct Transcript {
     pub session_id: String,
     pub config: Value,
@@ -159,7 +160,7 @@ pub struct Transcript {
 }
 
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct SessionDeleted {
     pub session_id: String,
     /// Always `deleted`
@@ -184,7 +185,7 @@ pub struct FeedbackItem {
 }
 
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct FeedbackList {
     /// Newest first
     pub feedback: Vec<FeedbackItem>,
@@ -259,7 +260,7 @@ pub struct ModelAnalytics {
 }
 
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct Analytics {
     pub from: String,
     pub to: String,
@@ -282,7 +283,7 @@ pub struct VisitorExport {
 }
 
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct VisitorErased {
     pub user_identifier: String,
     /// Always `erased`
@@ -757,6 +758,162 @@ impl OwnersApi {
         state.keys.changed(&state.db).await?;
         tracing::info!(sessions = ids.len(), "client deleted");
         Ok(DeleteClientResponse::Deleted)
+    }
+}
+
+// Examples shown in the API docs.
+
+const EXAMPLE_SESSION: &str = "3f6c2a1e-8d4b-4c7a-9e2f-1b5d7c9a0e42";
+const EXAMPLE_REPLY: &str = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
+const EXAMPLE_TIME: i64 = 1_767_225_600_000;
+
+fn example_numbers(scale: i64) -> AnalyticsNumbers {
+    AnalyticsNumbers {
+        sessions: 12 * scale,
+        visitors: 9 * scale,
+        user_messages: 40 * scale,
+        replies: 40 * scale,
+        replies_failed: scale,
+        replies_cancelled: scale,
+        ttft_ms_p50: Some(420),
+        ttft_ms_p95: Some(1150),
+        reply_ms_p50: Some(2600),
+        reply_ms_p95: Some(7400),
+        prompt_tokens: 18_000 * scale,
+        completion_tokens: 5_200 * scale,
+        feedback_up: 6 * scale,
+        feedback_down: scale,
+    }
+}
+
+impl Example for ConversationList {
+    fn example() -> Self {
+        Self {
+            sessions: vec![ConversationSummary {
+                session_id: EXAMPLE_SESSION.into(),
+                user_identifier: Some("visitor-7f3a".into()),
+                verified: true,
+                created_at: rfc3339(EXAMPLE_TIME),
+                last_activity: rfc3339(EXAMPLE_TIME + 95_000),
+                message_count: 4,
+                preview: Some("Do you ship to Canada?".into()),
+                has_file: false,
+                feedback: FeedbackCounts { up: 1, down: 0 },
+            }],
+            next_cursor: Some(encode_cursor(EXAMPLE_TIME + 95_000, EXAMPLE_SESSION)),
+        }
+    }
+}
+
+impl Example for Transcript {
+    fn example() -> Self {
+        Self {
+            session_id: EXAMPLE_SESSION.into(),
+            config: serde_json::json!({"aiProvider": "openai"}),
+            message_count: 2,
+            has_file: false,
+            created_at: rfc3339(EXAMPLE_TIME),
+            last_activity: rfc3339(EXAMPLE_TIME + 5_000),
+            user_identifier: Some("visitor-7f3a".into()),
+            verified: false,
+            feedback: FeedbackCounts { up: 1, down: 0 },
+            messages: vec![
+                TranscriptMessage {
+                    id: "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9".into(),
+                    role: "user".into(),
+                    content: "Do you ship to Canada?".into(),
+                    timestamp: EXAMPLE_TIME + 1_000,
+                    provider: None,
+                    model: None,
+                    status: None,
+                    feedback: None,
+                },
+                TranscriptMessage {
+                    id: EXAMPLE_REPLY.into(),
+                    role: "assistant".into(),
+                    content: "Yes, within 5 to 8 business days.".into(),
+                    timestamp: EXAMPLE_TIME + 1_001,
+                    provider: Some("openai".into()),
+                    model: Some("gpt-4o".into()),
+                    status: None,
+                    feedback: Some(MessageFeedback {
+                        rating: "up".into(),
+                        comment: Some("Quick and clear".into()),
+                        updated_at: rfc3339(EXAMPLE_TIME + 9_000),
+                    }),
+                },
+            ],
+            file: None,
+        }
+    }
+}
+
+impl Example for SessionDeleted {
+    fn example() -> Self {
+        Self {
+            session_id: EXAMPLE_SESSION.into(),
+            status: "deleted".into(),
+            messages_deleted: 4,
+        }
+    }
+}
+
+impl Example for FeedbackList {
+    fn example() -> Self {
+        Self {
+            feedback: vec![FeedbackItem {
+                message_id: EXAMPLE_REPLY.into(),
+                session_id: EXAMPLE_SESSION.into(),
+                rating: "down".into(),
+                comment: Some("It did not know the return policy".into()),
+                created_at: rfc3339(EXAMPLE_TIME + 9_000),
+                question: Some("Can I return a used item?".into()),
+                answer: "I am not sure about that.".into(),
+            }],
+            next_cursor: None,
+        }
+    }
+}
+
+impl Example for Analytics {
+    fn example() -> Self {
+        Self {
+            from: rfc3339(EXAMPLE_TIME - DAY_MS),
+            to: rfc3339(EXAMPLE_TIME + DAY_MS),
+            interval: "day".into(),
+            totals: example_numbers(2),
+            series: vec![
+                AnalyticsPoint {
+                    start: rfc3339(EXAMPLE_TIME - DAY_MS),
+                    numbers: example_numbers(1),
+                },
+                AnalyticsPoint {
+                    start: rfc3339(EXAMPLE_TIME),
+                    numbers: example_numbers(1),
+                },
+            ],
+            by_model: vec![ModelAnalytics {
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                replies: 80,
+                prompt_tokens: 36_000,
+                completion_tokens: 10_400,
+                ttft_ms_p50: Some(420),
+            }],
+        }
+    }
+}
+
+impl Example for VisitorErased {
+    fn example() -> Self {
+        Self {
+            user_identifier: "visitor-7f3a".into(),
+            status: "erased".into(),
+            sessions_deleted: 2,
+            messages_deleted: 14,
+            files_deleted: 1,
+            feedback_deleted: 3,
+        }
     }
 }
 
