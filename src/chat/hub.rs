@@ -199,11 +199,19 @@ impl ReplyHub {
 
     /// The replies of a session still being generated.
     pub fn running_in_session(&self, session_id: &str) -> Vec<Arc<Reply>> {
+        self.running_in_sessions(&std::collections::HashSet::from([session_id]))
+    }
+
+    /// The replies of these sessions still being generated (one pass over the hub).
+    pub fn running_in_sessions(
+        &self,
+        session_ids: &std::collections::HashSet<&str>,
+    ) -> Vec<Arc<Reply>> {
         self.replies
             .lock()
             .expect("hub")
             .values()
-            .filter(|r| r.session_id == session_id && !r.is_finished())
+            .filter(|r| session_ids.contains(r.session_id.as_str()) && !r.is_finished())
             .cloned()
             .collect()
     }

@@ -2,6 +2,7 @@
 //! erasure or the client's deletion): a reply in progress is cancelled and stores what it
 //! generated, so the deletion that follows removes that too and counts it.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,10 +17,11 @@ impl Chat {
     /// Cancels the replies this process is generating for these sessions and waits (at most
     /// [`STOP_WAIT`]) until each has ended. Answers how many were running.
     pub async fn stop_session_replies(&self, session_ids: &[String]) -> usize {
-        let replies: Vec<_> = session_ids
-            .iter()
-            .flat_map(|id| self.hub.running_in_session(id))
-            .collect();
+        if session_ids.is_empty() {
+            return 0;
+        }
+        let wanted: HashSet<&str> = session_ids.iter().map(String::as_str).collect();
+        let replies = self.hub.running_in_sessions(&wanted);
         for reply in &replies {
             reply.cancel_token().cancel();
         }
