@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::Db;
 
@@ -113,12 +114,12 @@ pub struct Range {
     pub width: i64,
 }
 
-fn int(row: &sqlx::any::AnyRow, name: &str) -> sqlx::Result<i64> {
+fn int(row: &AnyRow, name: &str) -> sqlx::Result<i64> {
     Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0))
 }
 
 /// The provider and model of a row (empty when the row has none).
-fn model_key(row: &sqlx::any::AnyRow) -> sqlx::Result<(String, String)> {
+fn model_key(row: &AnyRow) -> sqlx::Result<(String, String)> {
     Ok((
         row.try_get::<Option<String>, _>("provider")?
             .unwrap_or_default(),
@@ -127,36 +128,116 @@ fn model_key(row: &sqlx::any::AnyRow) -> sqlx::Result<(String, String)> {
     ))
 }
 
-/// The client's numbers over the range.
+/// Runs one of the report's queries: `$1` the client, `$2`..`$3` the range, and with
+/// `bucketed` `$4` the series' start and `$5` its bucket width.
+async fn fetch(
+    db: &Db,
+    sql: String,
+    client_id: &str,
+    r: Range,
+    bucketed: bool,
+) -> sqlx::Result<Vec<AnyRow>> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(client_id.to_string())
+        .bind(r.from)
+        .bind(r.to);
+    if bucketed {
+        q = q.bind(r.start).bind(r.width);
+    }
+    q.fetch_all(&db.pool).await
+}
+
+/// The client's numbers over the range. The queries run at once, each on its own
+/// connection (SQLite's readers do not wait for each other in WAL mode), so the answer
+/// takes as long as the slowest pass, not their sum.
 pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> {
     let mut report = Report::default();
-    // Messages of the client's sessions in the range: $1 client, $2 from, $3 to, $4 start,
-    // $5 width.
+    // Messages of the client's sessions in the range, and their bucket.
     let messages = "FROM messages m JOIN chat_sessions s ON s.id = m.session_id \
                     WHERE s.client_id = $1 AND m.created_at >= $2 AND m.created_at < $3";
     let bucket = "(m.created_at - $4) / $5";
+    let (ttft_bin, total_bin) = (bin("m.ttft_ms"), bin("m.total_ms"));
 
-    // One pass for the counts and sums, per bucket and per provider and model (a visitor's
-    // messages have neither), then one per timing for its histogram.
+    let (sums, ttfts, totals, sessions, visitors, ratings) = tokio::try_join!(
+        // The counts and sums, per bucket and per provider and model (a visitor's messages
+        // have neither).
+        fetch(
+            db,
+            format!(
+                "SELECT {bucket} AS b, m.provider, m.model, \
+                 SUM(CASE WHEN m.role = 'user' THEN 1 ELSE 0 END) AS user_messages, \
+                 SUM(CASE WHEN m.role = 'assistant' THEN 1 ELSE 0 END) AS replies, \
+                 SUM(CASE WHEN m.role = 'assistant' AND m.status IN ('error', 'interrupted') THEN 1 ELSE 0 END) AS failed, \
+                 SUM(CASE WHEN m.role = 'assistant' AND m.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled, \
+                 CAST(SUM(m.prompt_tokens) AS BIGINT) AS prompt_tokens, \
+                 CAST(SUM(m.completion_tokens) AS BIGINT) AS completion_tokens \
+                 {messages} GROUP BY 1, 2, 3"
+            ),
+            client_id,
+            r,
+            true,
+        ),
+        // Each timing's histogram.
+        fetch(
+            db,
+            format!(
+                "SELECT {bucket} AS b, m.provider, m.model, {ttft_bin} AS v, COUNT(*) AS n \
+                 {messages} AND m.role = 'assistant' AND m.ttft_ms IS NOT NULL GROUP BY 1, 2, 3, 4"
+            ),
+            client_id,
+            r,
+            true,
+        ),
+        fetch(
+            db,
+            format!(
+                "SELECT {bucket} AS b, {total_bin} AS v, COUNT(*) AS n \
+                 {messages} AND m.role = 'assistant' AND m.total_ms IS NOT NULL GROUP BY 1, 2"
+            ),
+            client_id,
+            r,
+            true,
+        ),
+        // Sessions and visitors by when the session was created.
+        fetch(
+            db,
+            "SELECT (created_at - $4) / $5 AS b, COUNT(*) AS sessions, \
+             COUNT(DISTINCT user_identifier) AS visitors \
+             FROM chat_sessions WHERE client_id = $1 AND created_at >= $2 AND created_at < $3 \
+             GROUP BY 1"
+                .to_string(),
+            client_id,
+            r,
+            true,
+        ),
+        // Visitors are distinct over the whole range, not a sum of the buckets'.
+        fetch(
+            db,
+            "SELECT COUNT(DISTINCT user_identifier) AS n FROM chat_sessions \
+             WHERE client_id = $1 AND created_at >= $2 AND created_at < $3"
+                .to_string(),
+            client_id,
+            r,
+            false,
+        ),
+        // Ratings by when they were last given.
+        fetch(
+            db,
+            "SELECT (fb.updated_at - $4) / $5 AS b, \
+             SUM(CASE WHEN fb.rating = 'up' THEN 1 ELSE 0 END) AS up, \
+             SUM(CASE WHEN fb.rating = 'down' THEN 1 ELSE 0 END) AS down \
+             FROM message_feedback fb JOIN chat_sessions s ON s.id = fb.session_id \
+             WHERE s.client_id = $1 AND fb.updated_at >= $2 AND fb.updated_at < $3 \
+             GROUP BY 1"
+                .to_string(),
+            client_id,
+            r,
+            true,
+        ),
+    )?;
+
     let mut by_model: BTreeMap<(String, String), ModelNumbers> = BTreeMap::new();
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {bucket} AS b, m.provider, m.model, \
-         SUM(CASE WHEN m.role = 'user' THEN 1 ELSE 0 END) AS user_messages, \
-         SUM(CASE WHEN m.role = 'assistant' THEN 1 ELSE 0 END) AS replies, \
-         SUM(CASE WHEN m.role = 'assistant' AND m.status IN ('error', 'interrupted') THEN 1 ELSE 0 END) AS failed, \
-         SUM(CASE WHEN m.role = 'assistant' AND m.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled, \
-         CAST(SUM(m.prompt_tokens) AS BIGINT) AS prompt_tokens, \
-         CAST(SUM(m.completion_tokens) AS BIGINT) AS completion_tokens \
-         {messages} GROUP BY 1, 2, 3"
-    )))
-    .bind(client_id)
-    .bind(r.from)
-    .bind(r.to)
-    .bind(r.start)
-    .bind(r.width)
-    .fetch_all(&db.pool)
-    .await?;
-    for row in rows {
+    for row in sums {
         let n = report.series.entry(int(&row, "b")?).or_default();
         let replies = int(&row, "replies")?;
         let (prompt, completion) = (int(&row, "prompt_tokens")?, int(&row, "completion_tokens")?);
@@ -173,37 +254,12 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
             m.completion_tokens += completion;
         }
     }
-
-    let ttft_bin = bin("m.ttft_ms");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {bucket} AS b, m.provider, m.model, {ttft_bin} AS v, COUNT(*) AS n \
-         {messages} AND m.role = 'assistant' AND m.ttft_ms IS NOT NULL GROUP BY 1, 2, 3, 4"
-    )))
-    .bind(client_id)
-    .bind(r.from)
-    .bind(r.to)
-    .bind(r.start)
-    .bind(r.width)
-    .fetch_all(&db.pool)
-    .await?;
-    for row in rows {
+    for row in ttfts {
         let (b, v, n) = (int(&row, "b")?, int(&row, "v")?, int(&row, "n")?);
         report.series.entry(b).or_default().ttft.add(v, n);
         by_model.entry(model_key(&row)?).or_default().ttft.add(v, n);
     }
-    let total_bin = bin("m.total_ms");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {bucket} AS b, {total_bin} AS v, COUNT(*) AS n \
-         {messages} AND m.role = 'assistant' AND m.total_ms IS NOT NULL GROUP BY 1, 2"
-    )))
-    .bind(client_id)
-    .bind(r.from)
-    .bind(r.to)
-    .bind(r.start)
-    .bind(r.width)
-    .fetch_all(&db.pool)
-    .await?;
-    for row in rows {
+    for row in totals {
         let (b, v, n) = (int(&row, "b")?, int(&row, "v")?, int(&row, "n")?);
         report.series.entry(b).or_default().reply_ms.add(v, n);
     }
@@ -218,54 +274,16 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
     report
         .by_model
         .sort_by(|a, b| b.replies.cmp(&a.replies).then(a.model.cmp(&b.model)));
-
-    // Sessions and visitors by when the session was created.
-    let rows = sqlx::query(
-        "SELECT (created_at - $4) / $5 AS b, COUNT(*) AS sessions, \
-         COUNT(DISTINCT user_identifier) AS visitors \
-         FROM chat_sessions WHERE client_id = $1 AND created_at >= $2 AND created_at < $3 \
-         GROUP BY 1",
-    )
-    .bind(client_id)
-    .bind(r.from)
-    .bind(r.to)
-    .bind(r.start)
-    .bind(r.width)
-    .fetch_all(&db.pool)
-    .await?;
-    for row in rows {
+    for row in sessions {
         let n = report.series.entry(int(&row, "b")?).or_default();
         n.sessions = int(&row, "sessions")?;
         n.visitors = int(&row, "visitors")?;
     }
-    // Visitors are distinct over the whole range, not a sum of the buckets'.
-    report.totals.visitors = sqlx::query_scalar(
-        "SELECT COUNT(DISTINCT user_identifier) FROM chat_sessions \
-         WHERE client_id = $1 AND created_at >= $2 AND created_at < $3",
-    )
-    .bind(client_id)
-    .bind(r.from)
-    .bind(r.to)
-    .fetch_one(&db.pool)
-    .await?;
-
-    // Ratings by when they were last given.
-    let rows = sqlx::query(
-        "SELECT (fb.updated_at - $4) / $5 AS b, \
-         SUM(CASE WHEN fb.rating = 'up' THEN 1 ELSE 0 END) AS up, \
-         SUM(CASE WHEN fb.rating = 'down' THEN 1 ELSE 0 END) AS down \
-         FROM message_feedback fb JOIN chat_sessions s ON s.id = fb.session_id \
-         WHERE s.client_id = $1 AND fb.updated_at >= $2 AND fb.updated_at < $3 \
-         GROUP BY 1",
-    )
-    .bind(client_id)
-    .bind(r.from)
-    .bind(r.to)
-    .bind(r.start)
-    .bind(r.width)
-    .fetch_all(&db.pool)
-    .await?;
-    for row in rows {
+    report.totals.visitors = match visitors.first() {
+        Some(row) => int(row, "n")?,
+        None => 0,
+    };
+    for row in ratings {
         let n = report.series.entry(int(&row, "b")?).or_default();
         n.feedback_up = int(&row, "up")?;
         n.feedback_down = int(&row, "down")?;
