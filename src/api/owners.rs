@@ -601,7 +601,8 @@ impl OwnersApi {
                 ));
             }
         };
-        let to = parse_time("to", to.0.as_deref())?.unwrap_or_else(now_ms);
+        // By default everything until now counts, this millisecond's included.
+        let to = parse_time("to", to.0.as_deref())?.unwrap_or_else(|| now_ms() + 1);
         let from = parse_time("from", from.0.as_deref())?.unwrap_or(to - 30 * DAY_MS);
         if from >= to {
             return Err(ApiError::bad_field("from", "from must be before to"));
