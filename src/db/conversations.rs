@@ -169,8 +169,10 @@ pub async fn list_sessions(
     if let Some(after) = &filter.after {
         let at = q.arg(Arg::Int(after.last_activity));
         let id = q.arg(Arg::Text(after.id.clone()));
+        // The first term lets the index on (client_id, last_activity) start at the cursor
+        // rather than filter every newer row (PostgreSQL does not split the OR itself).
         conditions.push(format!(
-            "(s.last_activity < {at} OR (s.last_activity = {at} AND s.id < {id}))"
+            "s.last_activity <= {at} AND (s.last_activity < {at} OR s.id < {id})"
         ));
     }
     let limit = q.arg(Arg::Int(limit));
@@ -304,7 +306,7 @@ pub async fn list_feedback(
         let at = q.arg(Arg::Int(after.updated_at));
         let id = q.arg(Arg::Text(after.message_id.clone()));
         conditions.push(format!(
-            "(fb.updated_at < {at} OR (fb.updated_at = {at} AND fb.message_id < {id}))"
+            "fb.updated_at <= {at} AND (fb.updated_at < {at} OR fb.message_id < {id})"
         ));
     }
     let limit = q.arg(Arg::Int(limit));
