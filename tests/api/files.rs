@@ -6,11 +6,11 @@ use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json, spawn_app, spawn_app_with};
+use crate::helpers::{Credential, TestApp, json, spawn_app, spawn_app_with};
 
 pub(crate) async fn upload(
     app: &TestApp,
-    key: &str,
+    key: impl Into<Credential>,
     sid: &str,
     name: &str,
     bytes: Vec<u8>,
@@ -48,30 +48,18 @@ async fn upload_info_query_delete() {
     assert_eq!(f["columnStats"][2]["mean"], 3.5);
     assert!(f["summary"].as_str().unwrap().contains("3 rows"));
 
-    let (_, info) = json(
-        app.get(&format!("/api/chat/files/info/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, info) = json(app.file_info(&c.secret, &sid).await).await;
     assert_eq!(info["hasFile"], true);
     assert_eq!(info["file"]["name"], "sales.csv");
     assert!(
         chrono::DateTime::parse_from_rfc3339(info["file"]["uploadedAt"].as_str().unwrap()).is_ok()
     );
-    let (_, s) = json(
-        app.get(&format!("/api/chat/sessions/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, s) = json(app.session(&c.secret, &sid).await).await;
     assert_eq!(s["hasFile"], true);
 
     let (status, q) = json(
-        app.post(
-            &format!("/api/chat/files/query/{sid}"),
-            &c.secret,
-            json!({"query": "NORTH"}),
-        )
-        .await,
+        app.query_file(&c.secret, &sid, json!({"query": "NORTH"}))
+            .await,
     )
     .await;
     assert_eq!(status, 200);
@@ -81,64 +69,37 @@ async fn upload_info_query_delete() {
         json!({"region": "North", "units": 10, "price": 2.5})
     );
     let (_, q) = json(
-        app.post(
-            &format!("/api/chat/files/query/{sid}"),
-            &c.secret,
-            json!({"query": "north", "limit": 1}),
-        )
-        .await,
+        app.query_file(&c.secret, &sid, json!({"query": "north", "limit": 1}))
+            .await,
     )
     .await;
     assert_eq!(q["count"], 2, "count is all matches");
     assert_eq!(q["results"].as_array().unwrap().len(), 1);
     let (_, q) = json(
-        app.post(
-            &format!("/api/chat/files/query/{sid}"),
-            &c.secret,
-            json!({"query": "3", "column": "units"}),
-        )
-        .await,
+        app.query_file(&c.secret, &sid, json!({"query": "3", "column": "units"}))
+            .await,
     )
     .await;
     assert_eq!(q["count"], 1);
     let (status, q) = json(
-        app.post(
-            &format!("/api/chat/files/query/{sid}"),
-            &c.secret,
-            json!({"query": "x", "column": "colour"}),
-        )
-        .await,
+        app.query_file(&c.secret, &sid, json!({"query": "x", "column": "colour"}))
+            .await,
     )
     .await;
     assert_eq!(status, 400);
     assert_eq!(q["detail"]["field"], "column");
 
-    let resp = app
-        .delete(&format!("/api/chat/files/{sid}"), &c.secret)
-        .await;
+    let resp = app.delete_file(&c.secret, &sid).await;
     let (status, del) = json(resp).await;
     assert_eq!(status, 200);
     assert_eq!(del, json!({"status": "deleted", "sessionId": sid}));
-    let (_, info) = json(
-        app.get(&format!("/api/chat/files/info/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, info) = json(app.file_info(&c.secret, &sid).await).await;
     assert_eq!(info, json!({"hasFile": false}));
+    assert_eq!(app.delete_file(&c.secret, &sid).await.status(), 404);
     assert_eq!(
-        app.delete(&format!("/api/chat/files/{sid}"), &c.secret)
+        app.query_file(&c.secret, &sid, json!({"query": "x"}))
             .await
             .status(),
-        404
-    );
-    assert_eq!(
-        app.post(
-            &format!("/api/chat/files/query/{sid}"),
-            &c.secret,
-            json!({"query": "x"})
-        )
-        .await
-        .status(),
         404
     );
 }
@@ -161,12 +122,8 @@ async fn tricky_csv_files() {
     assert_eq!(body["file"]["columns"], json!(["name", "note", "amount"]));
     assert_eq!(body["file"]["rows"], 2);
     let (_, q) = json(
-        app.post(
-            &format!("/api/chat/files/query/{sid}"),
-            &c.secret,
-            json!({"query": "line two"}),
-        )
-        .await,
+        app.query_file(&c.secret, &sid, json!({"query": "line two"}))
+            .await,
     )
     .await;
     assert_eq!(q["results"][0]["note"], "line one\nline two");
@@ -200,11 +157,7 @@ async fn tricky_csv_files() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["detail"]["line"], 3);
     // The new upload replaced the first file.
-    let (_, info) = json(
-        app.get(&format!("/api/chat/files/info/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, info) = json(app.file_info(&c.secret, &sid).await).await;
     assert_eq!(info["file"]["name"], "t.tsv");
 }
 
@@ -269,11 +222,7 @@ async fn types_come_from_the_content_and_sizes_are_limited() {
     let (status, _) = upload(&app, &c.secret, &sid, "over.csv", over.into()).await;
     assert_eq!(status, 413);
     // The earlier file is still the active one.
-    let (_, info) = json(
-        app.get(&format!("/api/chat/files/info/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, info) = json(app.file_info(&c.secret, &sid).await).await;
     assert_eq!(info["file"]["name"], "export.txt");
 }
 
@@ -297,13 +246,7 @@ async fn the_file_is_context_after_upload_and_not_after_delete() {
     )
     .await;
     assert_eq!(status, 200);
-    let send = || {
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "What is in stock?"}),
-        )
-    };
+    let send = || app.send_message(&c.secret, &sid, "What is in stock?");
     assert_eq!(send().await.status(), 200);
     let system = |i: usize| {
         mock.requests()[i].body["messages"][0]["content"]
@@ -318,8 +261,7 @@ async fn the_file_is_context_after_upload_and_not_after_delete() {
             && with_file.contains("A-17"),
         "{with_file}"
     );
-    app.delete(&format!("/api/chat/files/{sid}"), &c.secret)
-        .await;
+    app.delete_file(&c.secret, &sid).await;
     assert_eq!(send().await.status(), 200);
     let without = system(1);
     assert!(
@@ -341,13 +283,7 @@ async fn the_offline_assistant_answers_about_the_file() {
         "region,units,price\nNorth,10,2.5\nSouth,20,3.5\nEast,30,4.5\n".into(),
     )
     .await;
-    let ask = |q: &'static str| {
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": q}),
-        )
-    };
+    let ask = |q: &'static str| app.send_message(&c.secret, &sid, &q);
     let (_, a) = json(ask("How many rows are there?").await).await;
     assert!(a["response"].as_str().unwrap().contains('3'), "{a}");
     let (_, a) = json(ask("Which columns does it have?").await).await;
@@ -369,33 +305,15 @@ async fn another_clients_session_answers_404_on_every_file_endpoint() {
     upload(&app, &a.secret, &sid, "s.csv", "x,y\n1,2\n".into()).await;
     let (status, _) = upload(&app, &b.secret, &sid, "evil.csv", "x,y\n3,4\n".into()).await;
     assert_eq!(status, 404);
+    assert_eq!(app.file_info(&b.secret, &sid).await.status(), 404);
     assert_eq!(
-        app.get(&format!("/api/chat/files/info/{sid}"), &b.secret)
+        app.query_file(&b.secret, &sid, json!({"query": ""}))
             .await
             .status(),
         404
     );
-    assert_eq!(
-        app.post(
-            &format!("/api/chat/files/query/{sid}"),
-            &b.secret,
-            json!({"query": ""})
-        )
-        .await
-        .status(),
-        404
-    );
-    assert_eq!(
-        app.delete(&format!("/api/chat/files/{sid}"), &b.secret)
-            .await
-            .status(),
-        404
-    );
-    let (_, info) = json(
-        app.get(&format!("/api/chat/files/info/{sid}"), &a.secret)
-            .await,
-    )
-    .await;
+    assert_eq!(app.delete_file(&b.secret, &sid).await.status(), 404);
+    let (_, info) = json(app.file_info(&a.secret, &sid).await).await;
     assert_eq!(info["file"]["name"], "s.csv");
     // The widget's publishable key may upload from an allowed origin.
     let (status, _) = upload(&app, &a.publishable, &sid, "w.csv", "x,y\n1,2\n".into()).await;
