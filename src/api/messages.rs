@@ -5,17 +5,17 @@ use futures::StreamExt;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 
-use super::{ApiTags, now_rfc3339};
+use super::{ApiTags, now_rfc3339, session_response};
 use crate::api::scheme::ChatAuth;
 use crate::chat::hub::{HubEvent, ReplyEnd};
 use crate::chat::sse::{self, SseBody};
-use crate::chat::{Cancelled, Started};
+use crate::chat::{Cancelled, Started, Unavailable};
 use crate::db::{messages, sessions};
 use crate::domain::{MessageText, SessionConfig};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
 /// The most messages one history page answers.
@@ -90,6 +90,50 @@ pub struct CancelResult {
     pub status: String,
 }
 
+session_response! {
+    /// The whole reply
+    SendMessage(Json<SendResponse>)
+}
+
+session_response! {
+    /// The reply as server-sent events
+    StreamMessage(SseBody)
+}
+
+session_response! {
+    /// The session's messages, oldest first
+    ReadHistory(Json<History>)
+}
+
+session_response! {
+    /// The history was cleared
+    ClearHistory(Json<Cleared>)
+}
+
+#[derive(ApiResponse)]
+pub enum ResumeReply {
+    /// The reply's events after `Last-Event-ID`
+    #[oai(status = 200)]
+    Ok(SseBody),
+    /// No such reply, or not the caller's
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+pub enum CancelReply {
+    /// What stopping did
+    #[oai(status = 200)]
+    Ok(Json<CancelResult>),
+    /// No such reply, or not the caller's
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+fn no_reply() -> Json<ErrorBody> {
+    Json(ApiError::not_found("Reply").body)
+}
+
 pub struct MessagesApi;
 
 #[OpenApi(prefix_path = "/api/chat/messages", tag = "ApiTags::Messages")]
@@ -105,13 +149,16 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         body: Json<SendRequest>,
-    ) -> ApiResult<Json<SendResponse>> {
-        let started = start(&state, &auth, body.0).await?;
+    ) -> ApiResult<SendMessage> {
+        let started = match start(&state, &auth, body.0).await? {
+            Ok(started) => started,
+            Err(why) => return Ok(why.into()),
+        };
         let mut events = Box::pin(started.reply.subscribe(0));
         while let Some(event) = events.next().await {
             if let HubEvent::End(end) = event {
                 return match &*end {
-                    ReplyEnd::Done(done) => Ok(Json(SendResponse {
+                    ReplyEnd::Done(done) => Ok(SendMessage::Ok(Json(SendResponse {
                         response: done.response.clone(),
                         session_id: started.session_id.clone(),
                         message_id: done.message_id.clone(),
@@ -120,7 +167,7 @@ impl MessagesApi {
                         model: done.model.clone(),
                         finish_reason: done.finish_reason.clone(),
                         timestamp: done.timestamp.clone(),
-                    })),
+                    }))),
                     ReplyEnd::Failed { status, detail, .. } => {
                         Err(ApiError::upstream(*status, detail.clone()))
                     }
@@ -144,9 +191,15 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         body: Json<SendRequest>,
-    ) -> ApiResult<SseBody> {
-        let started = start(&state, &auth, body.0).await?;
-        Ok(sse::new_reply(started, state.settings.ping_interval))
+    ) -> ApiResult<StreamMessage> {
+        let started = match start(&state, &auth, body.0).await? {
+            Ok(started) => started,
+            Err(why) => return Ok(why.into()),
+        };
+        Ok(StreamMessage::Ok(sse::new_reply(
+            started,
+            state.settings.ping_interval,
+        )))
     }
 
     /// Resume a reply's stream
@@ -155,13 +208,14 @@ impl MessagesApi {
     /// `done` or `error`; works while the reply is generated and after it ended. Deltas keep
     /// their original ids.
     #[oai(path = "/stream/:message_id", method = "get")]
+    #[tracing::instrument(skip_all, fields(message_id = %message_id.0))]
     async fn resume(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         message_id: Path<String>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
-    ) -> ApiResult<SseBody> {
+    ) -> ApiResult<ResumeReply> {
         let after = match last_event_id
             .0
             .as_deref()
@@ -176,8 +230,14 @@ impl MessagesApi {
             })?,
             None => 0,
         };
-        let reply = state.chat.resume(&auth.owner(), &message_id).await?;
-        Ok(sse::resumed(reply, after, state.settings.ping_interval))
+        let Some(reply) = state.chat.resume(&auth.owner(), &message_id).await? else {
+            return Ok(ResumeReply::NotFound(no_reply()));
+        };
+        Ok(ResumeReply::Ok(sse::resumed(
+            reply,
+            after,
+            state.settings.ping_interval,
+        )))
     }
 
     /// Stop a reply
@@ -185,20 +245,22 @@ impl MessagesApi {
     /// Stops a reply being generated; what was generated is kept and its stream ends with
     /// `done` whose `finishReason` is `cancelled`.
     #[oai(path = "/:message_id/cancel", method = "post")]
+    #[tracing::instrument(skip_all, fields(message_id = %message_id.0))]
     async fn cancel(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         message_id: Path<String>,
-    ) -> ApiResult<Json<CancelResult>> {
+    ) -> ApiResult<CancelReply> {
         let status = match state.chat.cancel(&auth.owner(), &message_id).await? {
-            Cancelled::Now => "cancelled",
-            Cancelled::AlreadyFinished => "finished",
+            Some(Cancelled::Now) => "cancelled",
+            Some(Cancelled::AlreadyFinished) => "finished",
+            None => return Ok(CancelReply::NotFound(no_reply())),
         };
-        Ok(Json(CancelResult {
+        Ok(CancelReply::Ok(Json(CancelResult {
             message_id: message_id.0,
             status: status.into(),
-        }))
+        })))
     }
 
     /// Read the history
@@ -206,6 +268,7 @@ impl MessagesApi {
     /// Messages oldest first; `limit` answers at most that many (the newest ones before
     /// `before`, a message id or a Unix-milliseconds time).
     #[oai(path = "/history/:session_id", method = "get")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn history(
         &self,
         state: Data<&AppState>,
@@ -215,8 +278,11 @@ impl MessagesApi {
         limit: Query<Option<u32>>,
         /// Only messages before this one (a message id) or this time (Unix milliseconds)
         before: Query<Option<String>>,
-    ) -> ApiResult<Json<History>> {
-        let session = state.chat.load_session(&auth.owner(), &session_id).await?;
+    ) -> ApiResult<ReadHistory> {
+        let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(session) => session,
+            Err(why) => return Ok(why.into()),
+        };
         let limit = limit.0.unwrap_or(DEFAULT_HISTORY_LIMIT);
         if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
             return Err(ApiError::bad_field(
@@ -243,7 +309,7 @@ impl MessagesApi {
         };
         let rows = messages::history(&state.db, &session.id, i64::from(limit), before).await?;
         let message_count = sessions::message_count(&state.db, &session.id).await?;
-        Ok(Json(History {
+        Ok(ReadHistory::Ok(Json(History {
             session_id: session.id,
             message_count,
             messages: rows
@@ -258,35 +324,43 @@ impl MessagesApi {
                     status: m.status.map(|s| s.as_str().into()),
                 })
                 .collect(),
-        }))
+        })))
     }
 
     /// Clear the history
     ///
     /// Deletes every message of the session (replies in progress are stopped first).
     #[oai(path = "/clear/:session_id", method = "delete")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn clear(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<Json<Cleared>> {
-        let session = state.chat.load_session(&auth.owner(), &session_id).await?;
+    ) -> ApiResult<ClearHistory> {
+        let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(session) => session,
+            Err(why) => return Ok(why.into()),
+        };
         state.chat.hub.cancel_session(&session.id);
         let n = messages::clear(&state.db, &session.id).await?;
         sessions::touch(&state.db, &session.id).await?;
-        Ok(Json(Cleared {
+        Ok(ClearHistory::Ok(Json(Cleared {
             session_id: session.id,
             status: "cleared".into(),
             messages_cleared: n as i64,
             timestamp: now_rfc3339(),
-        }))
+        })))
     }
 }
 
 /// A message's reply started, for `send` and `stream` alike: the message and its config
 /// parsed at the edge.
-async fn start(state: &AppState, auth: &ChatAuth, body: SendRequest) -> ApiResult<Started> {
+async fn start(
+    state: &AppState,
+    auth: &ChatAuth,
+    body: SendRequest,
+) -> ApiResult<Result<Started, Unavailable>> {
     let message = MessageText::parse(body.message)?;
     let config = body.config.map(SessionConfig::parse).transpose()?;
     state

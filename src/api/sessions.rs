@@ -9,7 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::{Value, json};
 
-use super::{ApiTags, now_rfc3339, rfc3339};
+use super::{ApiTags, now_rfc3339, rfc3339, session_response};
 use crate::api::scheme::ChatAuth;
 
 use crate::chat::snapshots::Snapshot;
@@ -100,6 +100,16 @@ pub enum CreateSessionResponse {
     Created(Json<SessionCreated>),
 }
 
+session_response! {
+    /// The session
+    GetSession(Json<SessionInfo>)
+}
+
+session_response! {
+    /// The session's config after the change
+    UpdateConfig(Json<ConfigUpdated>)
+}
+
 pub struct SessionsApi;
 
 #[OpenApi(prefix_path = "/api/chat/sessions", tag = "ApiTags::Sessions")]
@@ -154,6 +164,7 @@ impl SessionsApi {
     /// How many sessions the caller has and how many were active within the session
     /// timeout. Secret keys and users only.
     #[oai(path = "/stats/summary", method = "get")]
+    #[tracing::instrument(skip_all)]
     async fn stats_summary(
         &self,
         state: Data<&AppState>,
@@ -173,6 +184,7 @@ impl SessionsApi {
     ///
     /// Session counts per `user_identifier`. Secret keys and users only.
     #[oai(path = "/stats/by-user", method = "get")]
+    #[tracing::instrument(skip_all)]
     async fn stats_by_user(
         &self,
         state: Data<&AppState>,
@@ -197,6 +209,7 @@ impl SessionsApi {
     /// Name, colours, icon and powered-by line for the widget: the client's bot config over
     /// the defaults.
     #[oai(path = "/bot-config", method = "get")]
+    #[tracing::instrument(skip_all)]
     async fn bot_config(&self, state: Data<&AppState>, auth: ChatAuth) -> ApiResult<Json<Value>> {
         let custom = match auth.client_id() {
             Some(client_id) => clients::get_client(&state.db, client_id)
@@ -211,16 +224,20 @@ impl SessionsApi {
 
     /// Read a session
     #[oai(path = "/:session_id", method = "get")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn get(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<Json<SessionInfo>> {
-        let row = state.chat.load_session(&auth.owner(), &session_id).await?;
+    ) -> ApiResult<GetSession> {
+        let row = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(row) => row,
+            Err(why) => return Ok(why.into()),
+        };
         let message_count = sessions::message_count(&state.db, &row.id).await?;
         let has_file = sessions::has_file(&state.db, &row.id).await?;
-        Ok(Json(SessionInfo {
+        Ok(GetSession::Ok(Json(SessionInfo {
             session_id: row.id,
             config: row.config.to_json(),
             message_count,
@@ -228,28 +245,32 @@ impl SessionsApi {
             created_at: rfc3339(row.created_at),
             last_activity: rfc3339(row.last_activity),
             user_identifier: row.user_identifier,
-        }))
+        })))
     }
 
     /// Change a session's config
     ///
     /// Merges the given keys into the session's config; a key set to `null` is removed.
     #[oai(path = "/:session_id/config", method = "put")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn update_config(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
         body: Json<UpdateConfigRequest>,
-    ) -> ApiResult<Json<ConfigUpdated>> {
-        let row = state.chat.load_session(&auth.owner(), &session_id).await?;
+    ) -> ApiResult<UpdateConfig> {
+        let row = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(row) => row,
+            Err(why) => return Ok(why.into()),
+        };
         let config = row.config.changed(body.0.config)?;
         sessions::update_config(&state.db, &row.id, &config).await?;
-        Ok(Json(ConfigUpdated {
+        Ok(UpdateConfig::Ok(Json(ConfigUpdated {
             session_id: row.id,
             config: config.to_json(),
             status: "updated".into(),
-        }))
+        })))
     }
 }
 

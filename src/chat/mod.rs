@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use self::hub::ReplyHub;
 pub use self::replay::{Cancelled, Resumed};
+pub use self::session::Unavailable;
 use self::snapshots::Snapshots;
 pub use self::start::{Started, provider_error};
 use crate::config::Settings;

@@ -10,7 +10,7 @@ use super::hub::{DoneData, Reply, ReplyEnd, Usage};
 use crate::db::{messages, sessions};
 use crate::domain::time::rfc3339;
 use crate::domain::{MessageRole, Owner, ReplyStatus};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// A reply found for a resume.
 pub enum Resumed {
@@ -33,24 +33,24 @@ pub enum Cancelled {
 }
 
 impl Chat {
-    /// The owner's reply with this id, live or stored: 404 when there is none.
-    pub async fn resume(&self, owner: &Owner, message_id: &str) -> ApiResult<Resumed> {
+    /// The owner's reply with this id, live or stored; `None` when the owner has none.
+    pub async fn resume(&self, owner: &Owner, message_id: &str) -> ApiResult<Option<Resumed>> {
         if let Some(reply) = self.hub.get(message_id, owner) {
-            return Ok(Resumed::Live(reply));
+            return Ok(Some(Resumed::Live(reply)));
         }
         let Some(stored) = messages::get_owned(&self.db, owner, message_id)
             .await?
             .filter(|m| m.role == MessageRole::Assistant)
         else {
-            return Err(ApiError::not_found("Reply"));
+            return Ok(None);
         };
         let count = sessions::message_count(&self.db, &stored.session_id).await?;
         let (deltas, end) = replay_stored(&stored, count);
-        Ok(Resumed::Stored { deltas, end })
+        Ok(Some(Resumed::Stored { deltas, end }))
     }
 
-    /// Stops the owner's reply with this id: 404 when there is none.
-    pub async fn cancel(&self, owner: &Owner, message_id: &str) -> ApiResult<Cancelled> {
+    /// Stops the owner's reply with this id; `None` when the owner has none.
+    pub async fn cancel(&self, owner: &Owner, message_id: &str) -> ApiResult<Option<Cancelled>> {
         if let Some(reply) = self.hub.get(message_id, owner) {
             let outcome = if reply.is_finished() {
                 Cancelled::AlreadyFinished
@@ -58,12 +58,14 @@ impl Chat {
                 Cancelled::Now
             };
             reply.cancel_token().cancel();
-            return Ok(outcome);
+            return Ok(Some(outcome));
         }
-        match messages::get_owned(&self.db, owner, message_id).await? {
-            Some(m) if m.role == MessageRole::Assistant => Ok(Cancelled::AlreadyFinished),
-            _ => Err(ApiError::not_found("Reply")),
-        }
+        Ok(
+            match messages::get_owned(&self.db, owner, message_id).await? {
+                Some(m) if m.role == MessageRole::Assistant => Some(Cancelled::AlreadyFinished),
+                _ => None,
+            },
+        )
     }
 }
 

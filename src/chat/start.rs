@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::generation::Generation;
 use super::hub::Reply;
+use super::session::Unavailable;
 use super::snapshots::Snapshot;
 use super::{Chat, HISTORY_WINDOW, context};
 use crate::db::clients::AiDefaults;
@@ -75,7 +76,8 @@ impl Chat {
 
     /// Stores the user's message, builds the context, starts the provider and spawns the
     /// generation. `client` holds the calling client's AI defaults (none for a user's own
-    /// sessions); `config` is this message's config over the session's.
+    /// sessions); `config` is this message's config over the session's. A session that is
+    /// not the owner's or expired is answered as [`Unavailable`], and nothing is stored.
     pub async fn start_reply(
         &self,
         owner: &Owner,
@@ -83,7 +85,7 @@ impl Chat {
         session_id: &str,
         message: MessageText,
         config: Option<SessionConfig>,
-    ) -> ApiResult<Started> {
+    ) -> ApiResult<Result<Started, Unavailable>> {
         // Nothing accepted is lost: the question is stored before the provider is called.
         let user_message_id = db::new_id();
         let question = messages::Question {
@@ -114,7 +116,11 @@ impl Chat {
                 (snapshot, at, revision)
             }
             None => {
-                let (snapshot, at) = self.read_and_store(owner, session_id, &question).await?;
+                let (snapshot, at) = match self.read_and_store(owner, session_id, &question).await?
+                {
+                    Ok(read) => read,
+                    Err(why) => return Ok(Err(why)),
+                };
                 // The read ran before or after the question was stored: what the session is
                 // now is one revision past a read that did not see it.
                 let saw_question = snapshot.newest.iter().any(|t| t.id == user_message_id);
@@ -195,13 +201,13 @@ impl Chat {
         };
         self.hub.spawn(generation.run(stream));
         tracing::info!(session_id, message_id = %reply.id, provider = choice.provider.as_str(), model = %choice.model, "reply started");
-        Ok(Started {
+        Ok(Ok(Started {
             reply,
             session_id: session_id.to_string(),
             user_message_id,
             provider: choice.provider,
             model: choice.model,
-        })
+        }))
     }
 
     /// Stores the question while reading the session, its file and its newest messages, as
@@ -216,7 +222,7 @@ impl Chat {
         owner: &Owner,
         session_id: &str,
         question: &messages::Question<'_>,
-    ) -> ApiResult<(Arc<Snapshot>, i64)> {
+    ) -> ApiResult<Result<(Arc<Snapshot>, i64), Unavailable>> {
         let (found, inserted) = tokio::join!(
             sessions::get_for_reply(&self.db, owner, session_id, HISTORY_WINDOW + 1),
             messages::insert_user(&self.db, question, None),
@@ -224,24 +230,25 @@ impl Chat {
         let found = match found {
             Ok(Some(f)) => self
                 .live_session(f.session)
-                .map(|session| sessions::ReplySource { session, ..f }),
-            Ok(None) => Err(ApiError::not_found("Session")),
-            Err(e) => Err(e.into()),
+                .map(|session| sessions::ReplySource { session, ..f })
+                .map_err(Failure::Unavailable),
+            Ok(None) => Err(Failure::Unavailable(Unavailable::NotFound)),
+            Err(e) => Err(Failure::Error(e.into())),
         };
         let (found, user_created_at) = match (found, inserted) {
             (Ok(found), Ok(Some(at))) => (found, at),
             // The session expired or went away between the two statements: answer what a
             // fresh read says.
             (Ok(_), Ok(None)) => {
-                self.load_session(owner, session_id).await?;
-                return Err(ApiError::not_found("Session"));
+                let why = self.find_session(owner, session_id).await?.err();
+                return Ok(Err(why.unwrap_or(Unavailable::NotFound)));
             }
             // Keep nothing of a question whose session could not be read.
-            (Err(e), Ok(Some(_))) => {
+            (Err(failure), Ok(Some(_))) => {
                 messages::delete(&self.db, question.id).await?;
-                return Err(e);
+                return failure.answer();
             }
-            (Err(e), Ok(None)) => return Err(e),
+            (Err(failure), Ok(None)) => return failure.answer(),
             (_, Err(e)) => return Err(e.into()),
         };
         let snapshot = Snapshot {
@@ -251,7 +258,22 @@ impl Chat {
             file: found.file.map(file_context).transpose()?.map(Arc::new),
             newest: found.history.into_iter().map(Arc::new).collect(),
         };
-        Ok((Arc::new(snapshot), user_created_at))
+        Ok(Ok((Arc::new(snapshot), user_created_at)))
+    }
+}
+
+/// Why reading the session for a reply failed.
+enum Failure {
+    Unavailable(Unavailable),
+    Error(ApiError),
+}
+
+impl Failure {
+    fn answer<T>(self) -> ApiResult<Result<T, Unavailable>> {
+        match self {
+            Self::Unavailable(why) => Ok(Err(why)),
+            Self::Error(e) => Err(e),
+        }
     }
 }
 
