@@ -374,6 +374,31 @@ impl TestApp {
             .await
     }
 
+    /// `POST /api/chat/files/upload`: `bytes` as the file `name` for the session, as a
+    /// multipart form. Answers the status and JSON body, which every upload test reads.
+    pub async fn upload_file(
+        &self,
+        key: impl Into<Credential>,
+        session_id: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new()
+            .text("sessionId", session_id.to_string())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+            );
+        json(
+            self.req(Method::POST, "/api/chat/files/upload", key)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
     /// `GET /api/chat/files/info/{session_id}`.
     pub async fn file_info(&self, key: impl Into<Credential>, session_id: &str) -> Response {
         self.get(&format!("/api/chat/files/info/{session_id}"), key)

@@ -232,8 +232,9 @@ async fn the_direct_sqlite_path_and_the_pool_store_and_read_alike() {
     let sid = app
         .new_session(&c.secret, json!({"customInstructions": "Be brief"}))
         .await;
-    let (status, body) =
-        crate::files::upload(&app, &c.secret, &sid, "t.csv", b"a,b\n1,2\n3,4\n".to_vec()).await;
+    let (status, body) = app
+        .upload_file(&c.secret, &sid, "t.csv", b"a,b\n1,2\n3,4\n".to_vec())
+        .await;
     assert_eq!(status, 200, "{body}");
     for question in ["First?", "Second?"] {
         let resp = app.send_message(&c.secret, &sid, &question).await;
@@ -341,12 +342,14 @@ async fn every_change_to_what_a_reply_reads_counts_up_the_session_revision() {
         .await;
     assert_eq!(resp.status(), 200);
     changed(revision(&app, &sid).await, "a config change");
-    let (status, body) =
-        crate::files::upload(&app, &c.secret, &sid, "t.csv", b"a,b\n1,2\n".to_vec()).await;
+    let (status, body) = app
+        .upload_file(&c.secret, &sid, "t.csv", b"a,b\n1,2\n".to_vec())
+        .await;
     assert_eq!(status, 200, "{body}");
     changed(revision(&app, &sid).await, "a file upload");
-    let (status, body) =
-        crate::files::upload(&app, &c.secret, &sid, "u.csv", b"c\n3\n".to_vec()).await;
+    let (status, body) = app
+        .upload_file(&c.secret, &sid, "u.csv", b"c\n3\n".to_vec())
+        .await;
     assert_eq!(status, 200, "{body}");
     changed(revision(&app, &sid).await, "a file replaced");
     let resp = app.delete_file(&c.secret, &sid).await;
