@@ -17,6 +17,8 @@ pub mod config;
 pub mod db;
 /// Newtypes that parse input at the edge.
 pub mod domain;
+/// The HTTP edge: read limits and timeouts, NUL refusal, JSON errors, security headers, the server loop.
+pub mod edge;
 /// The one error type and its JSON bodies.
 pub mod error;
 /// Uploaded CSV and JSON files: parsing, analysis, query, context.

@@ -136,6 +136,23 @@ fn file_error(err: FileError) -> ApiError {
     }
 }
 
+/// Uploads parsed at once: one per core.
+static PARSE_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// How long an upload waits for a parsing slot before the client hears 503.
+const PARSE_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn parse_slot() -> ApiResult<tokio::sync::SemaphorePermit<'static>> {
+    match tokio::time::timeout(PARSE_SLOT_WAIT, PARSE_SLOTS.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::unavailable(
+            "Too many uploads at once; retry shortly",
+        )),
+    }
+}
+
 pub struct FilesApi;
 
 #[OpenApi(prefix_path = "/api/chat/files", tag = "ApiTags::Files")]
@@ -153,6 +170,9 @@ impl FilesApi {
         auth: ChatAuth,
         form: UploadForm,
     ) -> ApiResult<Json<UploadResult>> {
+        if crate::edge::has_nul(&form.session_id) {
+            return Err(crate::edge::nul_refused("sessionId"));
+        }
         let session = load_session(&state, &auth.owner(), &form.session_id).await?;
         if form.file.size() > files::MAX_FILE_BYTES {
             return Err(file_error(FileError::TooLarge));
@@ -164,6 +184,12 @@ impl FilesApi {
             .chars()
             .take(255)
             .collect::<String>();
+        if crate::edge::has_nul(&name) {
+            return Err(crate::edge::nul_refused("file"));
+        }
+        // The upload waits on disk (poem-openapi spools it) until a parsing slot is free, so
+        // memory holds at most one file per core however many arrive at once.
+        let _slot = parse_slot().await?;
         let bytes = form
             .file
             .into_vec()
