@@ -124,6 +124,73 @@ pub(super) fn parse(value: Value, warnings: &mut Vec<String>) -> Result<TableBui
     Ok(builder)
 }
 
+/// A document that is one top-level array, read one record at a time: each record is
+/// flattened into the table as soon as it is parsed, so memory stays bounded by the table's
+/// caps rather than growing with a whole-document `Value` (a 10 MiB array of small numbers
+/// made 160 MB of `Value`s). `None` when the text is not a single well-formed array; the
+/// whole-document path then reads it and reports any error as before.
+pub(super) fn stream_array(text: &str) -> Option<Result<TableBuilder, FileError>> {
+    if !text.trim_start().starts_with('[') {
+        return None;
+    }
+    let mut state = ArrayStream::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = serde::Deserializer::deserialize_seq(&mut de, &mut state).and_then(|()| de.end());
+    if let Some(failure) = state.failure.take() {
+        return Some(Err(failure));
+    }
+    if read.is_err() {
+        return None;
+    }
+    if state.records == 0 {
+        return Some(Err(FileError::invalid(
+            "the JSON array is empty: there are no records",
+            None,
+        )));
+    }
+    if state.columns.names.is_empty() {
+        return Some(Err(FileError::invalid(
+            "the JSON records hold no fields",
+            None,
+        )));
+    }
+    state.builder.columns = state.columns.names;
+    Some(Ok(state.builder))
+}
+
+#[derive(Default)]
+struct ArrayStream {
+    columns: Columns,
+    builder: TableBuilder,
+    row: Vec<Option<String>>,
+    path: String,
+    records: u64,
+    failure: Option<FileError>,
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut ArrayStream {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(record) = seq.next_element::<Value>()? {
+            self.records += 1;
+            self.row.clear();
+            self.path.clear();
+            if let Err(e) = flatten(record, &mut self.path, 2, &mut self.columns, &mut self.row) {
+                self.failure = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+            self.builder
+                .push_row(self.row.iter().map(|c| c.as_deref().and_then(cell)));
+        }
+        Ok(())
+    }
+}
+
 /// The largest non-empty array of objects within the top object's first levels (the first
 /// one found, shallowest first, on a tie), as a path of keys.
 fn find_records(root: &Value) -> Option<Vec<String>> {
@@ -190,6 +257,15 @@ fn set(
     value: Option<String>,
 ) -> Result<(), FileError> {
     let name = if path.is_empty() { VALUE_COLUMN } else { path };
+    if name.contains('\0') || value.as_deref().is_some_and(|v| v.contains('\0')) {
+        return Err(FileError::invalid(
+            format!(
+                "`{}` holds a NUL character (\\u0000), which cannot be stored",
+                shorten(&name.replace('\0', "\u{FFFD}"), 80)
+            ),
+            None,
+        ));
+    }
     let i = columns.slot(name)?;
     if row.len() <= i {
         row.resize(i + 1, None);
