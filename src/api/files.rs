@@ -99,8 +99,10 @@ pub struct QueryRequest {
     /// Text to find in cells (case-insensitive); empty matches every row
     pub query: String,
     /// Search only this column
+    #[oai(nullable)]
     pub column: Option<String>,
     /// At most this many results (1 to 1000, default 100)
+    #[oai(nullable)]
     pub limit: Option<u32>,
 }
 
