@@ -8,6 +8,7 @@
 mod headers;
 mod nul;
 pub mod server;
+mod types;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,15 +44,15 @@ const UPLOAD_TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct Edge {
     settings: EdgeSettings,
     routes: Vec<(Vec<String>, String)>,
+    bodies: types::BodySchemas,
 }
 
 impl Edge {
     /// `spec` is the OpenAPI document of the API, whose paths and methods give `Allow`.
     pub fn new(settings: EdgeSettings, spec: &str) -> Self {
         let mut routes = Vec::new();
-        if let Ok(doc) = serde_json::from_str::<serde_json::Value>(spec)
-            && let Some(paths) = doc["paths"].as_object()
-        {
+        let doc = serde_json::from_str::<serde_json::Value>(spec).unwrap_or_default();
+        if let Some(paths) = doc["paths"].as_object() {
             for (template, ops) in paths {
                 let mut methods: Vec<String> = ops
                     .as_object()
@@ -69,7 +70,12 @@ impl Edge {
                 routes.push((segments(template), methods.join(", ")));
             }
         }
-        Self { settings, routes }
+        let bodies = types::BodySchemas::new(&doc);
+        Self {
+            settings,
+            routes,
+            bodies,
+        }
     }
 
     /// The methods a path answers, for the `Allow` of a 405; paths outside the API (the
@@ -80,14 +86,8 @@ impl Edge {
         // is not `/sessions/{session_id}`).
         self.routes
             .iter()
-            .filter(|(template, _)| {
-                template.len() == got.len()
-                    && template
-                        .iter()
-                        .zip(&got)
-                        .all(|(t, g)| t == g || (t.starts_with('{') && !g.is_empty()))
-            })
-            .min_by_key(|(template, _)| template.iter().filter(|t| t.starts_with('{')).count())
+            .filter(|(template, _)| matches(template, &got))
+            .min_by_key(|(template, _)| params(template))
             .map(|(_, methods)| methods.clone())
             .unwrap_or_else(|| "GET, HEAD".to_string())
     }
@@ -198,9 +198,36 @@ impl Edge {
         if let Some(field) = find_nul_in_json(&buf) {
             return Err(nul::refused(&field));
         }
+        if let Some(schema) = self.bodies.schema(req.method().as_str(), path)
+            && is_json(&req)
+            && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&buf)
+        {
+            self.bodies.check(schema, &value)?;
+        }
         req.set_body(buf);
         Ok(req)
     }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.content_type().is_some_and(|ct| {
+        ct.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+    })
+}
+
+/// Whether a path's segments fit a template's (`{name}` takes any non-empty segment).
+fn matches(template: &[String], got: &[String]) -> bool {
+    template.len() == got.len()
+        && template
+            .iter()
+            .zip(got)
+            .all(|(t, g)| t == g || (t.starts_with('{') && !g.is_empty()))
+}
+
+fn params(template: &[String]) -> usize {
+    template.iter().filter(|t| t.starts_with('{')).count()
 }
 
 fn segments(path: &str) -> Vec<String> {

@@ -415,3 +415,38 @@ async fn security_headers() {
     let health = app.req(Method::GET, "/healthz", "").send().await.unwrap();
     assert_eq!(health.headers()["x-content-type-options"], "nosniff");
 }
+
+#[tokio::test]
+async fn numbers_and_booleans_are_not_strings() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let (status, body) = json(
+        app.post(
+            "/api/chat/sessions/create",
+            &c.secret,
+            json!({"config": {}, "user_identifier": 12345}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["detail"]["field"], "user_identifier");
+    let (status, body) = json(
+        app.post("/api/auth/refresh", "", json!({"refreshToken": true}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["detail"]["field"], "refreshToken");
+    // Strings where strings are due, and free-form config, still pass.
+    let (status, _) = json(
+        app.post(
+            "/api/chat/sessions/create",
+            &c.secret,
+            json!({"config": {"n": 1, "b": true}, "user_identifier": "12345"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+}
