@@ -83,11 +83,20 @@ fn small_records() -> Vec<u8> {
     doc
 }
 
+/// Records wrapped in an API response object, `{"data": [...], "total": n}`.
+fn wrapped_records() -> Vec<u8> {
+    let mut doc = b"{\"total\":1,\"data\":".to_vec();
+    doc.extend(small_records());
+    doc.push(b'}');
+    doc
+}
+
 #[test]
 fn a_10_mib_json_upload_parses_within_64_mib() {
     for (name, doc) in [
         ("numbers.json", small_numbers()),
         ("records.json", small_records()),
+        ("wrapped.json", wrapped_records()),
     ] {
         let (parsed, peak) = peak_of(|| chatbot::files::process(name, &doc));
         let parsed = parsed.expect("parses");

@@ -184,7 +184,7 @@ pub fn process(name: &str, bytes: &[u8]) -> Result<ParsedFile, FileError> {
         ));
     }
     let mut warnings = Vec::new();
-    let (kind, builder) = match json_input::stream_array(text) {
+    let (kind, builder) = match json_input::stream_array(text, &mut warnings) {
         Some(builder) => (FileKind::Json, builder?),
         None => match detect::kind(name, text)? {
             detect::Decision::Json(value) => {
