@@ -158,6 +158,45 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Creates a demo client whose publishable key the demo page uses.
     pub demo_client: bool,
+    /// Timeouts and connection caps of the HTTP server.
+    pub edge: EdgeSettings,
+}
+
+/// What the HTTP server allows a connection: how long a request's head and body may take
+/// to arrive, and how many connections may be open (in all, and from one address).
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// `HEADER_READ_TIMEOUT` (default 10 s): the longest a request's head may take, from the
+    /// first byte (or the end of the previous response, so it bounds idle keep-alive too).
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT` (default 15 s): the longest wait for the next piece of a body.
+    pub body_read_timeout: Duration,
+    /// `MAX_CONNECTIONS`: open connections in all (default: below the open-files limit).
+    pub max_connections: Option<usize>,
+    /// `MAX_CONNECTIONS_PER_IP` (default 256; 0 = no cap): open connections from one address.
+    pub max_connections_per_ip: usize,
+}
+
+impl EdgeSettings {
+    fn from_lookup(var: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let header_read_timeout = secs(var, "HEADER_READ_TIMEOUT", Duration::from_secs(10))?;
+        let body_read_timeout = secs(var, "BODY_READ_TIMEOUT", Duration::from_secs(15))?;
+        if header_read_timeout.is_zero() || body_read_timeout.is_zero() {
+            bail!("HEADER_READ_TIMEOUT and BODY_READ_TIMEOUT must be above 0");
+        }
+        let max_connections: Option<usize> = match var("MAX_CONNECTIONS") {
+            Some(v) => Some(v.parse().ok().filter(|n| *n > 0).with_context(|| {
+                format!("MAX_CONNECTIONS must be a positive number, got {v:?}")
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            header_read_timeout,
+            body_read_timeout,
+            max_connections,
+            max_connections_per_ip: parse_or(var, "MAX_CONNECTIONS_PER_IP", 256)?,
+        })
+    }
 }
 
 impl Settings {
@@ -282,6 +321,7 @@ impl Settings {
             ping_interval: secs(&var, "SSE_PING_INTERVAL", Duration::from_secs(15))?,
             shutdown_grace: secs(&var, "SHUTDOWN_GRACE", Duration::from_secs(20))?,
             demo_client: parse_or(&var, "DEMO_CLIENT", true)?,
+            edge: EdgeSettings::from_lookup(&var)?,
         })
     }
 

@@ -19,6 +19,8 @@ pub mod db;
 pub mod demo;
 /// Newtypes that parse input at the edge.
 pub mod domain;
+/// The HTTP edge: read limits and timeouts, NUL refusal, JSON errors, security headers, the server loop.
+pub mod edge;
 /// The one error type and its JSON bodies.
 pub mod error;
 /// Uploaded CSV and JSON files: parsing, analysis, query, context.

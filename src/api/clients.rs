@@ -38,6 +38,7 @@ pub struct ApiKeyInfo {
     pub prefix: String,
     pub created_at: String,
     /// Set once the key was revoked; it then answers 401
+    #[oai(nullable)]
     pub revoked_at: Option<String>,
     pub active: bool,
 }
@@ -89,12 +90,17 @@ pub struct Client {
     /// Origins the publishable keys work from
     pub allowed_origins: Vec<String>,
     /// Default provider of its sessions: `claude`, `openai` or `offline`
+    #[oai(nullable)]
     pub ai_provider: Option<String>,
     /// Default model
+    #[oai(nullable)]
     pub model: Option<String>,
     /// Instructions given to the model before every conversation
+    #[oai(nullable)]
     pub system_prompt: Option<String>,
+    #[oai(nullable)]
     pub temperature: Option<f64>,
+    #[oai(nullable)]
     pub max_tokens: Option<i64>,
     /// The bot's look as set (the widget sees it over the defaults)
     pub bot_config: Value,
@@ -147,14 +153,19 @@ pub struct CreateClientRequest {
     #[oai(default)]
     pub allowed_origins: Vec<String>,
     /// `claude`, `openai` or `offline`
+    #[oai(nullable)]
     pub ai_provider: Option<String>,
     /// 1 to 200 characters
+    #[oai(nullable)]
     pub model: Option<String>,
     /// At most 8000 characters
+    #[oai(nullable)]
     pub system_prompt: Option<String>,
     /// 0 to 2
+    #[oai(nullable)]
     pub temperature: Option<f64>,
     /// 1 to 32000
+    #[oai(nullable)]
     pub max_tokens: Option<i64>,
 }
 
@@ -163,8 +174,10 @@ pub struct CreateClientRequest {
 #[oai(rename_all = "camelCase")]
 pub struct UpdateClientRequest {
     /// 1 to 200 characters
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Replaces the list (at most 50)
+    #[oai(nullable)]
     pub allowed_origins: Option<Vec<String>>,
     /// `claude`, `openai` or `offline`
     pub ai_provider: MaybeUndefined<String>,

@@ -26,6 +26,7 @@ pub struct User {
     pub id: String,
     /// Normalised: trimmed and lowercased
     pub email: String,
+    #[oai(nullable)]
     pub name: Option<String>,
     /// True once Google vouched for the email
     pub email_verified: bool,
@@ -85,6 +86,7 @@ pub struct RegisterRequest {
     /// 8 to 128 characters
     pub password: String,
     /// At most 100 characters
+    #[oai(nullable)]
     pub name: Option<String>,
 }
 
@@ -105,6 +107,7 @@ pub struct UpdateProfileRequest {
     /// At most 100 characters; `null` or empty removes the name
     pub name: MaybeUndefined<String>,
     /// A new email (unverified until Google vouches for it again); must not be taken
+    #[oai(nullable)]
     pub email: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 
 mod auth;
 mod clients;
+mod edge;
 mod errors;
 mod files;
 mod google;
