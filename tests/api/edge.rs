@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::files::upload;
-use crate::helpers::{ORIGIN, TestApp, json, read_sse, spawn_app, spawn_app_with};
+use crate::helpers::{Credential, ORIGIN, TestApp, json, read_sse, spawn_app, spawn_app_with};
 
 fn is_json(resp: &reqwest::Response) -> bool {
     resp.headers()
@@ -56,7 +55,7 @@ async fn errors_are_json_when_the_request_has_an_origin() {
         &app,
         app.http
             .post(&create)
-            .header("X-API-Key", &c.secret)
+            .header("X-API-Key", c.secret.key())
             .header("content-type", "application/json")
             .body("{not json"),
         400,
@@ -69,7 +68,7 @@ async fn errors_are_json_when_the_request_has_an_origin() {
         &app,
         app.http
             .post(&create)
-            .header("X-API-Key", &c.secret)
+            .header("X-API-Key", c.secret.key())
             .header("content-type", "text/plain")
             .body("{}"),
         415,
@@ -97,7 +96,10 @@ async fn errors_are_json_when_the_request_has_an_origin() {
         431,
     )
     .await;
-    assert_eq!(app.get("/healthz", "").await.status(), 200);
+    assert_eq!(
+        app.get("/healthz", Credential::Anonymous).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -159,14 +161,14 @@ async fn nul_characters_are_refused_naming_the_field() {
     assert_eq!(body["detail"]["field"], "before");
 
     // Uploaded values: a JSON escape, and a raw NUL past the binary sniffing of the start.
-    let (status, body) = upload(
-        &app,
-        &c.secret,
-        &sid,
-        "people.json",
-        br#"[{"name":"Ada\u0000"},{"name":"Bob"}]"#.to_vec(),
-    )
-    .await;
+    let (status, body) = app
+        .upload_file(
+            &c.secret,
+            &sid,
+            "people.json",
+            br#"[{"name":"Ada\u0000"},{"name":"Bob"}]"#.to_vec(),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["detail"]["field"], "file");
     let mut csv = String::from("name,city\n");
@@ -174,10 +176,14 @@ async fn nul_characters_are_refused_naming_the_field() {
         csv.push_str(&format!("person {i},Paris\n"));
     }
     csv.push_str("Eve\0,Rome\n");
-    let (status, body) = upload(&app, &c.secret, &sid, "people.csv", csv.into_bytes()).await;
+    let (status, body) = app
+        .upload_file(&c.secret, &sid, "people.csv", csv.into_bytes())
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["detail"]["field"], "file");
-    let (status, body) = upload(&app, &c.secret, "x\0y", "a.csv", b"a,b\n1,2\n".to_vec()).await;
+    let (status, body) = app
+        .upload_file(&c.secret, "x\0y", "a.csv", b"a,b\n1,2\n".to_vec())
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["detail"]["field"], "sessionId");
 
@@ -189,7 +195,10 @@ async fn nul_characters_are_refused_naming_the_field() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(body["messageCount"], 0);
-    assert_eq!(app.get("/healthz", "").await.status(), 200);
+    assert_eq!(
+        app.get("/healthz", Credential::Anonymous).await.status(),
+        200
+    );
 }
 
 /// Reads until the server closes the connection (or resets it); answers what it sent.
@@ -263,7 +272,10 @@ async fn a_trickling_head_a_silent_connection_and_an_idle_keep_alive_are_closed(
         .expect("the idle connection was closed");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
-    assert_eq!(app.get("/healthz", "").await.status(), 200);
+    assert_eq!(
+        app.get("/healthz", Credential::Anonymous).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -319,7 +331,10 @@ async fn one_address_cannot_take_every_connection() {
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     // Everyone else is served.
     let started = Instant::now();
-    assert_eq!(app.get("/healthz", "").await.status(), 200);
+    assert_eq!(
+        app.get("/healthz", Credential::Anonymous).await.status(),
+        200
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
     drop(held);
 }
@@ -389,7 +404,7 @@ async fn streams_outlive_the_read_timeouts() {
 async fn security_headers() {
     let app = spawn_app().await;
     for path in ["/docs", "/redoc"] {
-        let resp = app.get(path, "").await;
+        let resp = app.get(path, Credential::Anonymous).await;
         assert_eq!(resp.status(), 200);
         let h = resp.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
@@ -400,19 +415,23 @@ async fn security_headers() {
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert!(h.contains_key("referrer-policy"));
         // The same CSP the second time (from the cache).
-        let again = app.get(path, "").await;
+        let again = app.get(path, Credential::Anonymous).await;
         assert_eq!(
             again.headers()["content-security-policy"].to_str().unwrap(),
             csp
         );
     }
-    let demo = app.get("/widget/demo", "").await;
+    let demo = app.get("/widget/demo", Credential::Anonymous).await;
     let csp = demo.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors"), "{csp}");
-    let js = app.get("/widget/chatbot.js", "").await;
+    let js = app.get("/widget/chatbot.js", Credential::Anonymous).await;
     assert_eq!(js.headers()["x-content-type-options"], "nosniff");
     assert!(!js.headers().contains_key("x-frame-options"));
-    let health = app.req(Method::GET, "/healthz", "").send().await.unwrap();
+    let health = app
+        .req(Method::GET, "/healthz", Credential::Anonymous)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.headers()["x-content-type-options"], "nosniff");
 }
 
@@ -432,8 +451,12 @@ async fn numbers_and_booleans_are_not_strings() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["detail"]["field"], "user_identifier");
     let (status, body) = json(
-        app.post("/api/auth/refresh", "", json!({"refreshToken": true}))
-            .await,
+        app.post(
+            "/api/auth/refresh",
+            Credential::Anonymous,
+            json!({"refreshToken": true}),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 422, "{body}");
