@@ -29,6 +29,10 @@ pub struct CreateSessionRequest {
     /// Who the visitor is, as the site knows them (at most 255 characters).
     #[oai(rename = "user_identifier")]
     pub user_identifier: Option<String>,
+    /// The same, spelled in camelCase like every other field; if both are given they must
+    /// be equal.
+    #[oai(rename = "userIdentifier")]
+    pub user_identifier_camel: Option<String>,
 }
 
 #[derive(Object)]
@@ -110,6 +114,8 @@ impl SessionsApi {
     /// Create a chat session
     ///
     /// Starts a conversation for a visitor (API key) or for the signed-in user (Bearer).
+    /// The visitor's id may be sent as `user_identifier` or `userIdentifier` (400 if both are
+    /// given and differ). Unknown top-level fields are ignored.
     #[oai(path = "/create", method = "post")]
     #[tracing::instrument(skip_all)]
     async fn create(
@@ -119,7 +125,16 @@ impl SessionsApi {
         body: Json<CreateSessionRequest>,
     ) -> ApiResult<CreateSessionResponse> {
         let config = parse_config(body.0.config.unwrap_or_else(|| json!({})))?;
-        let who = match body.0.user_identifier.as_deref() {
+        let (snake, camel) = (body.0.user_identifier, body.0.user_identifier_camel);
+        if let (Some(a), Some(b)) = (&snake, &camel)
+            && a != b
+        {
+            return Err(ApiError::bad_field(
+                "userIdentifier",
+                "user_identifier and userIdentifier differ; send one of them",
+            ));
+        }
+        let who = match snake.or(camel).as_deref() {
             Some(raw) => UserIdentifier::parse(raw)?,
             None => None,
         };
