@@ -1,6 +1,6 @@
 //! The route tree and the server around it: `/api` and friends (one `OpenApiService`),
-//! `/docs`, `/redoc`, `/openapi.json`, `/healthz`, `/widget`, and the middleware every
-//! request goes through (request log, body limit, JSON errors, CORS).
+//! `/docs`, `/redoc`, `/openapi.json`, `/healthz`, `/widget`, the home page at `/`, and the
+//! middleware every request goes through (request log, body limit, JSON errors, CORS).
 
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,7 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .nest("/redoc", redoc)
         .at("/openapi.json", spec)
         .nest("/widget", crate::widget::routes())
-        .nest("/", api)
+        .nest("/", api.around(crate::home::at_root))
         .with(
             Cors::new()
                 .allow_headers([

@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod keys;
 mod messages;
+mod newcomer;
 mod openapi;
 mod providers;
 mod sessions;
