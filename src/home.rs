@@ -47,11 +47,9 @@ fn home(state: &AppState) -> Response {
 }
 
 fn render(public_url: &str, provider: ProviderKind, demo_on: bool) -> String {
-    let note = match provider {
-        ProviderKind::Offline => {
-            ", the built-in offline assistant: no AI account needed, it answers from the page and the data a visitor shares (set <code>AI_PROVIDER</code> and a key for a real model)"
-        }
-        _ => "",
+    let provider_text = match provider {
+        ProviderKind::Offline => "It answers with the built-in <strong>offline</strong> assistant: no AI account needed, it answers from the page and the data a visitor shares (set <code>AI_PROVIDER</code> and a key for a real model).".to_string(),
+        other => format!("Replies come from <strong>{}</strong>.", other.as_str()),
     };
     let demo = if demo_on {
         "<li><a href=\"/widget/demo\"><strong>Try the widget</strong></a>\n        <span>A sample shop page with the chat working against this server. Open the bubble and ask.</span></li>"
@@ -60,8 +58,7 @@ fn render(public_url: &str, provider: ProviderKind, demo_on: bool) -> String {
     };
     TEMPLATE
         .replace("{{VERSION}}", env!("CARGO_PKG_VERSION"))
-        .replace("{{PROVIDER}}", provider.as_str())
-        .replace("{{PROVIDER_NOTE}}", note)
+        .replace("{{PROVIDER_TEXT}}", &provider_text)
         .replace("{{DEMO_CARD}}", demo)
         .replace("{{PUBLIC_URL}}", &html_escape(public_url))
 }
