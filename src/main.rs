@@ -200,8 +200,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         port = app.port(),
         public_url = %settings.public_url,
         provider = settings.ai_provider.as_str(),
-        "chatbot is serving: open {}/widget/demo or {}/docs",
-        settings.public_url,
+        "chatbot is serving: open {}/ (links to the widget demo, the API docs and the console)",
         settings.public_url
     );
     app.run_until(shutdown_signal()).await?;

@@ -32,6 +32,9 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt_install nodejs npm || true
 fi
 command -v node >/dev/null || die "node is missing"
+# The README's five-minute path (readme.test.mjs) serves its page with python3, as it tells readers to.
+command -v python3 >/dev/null || apt_install python3 || true
+command -v python3 >/dev/null || die "python3 is missing (the README's path serves its page with it)"
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' \
   || die "node 18 or later is needed for node --test (found $(node --version))"
 if [ ! -f "$HERE/node_modules/playwright-core/package.json" ] \
