@@ -690,3 +690,75 @@ fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
         "ANSI escape codes in a piped log: {seen:?}"
     );
 }
+
+/// With PostgreSQL (`TEST_DATABASE_URL`), a key revoked on the command line answers 401 from
+/// a running server at once: the command tells every server through `NOTIFY`. Without it the
+/// test has nothing to check and passes.
+#[tokio::test]
+async fn on_postgres_a_key_revoked_on_the_command_line_stops_at_once() {
+    let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return;
+    };
+    let name = format!("cli_{}", uuid::Uuid::new_v4().simple());
+    let admin = chatbot::db::Db::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin.pool)
+        .await
+        .unwrap();
+    admin.pool.close().await;
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[("DATABASE_URL", &url)]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let run = |args: &[&str]| {
+        let out = chatbot(dir.path())
+            .env("DATABASE_URL", &url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let made: serde_json::Value = serde_json::from_str(&run(&[
+        "client", "create", "--name", "Shop", "--format", "json",
+    ]))
+    .unwrap();
+    let (id, sk, sk_id) = (
+        made["clientId"].as_str().unwrap(),
+        made["secretKey"].as_str().unwrap(),
+        made["secretKeyId"].as_str().unwrap(),
+    );
+    let http = reqwest::Client::new();
+    let stats = || {
+        http.get(format!("{base}/api/chat/sessions/stats/summary"))
+            .header("X-API-Key", sk)
+            .send()
+    };
+    // Checked once, so the server remembers it.
+    assert_eq!(stats().await.unwrap().status(), 200);
+    assert_eq!(stats().await.unwrap().status(), 200);
+    let out = run(&["client", "key", "revoke", "--client", id, "--key", sk_id]);
+    assert!(!out.contains("within 5 seconds"), "{out}");
+    // NOTIFY is delivered asynchronously; a second is far more than it takes, far less than
+    // the 5 s the cache would otherwise keep the key.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let status = stats().await.unwrap().status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status} a second after the revocation"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
