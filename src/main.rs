@@ -37,6 +37,9 @@ enum Command {
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Create a client and print its id, secret key and publishable key (shown only once)
+    #[command(
+        after_help = "Example, setting CHATBOT_CLIENT_ID, CHATBOT_SECRET_KEY and CHATBOT_PUBLISHABLE_KEY in your shell:\n  eval \"$(chatbot client create --name \"My site\" --origin http://localhost:3000 --format env)\""
+    )]
     Create {
         /// The client's name
         #[arg(long)]
