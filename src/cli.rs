@@ -9,11 +9,10 @@
 use serde_json::json;
 
 use crate::api::clients::MAX_ACTIVE_KEYS;
-use crate::auth::api_key::KeyKind;
 use crate::auth::key_cache::KeyCache;
 use crate::config::Settings;
-use crate::db::{Db, DbKind, clients, listing, users};
-use crate::domain::Email;
+use crate::db::{Db, DbKind, api_keys, clients, listing, users};
+use crate::domain::{Email, KeyKind};
 
 /// How a command prints what it made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -48,7 +47,7 @@ pub async fn create_client(
     }
     let mut normalised = Vec::new();
     for o in origins {
-        match clients::normalise_origin(o) {
+        match crate::domain::normalise_origin(o) {
             Some(n) if !normalised.contains(&n) => normalised.push(n),
             Some(_) => {}
             None => anyhow::bail!("--origin {o:?} is not an origin such as https://example.com"),
@@ -194,13 +193,13 @@ pub async fn add_key(
 ) -> anyhow::Result<String> {
     let db = open(settings).await?;
     let client = existing_client(&db, client_id).await?;
-    if clients::count_active_keys(&db, &client.id).await? >= MAX_ACTIVE_KEYS {
+    if api_keys::count_active(&db, &client.id).await? >= MAX_ACTIVE_KEYS {
         anyhow::bail!(
             "client {} already has {MAX_ACTIVE_KEYS} active keys; revoke one first (chatbot client key revoke)",
             client.id
         );
     }
-    let (row, key) = clients::create_key(&db, &client.id, kind).await?;
+    let (row, key) = api_keys::create(&db, &client.id, kind).await?;
     let (field, var) = match kind {
         KeyKind::Secret => ("secret_key", "CHATBOT_SECRET_KEY"),
         KeyKind::Publishable => ("publishable_key", "CHATBOT_PUBLISHABLE_KEY"),
@@ -235,7 +234,7 @@ pub async fn revoke_key(
 ) -> anyhow::Result<String> {
     let db = open(settings).await?;
     let client = existing_client(&db, client_id).await?;
-    if !clients::revoke_key(&db, &client.id, key_id.trim()).await? {
+    if !api_keys::revoke(&db, &client.id, key_id.trim()).await? {
         anyhow::bail!(
             "client {} has no key {key_id:?} (see `chatbot client list`)",
             client.id

@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use anyhow::Context;
 use chatbot::app::{Application, openapi_json, shutdown_signal};
-use chatbot::auth::api_key::KeyKind;
 use chatbot::config::{LogFormat, Settings};
+use chatbot::domain::KeyKind;
 use chatbot::{cli, telemetry};
 
 #[derive(Parser)]
