@@ -1,6 +1,6 @@
 //! The route tree and the server around it: `/api` and friends (one `OpenApiService`),
-//! `/docs`, `/redoc`, `/openapi.json`, `/healthz`, `/widget`, and the middleware every
-//! request goes through (request log, body limit, JSON errors, CORS).
+//! `/docs`, `/redoc`, `/openapi.json`, `/healthz`, `/widget`, the home page at `/`, and the
+//! middleware every request goes through (request log, body limit, JSON errors, CORS).
 
 use std::time::{Duration, Instant};
 
@@ -55,7 +55,7 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .nest("/redoc", redoc)
         .at("/openapi.json", spec)
         .nest("/widget", crate::widget::routes())
-        .nest("/", api)
+        .nest("/", api.around(crate::home::at_root))
         // Inside CORS, so its errors are JSON for browsers too.
         .around(move |ep, req| {
             let edge = edge.clone();

@@ -25,6 +25,8 @@ pub mod edge;
 pub mod error;
 /// Uploaded CSV and JSON files: parsing, analysis, query, context.
 pub mod files;
+/// The home page at `/`.
+pub mod home;
 /// AI providers behind one trait.
 pub mod providers;
 /// The state shared by handlers.

@@ -149,6 +149,11 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
                     .any(|a| a == "*" || normalise_origin(a).as_ref() == Some(o))
             });
             if !allowed {
+                crate::auth::origin_refusals::note(
+                    &found.client_id,
+                    origin.as_deref(),
+                    &found.allowed_origins,
+                );
                 return Err(ApiError::forbidden(
                     "Origin not allowed",
                     format!(

@@ -15,7 +15,7 @@ use crate::api::scheme::ChatAuth;
 use crate::chat::snapshots::Snapshot;
 use crate::db::{self, clients, sessions};
 use crate::domain::{SessionConfig, UserIdentifier};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Object)]
@@ -26,6 +26,10 @@ pub struct CreateSessionRequest {
     /// Who the visitor is, as the site knows them (at most 255 characters).
     #[oai(rename = "user_identifier")]
     pub user_identifier: Option<String>,
+    /// The same, spelled in camelCase like every other field; if both are given they must
+    /// be equal.
+    #[oai(rename = "userIdentifier")]
+    pub user_identifier_camel: Option<String>,
 }
 
 #[derive(Object)]
@@ -117,6 +121,8 @@ impl SessionsApi {
     /// Create a chat session
     ///
     /// Starts a conversation for a visitor (API key) or for the signed-in user (Bearer).
+    /// The visitor's id may be sent as `user_identifier` or `userIdentifier` (400 if both are
+    /// given and differ). Unknown top-level fields are ignored.
     #[oai(path = "/create", method = "post")]
     #[tracing::instrument(skip_all)]
     async fn create(
@@ -126,7 +132,16 @@ impl SessionsApi {
         body: Json<CreateSessionRequest>,
     ) -> ApiResult<CreateSessionResponse> {
         let config = SessionConfig::parse(body.0.config.unwrap_or_else(|| json!({})))?;
-        let who = match body.0.user_identifier.as_deref() {
+        let (snake, camel) = (body.0.user_identifier, body.0.user_identifier_camel);
+        if let (Some(a), Some(b)) = (&snake, &camel)
+            && a != b
+        {
+            return Err(ApiError::bad_field(
+                "userIdentifier",
+                "user_identifier and userIdentifier differ; send one of them",
+            ));
+        }
+        let who = match snake.or(camel).as_deref() {
             Some(raw) => UserIdentifier::parse(raw)?,
             None => None,
         };

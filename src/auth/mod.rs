@@ -5,6 +5,7 @@ pub mod google;
 pub mod jwt;
 pub mod key_cache;
 pub mod login_throttle;
+pub mod origin_refusals;
 pub mod password;
 pub mod rate_limit;
 pub mod tokens;

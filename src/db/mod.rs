@@ -7,6 +7,7 @@ pub mod app_meta;
 pub mod clients;
 pub mod direct;
 pub mod files;
+pub mod listing;
 pub mod messages;
 pub mod oauth_states;
 pub mod refresh_tokens;

@@ -15,6 +15,7 @@ mod messages;
 #[path = "../support/mock_upstream.rs"]
 #[allow(dead_code)]
 mod mock;
+mod newcomer;
 mod openapi;
 mod providers;
 mod sessions;

@@ -14,12 +14,13 @@ async fn demo_app() -> TestApp {
     .await
 }
 
-/// The `cb_pk_…` key in the demo page's widget `src`.
+/// The `cb_pk_…` key in the demo page's widget `src` (the page's embed snippet shows a
+/// placeholder instead, so the `src` attribute is what is looked for).
 fn key_in_page(html: &str) -> String {
     let start = html
-        .find("/widget/chatbot.js?apiKey=")
+        .find("src=\"/widget/chatbot.js?apiKey=")
         .expect("the page loads the widget")
-        + "/widget/chatbot.js?apiKey=".len();
+        + "src=\"/widget/chatbot.js?apiKey=".len();
     let key: String = html[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')

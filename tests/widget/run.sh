@@ -6,6 +6,7 @@
 # With CI=true a missing piece is a failure, never a skip.
 #   bash tests/widget/run.sh            debug binary (what .ci/run has just built)
 #   WIDGET_PROFILE=release bash tests/widget/run.sh
+#   bash tests/widget/run.sh tests/widget/readme.test.mjs     only these test files
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -31,6 +32,9 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt_install nodejs npm || true
 fi
 command -v node >/dev/null || die "node is missing"
+# The README's five-minute path (readme.test.mjs) serves its page with python3, as it tells readers to.
+command -v python3 >/dev/null || apt_install python3 || true
+command -v python3 >/dev/null || die "python3 is missing (the README's path serves its page with it)"
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' \
   || die "node 18 or later is needed for node --test (found $(node --version))"
 if [ ! -f "$HERE/node_modules/playwright-core/package.json" ] \
@@ -92,7 +96,9 @@ done
 log "widget tests in headless Chromium"
 mkdir -p "$HERE/out"
 status=0
-node --test --test-concurrency=1 --test-reporter=spec "$HERE"/*.test.mjs || status=$?
+if [ $# -gt 0 ]; then FILES=("$@"); else FILES=("$HERE"/*.test.mjs); fi
+export WIDGET_BIN="$BIN"
+node --test --test-concurrency=1 --test-reporter=spec "${FILES[@]}" || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log (last 60 lines) ---"
   tail -n 60 "$WORK/server.log"
