@@ -18,7 +18,7 @@ use crate::chat::hub::{HubEvent, ReplyEnd};
 use crate::chat::sse::{SseBody, frame, hub_frame, with_pings};
 use crate::chat::{self, replay_stored};
 use crate::db::{messages, sessions};
-use crate::domain::MessageText;
+use crate::domain::{MessageText, visitor_config};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -112,6 +112,7 @@ impl MessagesApi {
     ) -> ApiResult<Json<SendResponse>> {
         let body = body.0;
         let message = MessageText::parse(body.message)?;
+        visitor_config::check_request(auth.visitor_config_keys(), body.config.as_ref())?;
         let started =
             chat::start_reply(&state, &auth, &body.session_id, message, body.config).await?;
         let mut events = Box::pin(started.reply.subscribe(0));
@@ -154,6 +155,7 @@ impl MessagesApi {
     ) -> ApiResult<SseBody> {
         let body = body.0;
         let message = MessageText::parse(body.message)?;
+        visitor_config::check_request(auth.visitor_config_keys(), body.config.as_ref())?;
         let started =
             chat::start_reply(&state, &auth, &body.session_id, message, body.config).await?;
         let start = frame(

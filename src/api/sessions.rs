@@ -13,7 +13,7 @@ use super::{ApiTags, now_rfc3339, rfc3339};
 use crate::auth::scheme::{ChatAuth, Owner};
 use crate::chat::snapshots::Snapshot;
 use crate::db::{self, clients, sessions, sessions::SessionRow};
-use crate::domain::UserIdentifier;
+use crate::domain::{UserIdentifier, config_size, visitor_config};
 use crate::error::{ApiError, ApiResult};
 use crate::providers::ProviderKind;
 use crate::state::AppState;
@@ -118,6 +118,7 @@ impl SessionsApi {
         auth: ChatAuth,
         body: Json<CreateSessionRequest>,
     ) -> ApiResult<CreateSessionResponse> {
+        visitor_config::check_request(auth.visitor_config_keys(), body.0.config.as_ref())?;
         let config = parse_config(body.0.config.unwrap_or_else(|| json!({})))?;
         let who = match body.0.user_identifier.as_deref() {
             Some(raw) => UserIdentifier::parse(raw)?,
@@ -246,6 +247,7 @@ impl SessionsApi {
         body: Json<UpdateConfigRequest>,
     ) -> ApiResult<Json<ConfigUpdated>> {
         let row = load_session(&state, &auth.owner(), &session_id).await?;
+        visitor_config::check_request(auth.visitor_config_keys(), Some(&body.0.config))?;
         let Value::Object(changes) = body.0.config else {
             return Err(ApiError::bad_field(
                 "config",
@@ -305,6 +307,7 @@ pub fn parse_config(config: Value) -> ApiResult<Value> {
             "config must be a JSON object",
         ));
     };
+    config_size::check_size(&config)?;
     if let Some(p) = map.get("aiProvider").filter(|v| !v.is_null()) {
         let ok = p
             .as_str()

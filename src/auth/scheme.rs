@@ -86,6 +86,15 @@ impl ChatAuth {
         }
     }
 
+    /// For a visitor (publishable key): the session config keys the owner opened to visitors
+    /// besides `pageContext` (`domain::visitor_config`); `None` for secret keys and users.
+    pub fn visitor_config_keys(&self) -> Option<&[String]> {
+        match self {
+            Self::ApiKey(ClientAuth(c)) if c.kind == KeyKind::Publishable => Some(&[]),
+            _ => None,
+        }
+    }
+
     /// Stats and other server-side reads: secret keys and users, never publishable keys.
     pub fn require_private(&self) -> Result<(), ApiError> {
         match self {

@@ -51,7 +51,21 @@ impl Snapshot {
             .iter()
             .map(|t| t.content.len() + t.id.len() + 32)
             .sum();
-        u32::try_from(256 + file + turns).unwrap_or(u32::MAX)
+        let config = json_weight(&self.config);
+        u32::try_from(256 + file + turns + config).unwrap_or(u32::MAX)
+    }
+}
+
+/// Roughly what a JSON value holds in memory: its texts and a node's overhead for every value
+/// and key. A session's config is bounded (`domain::config_size`) but may still be most of a
+/// snapshot (a page's text in `pageContext`), so the cache's budget counts it.
+fn json_weight(v: &Value) -> usize {
+    const NODE: usize = 48;
+    NODE + match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(json_weight).sum(),
+        Value::Object(m) => m.iter().map(|(k, v)| NODE + k.len() + json_weight(v)).sum(),
+        _ => 0,
     }
 }
 
@@ -191,6 +205,15 @@ mod tests {
         // Nothing to move on from.
         assert_eq!(snapshots.advance("s", 9, turn("y")), None);
         assert!(snapshots.get("s", &owner).is_none());
+    }
+
+    #[test]
+    fn the_weight_counts_the_config() {
+        let owner = Owner::User("u".into());
+        let small = snapshot(&owner, 1, vec![]);
+        let mut big = snapshot(&owner, 1, vec![]);
+        big.config = Arc::new(serde_json::json!({"pageContext": {"content": "x".repeat(16_000)}}));
+        assert!(big.weight() >= small.weight() + 16_000);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 pub mod account;
 pub mod client;
+pub mod config_size;
+pub mod visitor_config;
 
 pub use account::{DisplayName, Email, Password};
 pub use client::{AllowedOrigins, BotConfig, ClientName};
