@@ -77,6 +77,16 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .data(state)
 }
 
+/// The per-user rate limit of requests with an access token (`auth::rate_limit`).
+fn signed_in_user_limit(req: &Request) -> Result<(), ApiError> {
+    match req.data::<AppState>() {
+        Some(state) => state
+            .rate_limits
+            .check_request(req, state.settings.jwt_secret.expose()),
+        None => Ok(()),
+    }
+}
+
 /// Logs every request with method, path, status and latency; enforces the body limits; and
 /// turns every error that escaped the endpoints into the JSON error body.
 async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
@@ -86,9 +96,12 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     let bearer_path = path.starts_with("/api/auth") || path.starts_with("/api/clients");
     let resp = match limit_body(req, &path).await {
         Err(e) => e.into_response(),
-        Ok(req) => match ep.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => to_json_error(err, bearer_path),
+        Ok(req) => match signed_in_user_limit(&req) {
+            Err(e) => to_json_error(e.into(), bearer_path),
+            Ok(()) => match ep.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => to_json_error(err, bearer_path),
+            },
         },
     };
     let status = resp.status();

@@ -28,7 +28,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, settings: Settings) -> Self {
-        let rate_limits = Arc::new(RateLimits::new(settings.rate_limit_per_minute));
+        let rate_limits = Arc::new(RateLimits::new(
+            settings.rate_limit_per_minute,
+            settings.rate_limit_publishable_per_minute,
+        ));
         let providers = Arc::new(Providers::new(settings.providers.clone()));
         let hub = ReplyHub::new(settings.reply_retention);
         let keys = Arc::new(KeyCache::new(db.kind));

@@ -210,8 +210,10 @@ impl AuthApi {
     /// Sign in with email and password
     ///
     /// Answers the user and a token pair. A wrong password and an unknown email answer the
-    /// same 401 after the same work. Repeated failures for one email or from one address
-    /// answer 429 with `Retry-After` for a while, even with the right password.
+    /// same 401 after the same work. Repeated failures for one email from one address, or
+    /// from one address for many emails, answer 429 with `Retry-After` for a while there,
+    /// even with the right password; failures for one email from many addresses only slow
+    /// that email's sign-ins down (about a second each), so its owner is never locked out.
     #[oai(path = "/login", method = "post")]
     #[tracing::instrument(skip_all, fields(user_id))]
     async fn login(
@@ -225,7 +227,7 @@ impl AuthApi {
         let password = Password::parse_presented("password", body.password)?;
         let ip = client_ip(req);
         let throttle = &state.rate_limits.logins;
-        throttle.check(email.as_str(), ip)?;
+        throttle.admit(email.as_str(), ip).await?;
         let user = users::find_by_email(&state.db, email.as_str()).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = password::verify(password, stored).await;
@@ -349,7 +351,7 @@ impl AuthApi {
         // A stolen access token must not become a way to guess the password.
         let ip = client_ip(req);
         let throttle = &state.rate_limits.logins;
-        throttle.check(&user.email, ip)?;
+        throttle.admit(&user.email, ip).await?;
         if !password::verify(current, Some(stored)).await {
             throttle.record_failure(&user.email, ip)?;
             return Err(ApiError::bad_field(
