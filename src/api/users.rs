@@ -156,8 +156,9 @@ impl AuthApi {
     /// Create an account
     ///
     /// Registers with email and password and signs in: answers the user and a token pair.
-    /// An email that is already registered answers 409. One address may open 10 accounts in a
-    /// row, then one every six minutes (429 with `Retry-After`).
+    /// An email that is already registered answers 409. One address may try 10 sign-ups in a
+    /// row, then one every six minutes (429 with `Retry-After`); a taken email counts too,
+    /// so probing for accounts is no faster than that.
     #[oai(path = "/register", method = "post")]
     #[tracing::instrument(skip_all, fields(user_id))]
     async fn register(
@@ -173,16 +174,17 @@ impl AuthApi {
             Some(raw) => DisplayName::parse(raw)?,
             None => None,
         };
-        // Cheap early answer for the common case; the unique index decides races.
+        // Every attempt counts, a taken email included, and both cost the same hash: asking
+        // which emails have accounts is no faster than the sign-up budget.
+        state.rate_limits.check_registration(client_ip(req))?;
+        let hash = password::hash(password).await?;
+        // Early answer for the common case; the unique index decides races.
         if users::find_by_email(&state.db, email.as_str())
             .await?
             .is_some()
         {
             return Err(email_taken());
         }
-        // Only attempts that would cost a password hash count.
-        state.rate_limits.check_registration(client_ip(req))?;
-        let hash = password::hash(password).await?;
         let user = users::create(
             &state.db,
             &users::NewUser {

@@ -192,7 +192,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<UserPrincip
     };
     // A signed-out sign-in (logout, a password change, a reused refresh token) ends its
     // access tokens at once, not when they expire.
-    if !refresh_tokens::family_is_live(&state.db, &claims.sid)
+    if !refresh_tokens::family_is_live(&state.db, &claims.sub, &claims.sid)
         .await
         .map_err(ApiError::from)?
     {
