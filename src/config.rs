@@ -333,11 +333,18 @@ mod tests {
         map.insert("JWT_SECRET".to_string(), "a".to_string());
         // PUBLIC_URL defaults to localhost: development, accepted.
         assert!(Settings::from_map(&map).is_ok());
-        for dev in ["http://127.0.0.1:8000", "http://[::1]:8000", "http://app.localhost"] {
+        for dev in [
+            "http://127.0.0.1:8000",
+            "http://[::1]:8000",
+            "http://app.localhost",
+        ] {
             map.insert("PUBLIC_URL".to_string(), dev.to_string());
             assert!(Settings::from_map(&map).is_ok(), "{dev}");
         }
-        map.insert("PUBLIC_URL".to_string(), "https://chat.example.com".to_string());
+        map.insert(
+            "PUBLIC_URL".to_string(),
+            "https://chat.example.com".to_string(),
+        );
         let err = Settings::from_map(&map).unwrap_err().to_string();
         assert!(err.contains("JWT_SECRET") && err.contains("32"), "{err}");
         assert!(!err.contains("\"a\""), "the secret is not printed: {err}");

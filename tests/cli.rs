@@ -17,7 +17,10 @@ fn chatbot(dir: &std::path::Path) -> Command {
             "DATABASE_URL",
             format!("sqlite://{}", dir.join("cli.db").display()),
         )
-        .env("JWT_SECRET", "cli-test-secret-that-is-at-least-32-bytes-long")
+        .env(
+            "JWT_SECRET",
+            "cli-test-secret-that-is-at-least-32-bytes-long",
+        )
         .env("HOST", "127.0.0.1");
     c
 }

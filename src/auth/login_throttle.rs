@@ -108,7 +108,10 @@ impl LoginThrottle {
     pub async fn admit(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
         let delay = self.check(email, ip)?;
         if !delay.is_zero() {
-            tracing::info!(delay_ms = delay.as_millis() as u64, "sign-in slowed: account under guessing");
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "sign-in slowed: account under guessing"
+            );
             tokio::time::sleep(delay).await;
         }
         Ok(())
@@ -137,7 +140,10 @@ impl LoginThrottle {
         }
         if let Err(n) = self.per_account.check_key(&email.to_string()) {
             let mut slowed = self.slowed.lock().unwrap_or_else(|e| e.into_inner());
-            slowed.insert(email.to_string(), Instant::now() + n.wait_time_from(clock.now()));
+            slowed.insert(
+                email.to_string(),
+                Instant::now() + n.wait_time_from(clock.now()),
+            );
         }
         match wait {
             Some(w) => {

@@ -73,9 +73,7 @@ impl RateLimits {
     /// Counts one new account from `ip` (unknown addresses share one budget).
     pub fn check_registration(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
         let ip = visitor_address(ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
-        self.per_ip_registrations
-            .check_key(&ip)
-            .map_err(refused)
+        self.per_ip_registrations.check_key(&ip).map_err(refused)
     }
 
     /// Counts one request of `key_id`; for publishable keys `visitor` is the visitor's
@@ -180,7 +178,9 @@ mod tests {
         // 10 a minute per visitor (burst 5), 16 a minute for the key (burst 8).
         let limits = RateLimits::new(10, 16);
         for n in 0..8u8 {
-            limits.check("pk", Some(IpAddr::from([10, 0, 1, n]))).unwrap();
+            limits
+                .check("pk", Some(IpAddr::from([10, 0, 1, n])))
+                .unwrap();
         }
         let err = limits
             .check("pk", Some(IpAddr::from([10, 0, 1, 99])))
@@ -188,7 +188,9 @@ mod tests {
         assert_eq!(err.status.as_u16(), 429);
         assert!(err.retry_after.unwrap() >= 1);
         // Another site's key is not held back.
-        limits.check("pk2", Some(IpAddr::from([10, 0, 1, 99]))).unwrap();
+        limits
+            .check("pk2", Some(IpAddr::from([10, 0, 1, 99])))
+            .unwrap();
     }
 
     #[test]

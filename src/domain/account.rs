@@ -172,11 +172,13 @@ const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 pub fn is_common_password(raw: &str) -> bool {
     let lower = raw.trim().to_lowercase();
     let chars: Vec<char> = lower.chars().collect();
-    let repeats = (1..=4).any(|p| chars.len() > p && (p..chars.len()).all(|i| chars[i] == chars[i - p]));
+    let repeats =
+        (1..=4).any(|p| chars.len() > p && (p..chars.len()).all(|i| chars[i] == chars[i - p]));
     if repeats {
         return true;
     }
-    let stem = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation() || c == ' ');
+    let stem = lower
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation() || c == ' ');
     COMMON_PASSWORDS
         .lines()
         .map(str::trim)
@@ -256,8 +258,16 @@ mod tests {
             assert_eq!(err.status.as_u16(), 400, "{weak}");
             assert_eq!(err.body.detail.unwrap()["field"], "password");
         }
-        for fine in ["correct horse battery", "k3!vq9Zp", "hunter2-hunter2", "Tr0ub4dor&3x"] {
-            assert!(Password::parse_new("password", fine.into()).is_ok(), "{fine}");
+        for fine in [
+            "correct horse battery",
+            "k3!vq9Zp",
+            "hunter2-hunter2",
+            "Tr0ub4dor&3x",
+        ] {
+            assert!(
+                Password::parse_new("password", fine.into()).is_ok(),
+                "{fine}"
+            );
         }
         // Signing in with an old common password still works: only new ones are checked.
         assert!(Password::parse_presented("password", "12345678".into()).is_ok());

@@ -56,7 +56,13 @@ mod tests {
 
     #[test]
     fn a_visitor_sets_only_the_page_context() {
-        assert!(check(&map(json!({"pageContext": {"url": "https://a.example"}})), &[]).is_ok());
+        assert!(
+            check(
+                &map(json!({"pageContext": {"url": "https://a.example"}})),
+                &[]
+            )
+            .is_ok()
+        );
         assert!(check(&Map::new(), &[]).is_ok());
         for key in ["aiProvider", "model", "customInstructions", "anythingElse"] {
             let err = check(&map(json!({ key: "x", "pageContext": null })), &[]).unwrap_err();

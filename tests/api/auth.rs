@@ -122,7 +122,10 @@ async fn register_names_the_bad_field() {
     }
     // Exactly 8 and exactly 128 characters are fine (these were "12345678" and 128 times
     // "p", which are refused now as common passwords).
-    for (i, pw) in ["k3!vq9Zp".to_string(), "pq3".repeat(42) + "xy"].iter().enumerate() {
+    for (i, pw) in ["k3!vq9Zp".to_string(), "pq3".repeat(42) + "xy"]
+        .iter()
+        .enumerate()
+    {
         let resp = app
             .post(
                 "/api/auth/register",
