@@ -23,8 +23,8 @@ use moka::ops::compute::Op;
 use moka::sync::Cache;
 use serde_json::Value;
 
-use crate::auth::scheme::Owner;
 use crate::db::sessions::Turn;
+use crate::domain::{Owner, SessionConfig};
 use crate::providers::FileFacts;
 
 /// The most memory the snapshots of all sessions may take, roughly (their text).
@@ -35,7 +35,7 @@ const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Snapshot {
     pub owner: Owner,
     pub revision: i64,
-    pub config: Arc<Value>,
+    pub config: Arc<SessionConfig>,
     /// The file's rendered context and facts.
     pub file: Option<Arc<(String, FileFacts)>>,
     /// The newest stored messages, newest first, at most the history window. Shared, so
@@ -51,16 +51,41 @@ impl Snapshot {
             .iter()
             .map(|t| t.content.len() + t.id.len() + 32)
             .sum();
-        let config = json_weight(&self.config);
+        let config = config_weight(&self.config);
         u32::try_from(256 + file + turns + config).unwrap_or(u32::MAX)
     }
 }
 
-/// Roughly what a JSON value holds in memory: its texts and a node's overhead for every value
-/// and key. A session's config is bounded (`domain::config_size`) but may still be most of a
+/// Overhead counted for every JSON value and key.
+const NODE: usize = 48;
+
+/// Roughly what a session's config holds in memory: its keys as given and the typed copies
+/// of the known ones. A config is bounded (`domain::config_size`) but may still be most of a
 /// snapshot (a page's text in `pageContext`), so the cache's budget counts it.
+fn config_weight(c: &SessionConfig) -> usize {
+    let keys: usize = c
+        .keys()
+        .iter()
+        .map(|(k, v)| NODE + k.len() + json_weight(v))
+        .sum();
+    let page = c.page_context.as_ref().map_or(0, |p| {
+        [&p.url, &p.title, &p.content]
+            .iter()
+            .filter_map(|s| s.as_deref())
+            .map(str::len)
+            .sum()
+    });
+    let typed: usize = [c.model.as_deref(), c.custom_instructions.as_deref()]
+        .iter()
+        .flatten()
+        .map(|s| s.len())
+        .sum();
+    NODE + keys + page + typed
+}
+
+/// Roughly what a JSON value holds in memory: its texts and a node's overhead for every value
+/// and key.
 fn json_weight(v: &Value) -> usize {
-    const NODE: usize = 48;
     NODE + match v {
         Value::String(s) => s.len(),
         Value::Array(a) => a.iter().map(json_weight).sum(),
@@ -149,7 +174,7 @@ mod tests {
     fn turn(id: &str) -> Turn {
         Turn {
             id: id.into(),
-            role: "user".into(),
+            role: crate::domain::MessageRole::User,
             content: format!("text of {id}"),
         }
     }
@@ -158,7 +183,9 @@ mod tests {
         Snapshot {
             owner: owner.clone(),
             revision,
-            config: Arc::new(serde_json::json!({"model": "m"})),
+            config: Arc::new(SessionConfig::from_stored(
+                serde_json::json!({"model": "m"}),
+            )),
             file: None,
             newest: newest.into_iter().map(Arc::new).collect(),
         }
@@ -212,7 +239,9 @@ mod tests {
         let owner = Owner::User("u".into());
         let small = snapshot(&owner, 1, vec![]);
         let mut big = snapshot(&owner, 1, vec![]);
-        big.config = Arc::new(serde_json::json!({"pageContext": {"content": "x".repeat(16_000)}}));
+        big.config = Arc::new(SessionConfig::from_stored(
+            serde_json::json!({"pageContext": {"content": "x".repeat(16_000)}}),
+        ));
         assert!(big.weight() >= small.weight() + 16_000);
     }
 

@@ -7,7 +7,8 @@
 use std::io;
 
 use poem::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use crate::error::ApiError;
 
@@ -34,14 +35,14 @@ impl io::Write for Counter {
 }
 
 /// The config's size as compact JSON, or `None` when it is over `limit` bytes.
-pub fn serialized_len(config: &Value, limit: usize) -> Option<usize> {
+pub fn serialized_len(config: &impl Serialize, limit: usize) -> Option<usize> {
     let mut counter = Counter { n: 0, limit };
     serde_json::to_writer(&mut counter, config).ok()?;
     Some(counter.n)
 }
 
 /// 413 naming `config` when the config is over [`MAX_CONFIG_BYTES`] serialized.
-pub fn check_size(config: &Value) -> Result<(), ApiError> {
+pub fn check_size(config: &impl Serialize) -> Result<(), ApiError> {
     match serialized_len(config, MAX_CONFIG_BYTES) {
         Some(_) => Ok(()),
         None => Err(ApiError::new(

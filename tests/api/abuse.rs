@@ -391,7 +391,8 @@ async fn an_access_token_naming_another_users_sign_in_is_refused() {
     let app = spawn_app().await;
     let ada = register(&app, "ada@example.com").await;
     let bob = register(&app, "bob@example.com").await;
-    let secret = app.state.settings.jwt_secret.expose().to_string();
+    // The secret tests run with (tests/api/helpers.rs).
+    let secret = crate::helpers::JWT_SECRET.to_string();
     let ada_sid = jwt::verify(&secret, ada["accessToken"].as_str().unwrap())
         .unwrap()
         .sid;
@@ -472,10 +473,11 @@ async fn the_demo_spends_a_paid_provider_only_when_asked_explicitly() {
     })
     .await;
     let key = demo_key(&second).await;
-    let found = chatbot::db::clients::find_active_key(&second.db, &chatbot::auth::sha256_hex(&key))
-        .await
-        .unwrap()
-        .unwrap();
+    let found =
+        chatbot::db::api_keys::find_active(&second.db, &chatbot::domain::secret::sha256_hex(&key))
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(found.ai.ai_provider, None);
     second.stop().await;
 }

@@ -15,11 +15,19 @@ pub struct TestApp {
     pub port: u16,
     pub http: reqwest::Client,
     pub db: Db,
-    pub state: chatbot::state::AppState,
+    /// Handles on the running app's memory: its reply hub, snapshots and key cache.
+    pub state: AppHandles,
     pub database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
+}
+
+/// What a test may look at in the running app's memory.
+pub struct AppHandles {
+    pub hub: chatbot::chat::hub::ReplyHub,
+    pub snapshots: std::sync::Arc<chatbot::chat::snapshots::Snapshots>,
+    pub keys: std::sync::Arc<chatbot::auth::key_cache::KeyCache>,
 }
 
 /// A client (tenant) made for a test, with its two keys.
@@ -28,6 +36,9 @@ pub struct TestClient {
     pub secret: String,
     pub publishable: String,
 }
+
+/// The `JWT_SECRET` every test app runs with (32 bytes or more, as outside development).
+pub const JWT_SECRET: &str = "test-jwt-secret-that-is-at-least-32-bytes-long";
 
 pub const ORIGIN: &str = "https://shop.example";
 
@@ -78,10 +89,7 @@ async fn start(
         ("HOST".to_string(), "127.0.0.1".to_string()),
         ("PORT".to_string(), "0".to_string()),
         ("DATABASE_URL".to_string(), database_url.clone()),
-        (
-            "JWT_SECRET".to_string(),
-            "test-jwt-secret-that-is-at-least-32-bytes-long".to_string(),
-        ),
+        ("JWT_SECRET".to_string(), JWT_SECRET.to_string()),
         ("RATE_LIMIT_PER_MINUTE".to_string(), "100000".to_string()),
         ("OFFLINE_WORD_DELAY_MS".to_string(), "0".to_string()),
         ("SHUTDOWN_GRACE".to_string(), "5".to_string()),
@@ -105,7 +113,11 @@ async fn start(
             .build()
             .unwrap(),
         db,
-        state,
+        state: AppHandles {
+            hub: state.chat.hub.clone(),
+            snapshots: state.chat.snapshots.clone(),
+            keys: state.keys.clone(),
+        },
         database_url,
         shutdown: Some(tx),
         server: Some(server),
