@@ -82,10 +82,13 @@ impl ChatAuth {
     }
 
     /// For a visitor (publishable key): the session config keys the owner opened to visitors
-    /// besides `pageContext` (`domain::visitor_config`); `None` for secret keys and users.
+    /// besides `pageContext` (`domain::visitor_config`, the client's `visitorConfigKeys`);
+    /// `None` for secret keys and users.
     pub fn visitor_config_keys(&self) -> Option<&[String]> {
         match self {
-            Self::ApiKey(ClientAuth(c)) if c.kind == KeyKind::Publishable => Some(&[]),
+            Self::ApiKey(ClientAuth(c)) if c.kind == KeyKind::Publishable => {
+                Some(&c.ai.visitor_config_keys)
+            }
             _ => None,
         }
     }

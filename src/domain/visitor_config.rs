@@ -42,6 +42,32 @@ pub fn check_request(visitor: Option<&[String]>, config: Option<&Value>) -> Resu
     }
 }
 
+/// Most keys an owner may open to visitors.
+pub const MAX_OPEN_KEYS: usize = 20;
+/// Longest key name.
+pub const MAX_KEY_CHARS: usize = 64;
+
+/// The client setting `visitorConfigKeys`: at most 20 distinct names of 1 to 64 characters,
+/// no control characters; `pageContext` is always open and need not be listed.
+pub fn parse_keys(keys: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let bad =
+        |why: &str| ApiError::bad_field("visitorConfigKeys", format!("visitorConfigKeys {why}"));
+    if keys.len() > MAX_OPEN_KEYS {
+        return Err(bad("may name at most 20 keys"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(keys.len());
+    for k in keys {
+        let n = k.chars().count();
+        if n == 0 || n > MAX_KEY_CHARS || k.chars().any(char::is_control) {
+            return Err(bad("must be key names of 1 to 64 characters"));
+        }
+        if !VISITOR_KEYS.contains(&k.as_str()) && !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +97,18 @@ mod tests {
         }
         // Removing an owner's key is setting it too.
         assert!(check(&map(json!({"customInstructions": null})), &[]).is_err());
+    }
+
+    #[test]
+    fn open_keys_are_bounded_names() {
+        let keys = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_keys(keys(&["theme", "pageContext", "theme"])).unwrap(),
+            keys(&["theme"])
+        );
+        assert!(parse_keys(keys(&[""])).is_err());
+        assert!(parse_keys(vec!["x".repeat(65)]).is_err());
+        assert!(parse_keys((0..21).map(|i| format!("k{i}")).collect()).is_err());
     }
 
     #[test]

@@ -481,3 +481,57 @@ async fn the_demo_spends_a_paid_provider_only_when_asked_explicitly() {
     assert_eq!(found.ai.ai_provider, None);
     second.stop().await;
 }
+
+#[tokio::test]
+async fn the_owner_may_open_more_config_keys_to_visitors() {
+    let app = spawn_app().await;
+    let owner = register(&app, "shop@example.com").await;
+    let token = owner["accessToken"].as_str().unwrap();
+    let (status, made) = json(
+        app.post(
+            "/api/clients",
+            token,
+            json!({"name": "Shop", "allowedOrigins": [ORIGIN]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["client"]["id"].as_str().unwrap().to_string();
+    assert_eq!(made["client"]["visitorConfigKeys"], json!([]));
+    let pk = made["publishableKey"]["key"].as_str().unwrap().to_string();
+    let create = |config: Value| {
+        app.post(
+            "/api/chat/sessions/create",
+            &pk,
+            json!({ "config": config }),
+        )
+    };
+    assert_eq!(create(json!({"theme": "dark"})).await.status(), 400);
+
+    let patch = |body: Value| {
+        app.req(Method::PATCH, &format!("/api/clients/{id}"), token)
+            .json(&body)
+            .send()
+    };
+    let (status, client) = json(
+        patch(json!({"visitorConfigKeys": ["theme", "pageContext"]}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{client}");
+    assert_eq!(client["visitorConfigKeys"], json!(["theme"]));
+    // The key check sees the change at once.
+    assert_eq!(create(json!({"theme": "dark"})).await.status(), 201);
+    assert_eq!(
+        create(json!({"theme": "dark", "model": "m"}))
+            .await
+            .status(),
+        400,
+        "only what was opened"
+    );
+    let (status, body) = json(patch(json!({"visitorConfigKeys": [""]})).await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["detail"]["field"], "visitorConfigKeys");
+}
