@@ -62,6 +62,7 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/widget", crate::widget::routes())
         .nest("/", api)
+        .around(signed_in_user_limit)
         .with(
             Cors::new()
                 .allow_headers([
@@ -77,14 +78,20 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .data(state)
 }
 
-/// The per-user rate limit of requests with an access token (`auth::rate_limit`).
-fn signed_in_user_limit(req: &Request) -> Result<(), ApiError> {
-    match req.data::<AppState>() {
-        Some(state) => state
+/// The per-user rate limit of requests with an access token (`auth::rate_limit`), inside
+/// the CORS layer so that a browser can read the 429 and its `Retry-After`.
+async fn signed_in_user_limit<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+) -> poem::Result<Response> {
+    if let Some(state) = req.data::<AppState>()
+        && let Err(e) = state
             .rate_limits
-            .check_request(req, state.settings.jwt_secret.expose()),
-        None => Ok(()),
+            .check_request(&req, state.settings.jwt_secret.expose())
+    {
+        return Ok(poem::Error::from(e).into_response());
     }
+    ep.call(req).await.map(IntoResponse::into_response)
 }
 
 /// Logs every request with method, path, status and latency; enforces the body limits; and
@@ -96,12 +103,9 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     let bearer_path = path.starts_with("/api/auth") || path.starts_with("/api/clients");
     let resp = match limit_body(req, &path).await {
         Err(e) => e.into_response(),
-        Ok(req) => match signed_in_user_limit(&req) {
-            Err(e) => to_json_error(e.into(), bearer_path),
-            Ok(()) => match ep.call(req).await {
-                Ok(resp) => resp.into_response(),
-                Err(err) => to_json_error(err, bearer_path),
-            },
+        Ok(req) => match ep.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => to_json_error(err, bearer_path),
         },
     };
     let status = resp.status();

@@ -257,11 +257,21 @@ async fn a_signed_in_user_has_a_limit() {
             .await;
         assert_eq!(resp.status(), 201);
     }
+    // As a browser on another origin sends it: the 429 is readable there (CORS headers).
     let resp = app
-        .post("/api/chat/sessions/create", token, json!({"config": {}}))
-        .await;
+        .req(Method::POST, "/api/chat/sessions/create", token)
+        .header("Origin", "https://console.example")
+        .json(&json!({"config": {}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 429);
     assert!(retry_after(&resp) >= 1);
+    assert!(
+        resp.headers().contains_key("access-control-allow-origin"),
+        "{:?}",
+        resp.headers()
+    );
     let (_, body) = json(resp).await;
     assert_eq!(body["error"], "Rate limit exceeded");
     // Another user is not held back.
