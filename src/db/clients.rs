@@ -8,6 +8,7 @@ use sqlx::{AnyConnection, Row};
 use super::api_keys::{self, KeyRow};
 use super::{Db, new_id, now_ms};
 use crate::domain::KeyKind;
+pub use crate::domain::client::AiDefaults;
 
 /// A client as stored; its AI defaults apply to its sessions without their own settings.
 #[derive(Clone, Debug)]
@@ -53,19 +54,6 @@ impl ClientRow {
             updated_at: row.try_get("updated_at")?,
         })
     }
-}
-
-/// A client's AI defaults: what its sessions use when they do not say otherwise.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AiDefaults {
-    pub ai_provider: Option<String>,
-    pub ai_model: Option<String>,
-    pub system_prompt: Option<String>,
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<i64>,
-    /// Not an AI default but a setting the key check carries the same way: the session
-    /// config keys the owner lets visitors set besides `pageContext`.
-    pub visitor_config_keys: Vec<String>,
 }
 
 impl ClientRow {
