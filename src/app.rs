@@ -56,6 +56,7 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/widget", crate::widget::routes())
         .nest("/", api.around(crate::home::at_root))
+        .around(signed_in_user_limit)
         // Inside CORS, so its errors are JSON for browsers too.
         .around(move |ep, req| {
             let edge = edge.clone();
@@ -74,6 +75,22 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         )
         .around(guard)
         .data(state)
+}
+
+/// The per-user rate limit of requests with an access token (`auth::rate_limit`), inside
+/// the CORS layer so that a browser can read the 429 and its `Retry-After`.
+async fn signed_in_user_limit<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+) -> poem::Result<Response> {
+    if let Some(state) = req.data::<AppState>()
+        && let Err(e) = state
+            .rate_limits
+            .check_request(&req, state.settings.jwt_secret.expose())
+    {
+        return Ok(poem::Error::from(e).into_response());
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
 }
 
 /// Logs every request with method, path, status and latency; turns the CORS layer's own

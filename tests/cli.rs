@@ -17,7 +17,10 @@ fn chatbot(dir: &std::path::Path) -> Command {
             "DATABASE_URL",
             format!("sqlite://{}", dir.join("cli.db").display()),
         )
-        .env("JWT_SECRET", "cli-test-secret")
+        .env(
+            "JWT_SECRET",
+            "cli-test-secret-that-is-at-least-32-bytes-long",
+        )
         .env("HOST", "127.0.0.1");
     c
 }
@@ -239,7 +242,7 @@ async fn client_create_works_against_a_running_server_and_logs_are_json_without_
             !l.contains(&sk[6..])
                 && !l.contains(&pk[6..])
                 && !l.contains("wrong-key-value")
-                && !l.contains("cli-test-secret"),
+                && !l.contains("cli-test-secret-that-is-at-least-32-bytes-long"),
             "secret in log: {l}"
         );
     }

@@ -21,7 +21,7 @@ use crate::domain::client::AiDefaults;
 use crate::domain::client::{
     parse_ai_provider, parse_max_tokens, parse_model, parse_system_prompt, parse_temperature,
 };
-use crate::domain::{AllowedOrigins, BotConfig, ClientName};
+use crate::domain::{AllowedOrigins, BotConfig, ClientName, visitor_config};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -104,6 +104,8 @@ pub struct Client {
     pub max_tokens: Option<i64>,
     /// The bot's look as set (the widget sees it over the defaults)
     pub bot_config: Value,
+    /// Session config keys visitors (publishable keys) may set besides `pageContext`
+    pub visitor_config_keys: Vec<String>,
     /// Every key, revoked ones included, without the keys themselves
     pub keys: Vec<ApiKeyInfo>,
     pub created_at: String,
@@ -122,6 +124,7 @@ impl Client {
             temperature: c.temperature,
             max_tokens: c.max_tokens,
             bot_config: c.bot_config,
+            visitor_config_keys: c.visitor_config_keys,
             keys: keys.into_iter().map(ApiKeyInfo::from).collect(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
@@ -189,6 +192,10 @@ pub struct UpdateClientRequest {
     pub temperature: MaybeUndefined<f64>,
     /// 1 to 32000
     pub max_tokens: MaybeUndefined<i64>,
+    /// Replaces the session config keys visitors (publishable keys) may set besides
+    /// `pageContext` (at most 20 names of 1 to 64 characters). Everything else, `aiProvider`,
+    /// `model` and `customInstructions` included, only a secret key or the owner sets.
+    pub visitor_config_keys: Option<Vec<String>>,
 }
 
 #[derive(Object)]
@@ -246,6 +253,7 @@ fn parse_ai_defaults(body: &CreateClientRequest) -> ApiResult<AiDefaults> {
             .transpose()?,
         temperature: body.temperature.map(parse_temperature).transpose()?,
         max_tokens: body.max_tokens.map(parse_max_tokens).transpose()?,
+        visitor_config_keys: Vec::new(),
     })
 }
 
@@ -360,6 +368,9 @@ impl ClientsApi {
         })?;
         client.temperature = apply(body.temperature, client.temperature, parse_temperature)?;
         client.max_tokens = apply(body.max_tokens, client.max_tokens, parse_max_tokens)?;
+        if let Some(keys) = body.visitor_config_keys {
+            client.visitor_config_keys = visitor_config::parse_keys(keys)?;
+        }
         clients::update_client(&state.db, &client).await?;
         // Keys remember their client's origins and AI defaults: they must be read again.
         state.keys.changed(&state.db).await?;

@@ -14,7 +14,7 @@ use crate::api::scheme::ChatAuth;
 
 use crate::chat::snapshots::Snapshot;
 use crate::db::{self, clients, sessions};
-use crate::domain::{SessionConfig, UserIdentifier};
+use crate::domain::{SessionConfig, UserIdentifier, visitor_config};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -131,6 +131,7 @@ impl SessionsApi {
         auth: ChatAuth,
         body: Json<CreateSessionRequest>,
     ) -> ApiResult<CreateSessionResponse> {
+        visitor_config::check_request(auth.visitor_config_keys(), body.0.config.as_ref())?;
         let config = SessionConfig::parse(body.0.config.unwrap_or_else(|| json!({})))?;
         let (snake, camel) = (body.0.user_identifier, body.0.user_identifier_camel);
         if let (Some(a), Some(b)) = (&snake, &camel)
@@ -279,6 +280,7 @@ impl SessionsApi {
             Ok(row) => row,
             Err(why) => return Ok(why.into()),
         };
+        visitor_config::check_request(auth.visitor_config_keys(), Some(&body.0.config))?;
         let config = row.config.changed(body.0.config)?;
         sessions::update_config(&state.db, &row.id, &config).await?;
         Ok(UpdateConfig::Ok(Json(ConfigUpdated {

@@ -23,11 +23,13 @@ pub struct ClientRow {
     pub temperature: Option<f64>,
     pub max_tokens: Option<i64>,
     pub bot_config: Value,
+    /// Session config keys visitors may set besides `pageContext` (`visitorConfigKeys`).
+    pub visitor_config_keys: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const CLIENT_COLUMNS: &str = "id, name, owner_user_id, allowed_origins, ai_provider, ai_model, system_prompt, temperature, max_tokens, bot_config, created_at, updated_at";
+const CLIENT_COLUMNS: &str = "id, name, owner_user_id, allowed_origins, ai_provider, ai_model, system_prompt, temperature, max_tokens, bot_config, visitor_config_keys, created_at, updated_at";
 
 impl ClientRow {
     fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
@@ -44,6 +46,10 @@ impl ClientRow {
             max_tokens: row.try_get("max_tokens")?,
             bot_config: serde_json::from_str(&row.try_get::<String, _>("bot_config")?)
                 .unwrap_or(Value::Object(Default::default())),
+            visitor_config_keys: serde_json::from_str(
+                &row.try_get::<String, _>("visitor_config_keys")?,
+            )
+            .unwrap_or_default(),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -58,6 +64,7 @@ impl ClientRow {
             system_prompt: self.system_prompt.clone(),
             temperature: self.temperature,
             max_tokens: self.max_tokens,
+            visitor_config_keys: self.visitor_config_keys.clone(),
         }
     }
 }
@@ -147,7 +154,7 @@ pub async fn get_client_of_user(
 
 /// Writes the client's name, allowed origins and AI defaults as they are in `client`.
 pub async fn update_client(db: &Db, client: &ClientRow) -> sqlx::Result<()> {
-    sqlx::query("UPDATE clients SET name = $1, allowed_origins = $2, ai_provider = $3, ai_model = $4, system_prompt = $5, temperature = $6, max_tokens = $7, updated_at = $8 WHERE id = $9")
+    sqlx::query("UPDATE clients SET name = $1, allowed_origins = $2, ai_provider = $3, ai_model = $4, system_prompt = $5, temperature = $6, max_tokens = $7, updated_at = $8, visitor_config_keys = $10 WHERE id = $9")
         .bind(&client.name)
         .bind(serde_json::to_string(&client.allowed_origins).unwrap_or_else(|_| "[]".into()))
         .bind(&client.ai_provider)
@@ -157,6 +164,7 @@ pub async fn update_client(db: &Db, client: &ClientRow) -> sqlx::Result<()> {
         .bind(client.max_tokens)
         .bind(now_ms())
         .bind(&client.id)
+        .bind(serde_json::to_string(&client.visitor_config_keys).unwrap_or_else(|_| "[]".into()))
         .execute(&db.pool)
         .await?;
     Ok(())

@@ -44,6 +44,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "session revision",
                 include_str!("../../migrations/sqlite/0003_session_revision.sql"),
             ),
+            (
+                5,
+                "visitor config keys",
+                include_str!("../../migrations/sqlite/0005_visitor_config_keys.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -60,6 +65,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 3,
                 "session revision",
                 include_str!("../../migrations/postgres/0003_session_revision.sql"),
+            ),
+            (
+                5,
+                "visitor config keys",
+                include_str!("../../migrations/postgres/0005_visitor_config_keys.sql"),
             ),
         ],
     };

@@ -96,6 +96,9 @@ impl From<&Credential> for Credential {
     }
 }
 
+/// The `JWT_SECRET` every test app runs with (32 bytes or more, as outside development).
+pub const JWT_SECRET: &str = "test-jwt-secret-that-is-at-least-32-bytes-long";
+
 pub const ORIGIN: &str = "https://shop.example";
 
 pub async fn spawn_app() -> TestApp {
@@ -145,7 +148,7 @@ async fn start(
         ("HOST".to_string(), "127.0.0.1".to_string()),
         ("PORT".to_string(), "0".to_string()),
         ("DATABASE_URL".to_string(), database_url.clone()),
-        ("JWT_SECRET".to_string(), "test-jwt-secret".to_string()),
+        ("JWT_SECRET".to_string(), JWT_SECRET.to_string()),
         ("RATE_LIMIT_PER_MINUTE".to_string(), "100000".to_string()),
         ("OFFLINE_WORD_DELAY_MS".to_string(), "0".to_string()),
         ("SHUTDOWN_GRACE".to_string(), "5".to_string()),

@@ -1,6 +1,7 @@
 //! Integration tests against the whole service: the real app on port 0 with a fresh
 //! database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set), called over HTTP.
 
+mod abuse;
 mod auth;
 mod clients;
 mod edge;
