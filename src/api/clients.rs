@@ -100,6 +100,10 @@ pub struct Client {
     pub keys: Vec<ApiKeyInfo>,
     pub created_at: String,
     pub updated_at: String,
+    /// Publishable keys start sessions only for visitors with a valid identity hash
+    pub require_verified_visitors: bool,
+    /// When the visitor identity secret was made; `null` while there is none
+    pub identity_secret_created_at: Option<String>,
 }
 
 impl Client {
@@ -117,6 +121,8 @@ impl Client {
             keys: keys.into_iter().map(ApiKeyInfo::from).collect(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+            require_verified_visitors: c.require_verified_visitors,
+            identity_secret_created_at: c.identity_secret_created_at.map(rfc3339),
         }
     }
 }
@@ -174,6 +180,9 @@ pub struct UpdateClientRequest {
     pub temperature: MaybeUndefined<f64>,
     /// 1 to 32000
     pub max_tokens: MaybeUndefined<i64>,
+    /// Only visitors with a valid identity hash may start sessions with publishable keys
+    /// (needs an identity secret first)
+    pub require_verified_visitors: Option<bool>,
 }
 
 #[derive(Object)]
@@ -345,6 +354,9 @@ impl ClientsApi {
         })?;
         client.temperature = apply(body.temperature, client.temperature, parse_temperature)?;
         client.max_tokens = apply(body.max_tokens, client.max_tokens, parse_max_tokens)?;
+        if let Some(on) = body.require_verified_visitors {
+            super::identity::set_require_verified(&state, &client, on).await?;
+        }
         clients::update_client(&state.db, &client).await?;
         // Keys remember their client's origins and AI defaults: they must be read again.
         state.keys.changed(&state.db).await?;

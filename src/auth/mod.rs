@@ -10,6 +10,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod scheme;
 pub mod tokens;
+pub mod visitor;
 
 use base64::Engine;
 use rand::RngCore;

@@ -4,7 +4,9 @@
 
 pub mod clients;
 pub mod direct;
+pub mod feedback;
 pub mod files;
+pub mod identity;
 pub mod messages;
 pub mod oauth_states;
 pub mod refresh_tokens;
@@ -55,6 +57,11 @@ impl DbKind {
                     "session revision",
                     include_str!("../../migrations/sqlite/0003_session_revision.sql"),
                 ),
+                (
+                    4,
+                    "visitor identity feedback",
+                    include_str!("../../migrations/sqlite/0004_visitor_identity_feedback.sql"),
+                ),
             ],
             Self::Postgres => &[
                 (
@@ -73,6 +80,11 @@ impl DbKind {
                     3,
                     "session revision",
                     include_str!("../../migrations/postgres/0003_session_revision.sql"),
+                ),
+                (
+                    4,
+                    "visitor identity feedback",
+                    include_str!("../../migrations/postgres/0004_visitor_identity_feedback.sql"),
                 ),
             ],
         };

@@ -3,6 +3,7 @@
 //! that names the field.
 
 pub mod account;
+pub mod bot_words;
 pub mod client;
 
 pub use account::{DisplayName, Email, Password};

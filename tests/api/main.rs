@@ -4,10 +4,12 @@
 mod auth;
 mod clients;
 mod errors;
+mod feedback;
 mod files;
 mod google;
 mod health;
 mod helpers;
+mod identity;
 mod keys;
 mod messages;
 mod openapi;
