@@ -363,7 +363,7 @@
     }
 
     // --- DOM: the host and launcher now, the panel when first opened ------------------------
-    const host = h('div', { id: opts.primary ? 'chatbot-widget' : `chatbot-widget-${n}`, 'data-chatbot-role': 'root' });
+    const host = h('div', { id: opts.primary ? 'chatbot-widget' : `chatbot-widget-${n}`, 'data-chatbot-role': 'root', 'data-inline': INLINE_MODE });
     const shadow = host.attachShadow({ mode: 'open' });
     host.style.display = 'none';
     const styled = style(shadow).then(() => { host.style.display = ''; });
@@ -455,7 +455,7 @@
         root.style.setProperty('--cb-user-bg', userBg);
         root.style.setProperty('--cb-user-fg', textOn(userBg));
       }
-      root.classList.toggle('left', (c.position === 'left') !== /^(ar|he)$/.test(S.lang));
+      root.classList.toggle('left', c.position === 'left'); // logical CSS: mirrored in RTL
       setIcon(launcherIcon, c.botIcon);
       if (S.ui) setIcon(S.ui.icon, c.botIcon);
       applyWords();
@@ -490,7 +490,7 @@
 
     function addMessage(author, text, mid) {
       const U = ui();
-      const body = h('div', { class: 'body' });
+      const body = h('div', { class: 'body', dir: 'auto' }); // each text in its own direction
       const el = h('div', {
         class: `msg ${author}`, 'data-chatbot-role': 'message', 'data-chatbot-author': author, 'data-message-id': mid,
       }, h('span', { class: 'sr', text: `${author === 'user' ? t('you') : U.title.textContent}: ` }), body);
@@ -548,7 +548,7 @@
       const text = own(c, 'welcomeMessage', 500) || (c.welcomeMessage === '' ? '' : t('welcome'));
       let w = U.log.querySelector('[data-chatbot-role="welcome"]');
       if (text.trim()) {
-        if (!w) U.log.prepend(w = h('div', { class: 'msg assistant', 'data-chatbot-role': 'welcome' }, h('div', { class: 'body' })));
+        if (!w) U.log.prepend(w = h('div', { class: 'msg assistant', 'data-chatbot-role': 'welcome' }, h('div', { class: 'body', dir: 'auto' })));
         renderMarkdown(text, w.firstChild);
       } else if (w) w.remove();
       const prompts = Array.isArray(c.starterPrompts) ? c.starterPrompts.filter((p) => typeof p === 'string' && p.trim()).slice(0, 6) : [];

@@ -6,6 +6,7 @@
 # With CI=true a missing piece is a failure, never a skip.
 #   bash tests/widget/run.sh            debug binary (what .ci/run has just built)
 #   WIDGET_PROFILE=release bash tests/widget/run.sh
+#   WIDGET_TESTS=tests/widget/generation2.test.mjs bash tests/widget/run.sh   (some files only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -92,7 +93,9 @@ done
 log "widget tests in headless Chromium"
 mkdir -p "$HERE/out"
 status=0
-node --test --test-concurrency=1 --test-reporter=spec "$HERE"/*.test.mjs || status=$?
+# WIDGET_TESTS="tests/widget/x.test.mjs …" runs only those files.
+# shellcheck disable=SC2086
+node --test --test-concurrency=1 --test-reporter=spec ${WIDGET_TESTS:-"$HERE"/*.test.mjs} || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log (last 60 lines) ---"
   tail -n 60 "$WORK/server.log"
