@@ -688,6 +688,7 @@
       U.hist.hidden = !show;
       U.log.hidden = show;
       U.histBtn.setAttribute('aria-expanded', String(show));
+      U.histBtn.setAttribute('aria-label', t(show ? 'back' : 'history'));
       if (!show) return;
       U.starters.hidden = true;
       U.hist.replaceChildren();
