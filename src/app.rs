@@ -169,7 +169,7 @@ impl Application {
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .context("the listener has no address")?;
         if settings.demo_client
-            && let Err(e) = crate::widget::ensure_demo_client(&db, &settings, port).await
+            && let Err(e) = crate::demo::ensure_demo_client(&db, &settings, port).await
         {
             tracing::warn!(error = %format!("{e:#}"), "could not set up the demo client");
         }
@@ -208,7 +208,7 @@ impl Application {
         let routes = build_routes(state.clone());
         // Replies in flight are stored as interrupted first, which also ends their streams, so
         // the server's own grace period is left for ordinary requests.
-        let hub = state.hub.clone();
+        let hub = state.chat.hub.clone();
         let shutdown = async move {
             shutdown.await;
             hub.shutdown(grace).await;
@@ -250,7 +250,7 @@ fn spawn_housekeeping(state: AppState) {
         let mut n: u64 = 0;
         loop {
             tick.tick().await;
-            state.hub.sweep();
+            state.chat.hub.sweep();
             n += 1;
             if n.is_multiple_of(6) {
                 state.rate_limits.shrink();

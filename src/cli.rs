@@ -15,7 +15,7 @@ pub async fn create_client(
     }
     let mut normalised = Vec::new();
     for o in origins {
-        match clients::normalise_origin(o) {
+        match crate::domain::normalise_origin(o) {
             Some(n) => normalised.push(n),
             None => anyhow::bail!("--origin {o:?} is not an origin such as https://example.com"),
         }

@@ -7,7 +7,96 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::providers::{ProviderKind, ProviderSettings};
+use crate::domain::ProviderKind;
+
+/// Which database a `DATABASE_URL` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    pub fn from_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            bail!("DATABASE_URL must start with sqlite:// or postgres://")
+        }
+    }
+}
+
+/// The default `OPENAI_BASE_URL`; with it, an API key is required.
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+/// The default `ANTHROPIC_BASE_URL` (no version: `/v1/messages` is appended).
+pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+/// The default `OPENAI_MODEL`.
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o";
+/// The default `CLAUDE_MODEL`.
+pub const DEFAULT_CLAUDE_MODEL: &str = "claude-3-5-haiku-20241022";
+
+/// Everything the providers need from the environment; filled by the config module.
+#[derive(Clone)]
+pub struct ProviderSettings {
+    pub openai_api_key: Option<String>,
+    /// Includes the version, e.g. `https://api.openai.com/v1`.
+    pub openai_base_url: String,
+    pub openai_model: String,
+    pub anthropic_api_key: Option<String>,
+    /// Without the version, e.g. `https://api.anthropic.com`.
+    pub anthropic_base_url: String,
+    pub claude_model: String,
+    /// Time allowed to open a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Time allowed from sending the request to the first text token.
+    pub first_token_timeout: Duration,
+    /// Time allowed between two events once tokens flow.
+    pub idle_timeout: Duration,
+    /// Retries before the first token (connection failures, 429, 5xx).
+    pub max_retries: u32,
+    /// Pause between the words of an offline answer, so it streams like the real thing.
+    pub offline_word_delay: Duration,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        Self {
+            openai_api_key: None,
+            openai_base_url: DEFAULT_OPENAI_BASE_URL.to_owned(),
+            openai_model: DEFAULT_OPENAI_MODEL.to_owned(),
+            anthropic_api_key: None,
+            anthropic_base_url: DEFAULT_ANTHROPIC_BASE_URL.to_owned(),
+            claude_model: DEFAULT_CLAUDE_MODEL.to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            first_token_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            max_retries: 2,
+            offline_word_delay: Duration::from_millis(25),
+        }
+    }
+}
+
+// Written by hand so that API keys never reach a log line.
+impl fmt::Debug for ProviderSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |key: &Option<String>| key.as_ref().map(|_| "[redacted]");
+        f.debug_struct("ProviderSettings")
+            .field("openai_api_key", &redact(&self.openai_api_key))
+            .field("openai_base_url", &self.openai_base_url)
+            .field("openai_model", &self.openai_model)
+            .field("anthropic_api_key", &redact(&self.anthropic_api_key))
+            .field("anthropic_base_url", &self.anthropic_base_url)
+            .field("claude_model", &self.claude_model)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("first_token_timeout", &self.first_token_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("offline_word_delay", &self.offline_word_delay)
+            .finish()
+    }
+}
 
 /// A value that must never reach a log line or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -98,7 +187,7 @@ impl Settings {
             None => 8000,
         };
         let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://chatbot.db".into());
-        crate::db::DbKind::from_url(&database_url)?;
+        DbKind::from_url(&database_url)?;
         let public_url = var("PUBLIC_URL")
             .unwrap_or_else(|| format!("http://localhost:{port}"))
             .trim_end_matches('/')
@@ -107,7 +196,7 @@ impl Settings {
             .with_context(|| format!("PUBLIC_URL is not a URL: {public_url:?}"))?;
         let (jwt_secret, jwt_secret_generated) = match var("JWT_SECRET") {
             Some(s) => (Secret::new(s), false),
-            None => (Secret::new(crate::auth::random_token(32)), true),
+            None => (Secret::new(crate::domain::secret::random_token(32)), true),
         };
         let ai_provider = match var("AI_PROVIDER") {
             Some(p) => p.parse().map_err(|_| {

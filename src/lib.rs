@@ -15,6 +15,8 @@ pub mod cli;
 pub mod config;
 /// The database pool, migrations and queries.
 pub mod db;
+/// The demo client behind `/widget/demo`.
+pub mod demo;
 /// Newtypes that parse input at the edge.
 pub mod domain;
 /// The one error type and its JSON bodies.

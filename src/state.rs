@@ -5,11 +5,9 @@ use std::sync::Arc;
 use crate::auth::google::GoogleSignIn;
 use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::RateLimits;
-use crate::chat::hub::ReplyHub;
-use crate::chat::snapshots::Snapshots;
+use crate::chat::Chat;
 use crate::config::Settings;
 use crate::db::Db;
-use crate::providers::Providers;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,10 +16,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Recently checked API keys; forget them after changing a client or a key.
     pub keys: Arc<KeyCache>,
-    pub providers: Arc<Providers>,
-    pub hub: ReplyHub,
-    /// What this process last knew of each session's context, by revision.
-    pub snapshots: Arc<Snapshots>,
+    /// Replies: the providers, the reply hub, the sessions' snapshots.
+    pub chat: Chat,
     /// `None` when `GOOGLE_CLIENT_ID`/`GOOGLE_CLIENT_SECRET` are not set.
     pub google: Option<Arc<GoogleSignIn>>,
 }
@@ -29,13 +25,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, settings: Settings) -> Self {
         let rate_limits = Arc::new(RateLimits::new(settings.rate_limit_per_minute));
-        let providers = Arc::new(Providers::new(settings.providers.clone()));
-        let hub = ReplyHub::new(settings.reply_retention);
         let keys = Arc::new(KeyCache::new(db.kind));
-        let snapshots = Arc::new(Snapshots::new(
-            crate::chat::HISTORY_WINDOW as usize + 1,
-            settings.session_timeout,
-        ));
+        let chat = Chat::new(db.clone(), &settings);
         // The URLs were checked when the settings were read, so this fails only on a bug;
         // sign-in then answers "not configured" rather than the whole service not starting.
         let google = settings.google.as_ref().and_then(|g| {
@@ -49,15 +40,8 @@ impl AppState {
             settings: Arc::new(settings),
             rate_limits,
             keys,
-            providers,
-            hub,
-            snapshots,
+            chat,
             google,
         }
-    }
-
-    /// The session inactivity timeout in milliseconds.
-    pub fn session_timeout_ms(&self) -> i64 {
-        i64::try_from(self.settings.session_timeout.as_millis()).unwrap_or(i64::MAX)
     }
 }

@@ -3,13 +3,8 @@
 //! and JS) come with a weak `ETag`, `304` on `If-None-Match`, short public caching and
 //! gzip/br when the client accepts it; `GET /widget/demo` is a page that shows the widget
 //! working against this same server, with the demo client's publishable key injected.
-//!
-//! The demo client exists so that `cargo run --release` works at once: at start (when
-//! `DEMO_CLIENT` is on) a client is made whose publishable key is allowed from the server's
-//! own origins. Publishable keys are public by design, so its key is kept in `app_meta` and
-//! reused across restarts; its secret key is revoked at once, since nobody ever sees it.
+//! The demo client the page uses is made in `demo.rs`.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use poem::http::{HeaderMap, StatusCode, header};
@@ -18,16 +13,8 @@ use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use rust_embed::RustEmbed;
 
-use crate::auth::api_key::KeyKind;
-use crate::auth::sha256_hex;
-use crate::config::Settings;
-use crate::db::{Db, clients};
+use crate::db::app_meta;
 use crate::state::AppState;
-
-/// Where the demo client's publishable key is kept in `app_meta`.
-pub const DEMO_KEY_META: &str = "demo_publishable_key";
-/// The demo client's name, as `chatbot client` listings show it.
-pub const DEMO_CLIENT_NAME: &str = "Demo (widget/demo)";
 
 /// Cache lifetime of the widget's files: short, so a new release reaches every site within
 /// minutes, while the ETag makes the revalidation after that a cheap `304`.
@@ -189,7 +176,7 @@ async fn demo(state: Data<&AppState>, query: poem::web::Query<DemoQuery>) -> Res
     let key = if let Some(own) = own_key(query.api_key.as_deref()) {
         Some(own)
     } else if state.settings.demo_client {
-        match clients::get_meta(&state.db, DEMO_KEY_META).await {
+        match app_meta::get(&state.db, crate::demo::DEMO_KEY_META).await {
             Ok(k) => k,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the demo key");
@@ -246,46 +233,6 @@ fn html_escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// The origins the demo page can be opened from: `PUBLIC_URL`'s, and loopback on the port
-/// the server listens on.
-pub fn demo_origins(settings: &Settings, port: u16) -> Vec<String> {
-    let mut set = BTreeSet::new();
-    set.insert(settings.public_origin());
-    set.insert(format!("http://127.0.0.1:{port}"));
-    set.insert(format!("http://localhost:{port}"));
-    set.into_iter().collect()
-}
-
-/// Makes sure the demo client exists with a live publishable key allowed from
-/// [`demo_origins`], reusing the key kept in `app_meta`; answers that key.
-pub async fn ensure_demo_client(db: &Db, settings: &Settings, port: u16) -> anyhow::Result<String> {
-    let wanted = demo_origins(settings, port);
-    if let Some(key) = clients::get_meta(db, DEMO_KEY_META).await?
-        && let Some(found) = clients::find_active_key(db, &sha256_hex(&key)).await?
-        && found.kind == KeyKind::Publishable
-    {
-        let mut origins = found.allowed_origins.clone();
-        let mut changed = false;
-        for o in wanted {
-            if !origins.contains(&o) {
-                origins.push(o);
-                changed = true;
-            }
-        }
-        if changed {
-            clients::set_allowed_origins(db, &found.client_id, &origins).await?;
-        }
-        tracing::info!(client_id = %found.client_id, "demo client ready");
-        return Ok(key);
-    }
-    let made = clients::create_client_with_keys(db, DEMO_CLIENT_NAME, &wanted, None).await?;
-    clients::revoke_key(db, &made.client.id, &made.secret.0.id).await?;
-    let key = made.publishable.1;
-    clients::set_meta(db, DEMO_KEY_META, &key).await?;
-    tracing::info!(client_id = %made.client.id, origins = ?wanted, "demo client created");
-    Ok(key)
 }
 
 #[cfg(test)]

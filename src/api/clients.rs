@@ -13,9 +13,10 @@ use serde_json::Value;
 use super::sessions::effective_bot_config;
 use super::users::current_user;
 use super::{ApiTags, rfc3339};
-use crate::auth::api_key::KeyKind;
-use crate::auth::scheme::UserAuth;
-use crate::db::clients::{self, AiDefaults, ClientRow, KeyRow};
+use crate::api::scheme::UserAuth;
+use crate::db::api_keys::{self, KeyRow};
+use crate::db::clients::{self, AiDefaults, ClientRow};
+use crate::domain::KeyKind;
 use crate::domain::client::{
     parse_ai_provider, parse_max_tokens, parse_model, parse_system_prompt, parse_temperature,
 };
@@ -296,7 +297,7 @@ impl ClientsApi {
     #[tracing::instrument(skip_all, fields(user_id = %auth.0.user_id))]
     async fn list(&self, state: Data<&AppState>, auth: UserAuth) -> ApiResult<Json<ClientList>> {
         let rows = clients::list_clients_of_user(&state.db, &auth.0.user_id).await?;
-        let mut keys = clients::list_keys_of_owner(&state.db, &auth.0.user_id).await?;
+        let mut keys = api_keys::list_of_owner(&state.db, &auth.0.user_id).await?;
         let clients = rows
             .into_iter()
             .map(|c| {
@@ -320,7 +321,7 @@ impl ClientsApi {
         id: Path<String>,
     ) -> ApiResult<Json<Client>> {
         let client = own_client(&state, &auth, &id).await?;
-        let keys = clients::list_keys(&state.db, &client.id).await?;
+        let keys = api_keys::list(&state.db, &client.id).await?;
         Ok(Json(Client::new(client, keys)))
     }
 
@@ -361,7 +362,7 @@ impl ClientsApi {
         // Keys remember their client's origins and AI defaults: they must be read again.
         state.keys.changed(&state.db).await?;
         let client = own_client(&state, &auth, &client.id).await?;
-        let keys = clients::list_keys(&state.db, &client.id).await?;
+        let keys = api_keys::list(&state.db, &client.id).await?;
         Ok(Json(Client::new(client, keys)))
     }
 
@@ -379,14 +380,14 @@ impl ClientsApi {
         body: Json<CreateKeyRequest>,
     ) -> ApiResult<CreateKeyResponse> {
         let client = own_client(&state, &auth, &id).await?;
-        if clients::count_active_keys(&state.db, &client.id).await? >= MAX_ACTIVE_KEYS {
+        if api_keys::count_active(&state.db, &client.id).await? >= MAX_ACTIVE_KEYS {
             return Err(
                 ApiError::conflict("Too many active keys").with_detail(format!(
                     "A client may have {MAX_ACTIVE_KEYS} active keys; revoke one first"
                 )),
             );
         }
-        let made = clients::create_key(&state.db, &client.id, body.0.kind).await?;
+        let made = api_keys::create(&state.db, &client.id, body.0.kind).await?;
         tracing::info!(key_id = %made.0.id, kind = made.0.kind.as_str(), "key created");
         Ok(CreateKeyResponse::Created(Json(CreatedKey::new(made))))
     }
@@ -404,7 +405,7 @@ impl ClientsApi {
         key_id: Path<String>,
     ) -> ApiResult<RevokeKeyResponse> {
         let client = own_client(&state, &auth, &id).await?;
-        if !clients::revoke_key(&state.db, &client.id, &key_id).await? {
+        if !api_keys::revoke(&state.db, &client.id, &key_id).await? {
             return Err(ApiError::not_found("API key"));
         }
         state.keys.changed(&state.db).await?;

@@ -8,8 +8,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::{ApiTags, rfc3339};
-use crate::auth::scheme::ChatAuth;
+use crate::api::scheme::ChatAuth;
 use crate::db::{feedback, messages};
+use crate::domain::MessageRole;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -71,7 +72,7 @@ async fn rateable(
     let Some(m) = messages::get_owned(&state.db, &auth.owner(), message_id).await? else {
         return Err(ApiError::not_found("Message"));
     };
-    if m.role != "assistant" {
+    if m.role != MessageRole::Assistant {
         return Err(ApiError::bad_field(
             "messageId",
             "only the assistant's replies can be rated",

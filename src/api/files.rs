@@ -9,9 +9,8 @@ use poem_openapi::types::multipart::Upload;
 use poem_openapi::{Multipart, Object, OpenApi};
 use serde_json::json;
 
-use super::{ApiTags, rfc3339};
-use crate::api::sessions::load_session;
-use crate::auth::scheme::ChatAuth;
+use super::{ApiTags, rfc3339, session_response};
+use crate::api::scheme::ChatAuth;
 use crate::chat::context::{DATA_BUDGET, PAGE_BUDGET_WITH_FILE};
 use crate::db::{files as db_files, sessions};
 use crate::error::{ApiError, ApiResult};
@@ -138,6 +137,28 @@ fn file_error(err: FileError) -> ApiError {
 
 pub struct FilesApi;
 
+session_response! {
+    /// The file is the session's active file now
+    UploadFile(Json<UploadResult>)
+}
+
+session_response! {
+    /// The session's file, if it has one
+    FileInfo(Json<FileInfoResponse>)
+}
+
+session_response! {
+    /// The matching rows
+    QueryFile(Json<QueryResponse>),
+    not_found = "No such session (or not the caller's), or the session has no file"
+}
+
+session_response! {
+    /// The file was deleted
+    DeleteFile(Json<Deleted>),
+    not_found = "No such session (or not the caller's), or the session has no file"
+}
+
 #[OpenApi(prefix_path = "/api/chat/files", tag = "ApiTags::Files")]
 impl FilesApi {
     /// Upload a data file
@@ -152,8 +173,15 @@ impl FilesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         form: UploadForm,
-    ) -> ApiResult<Json<UploadResult>> {
-        let session = load_session(&state, &auth.owner(), &form.session_id).await?;
+    ) -> ApiResult<UploadFile> {
+        let session = match state
+            .chat
+            .find_session(&auth.owner(), &form.session_id)
+            .await?
+        {
+            Ok(session) => session,
+            Err(why) => return Ok(why.into()),
+        };
         if form.file.size() > files::MAX_FILE_BYTES {
             return Err(file_error(FileError::TooLarge));
         }
@@ -209,7 +237,7 @@ impl FilesApi {
             "file uploaded"
         );
         let a = &parsed.analysis;
-        Ok(Json(UploadResult {
+        Ok(UploadFile::Ok(Json(UploadResult {
             session_id: session.id,
             status: "uploaded".into(),
             file: UploadedFile {
@@ -223,22 +251,26 @@ impl FilesApi {
                 stored_rows: parsed.table.rows.len() as u64,
                 warnings: parsed.warnings,
             },
-        }))
+        })))
     }
 
     /// The session's file
     ///
     /// `hasFile` false when the session has none.
     #[oai(path = "/info/:session_id", method = "get")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn info(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<Json<FileInfoResponse>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
+    ) -> ApiResult<FileInfo> {
+        let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(session) => session,
+            Err(why) => return Ok(why.into()),
+        };
         let file = db_files::info(&state.db, &session.id).await?;
-        Ok(Json(FileInfoResponse {
+        Ok(FileInfo::Ok(Json(FileInfoResponse {
             has_file: file.is_some(),
             file: file.map(|f| FileSummary {
                 name: f.name,
@@ -247,7 +279,7 @@ impl FilesApi {
                 summary: f.summary,
                 uploaded_at: rfc3339(f.uploaded_at),
             }),
-        }))
+        })))
     }
 
     /// Search the session's file
@@ -255,14 +287,18 @@ impl FilesApi {
     /// Rows with a cell containing `query` (case-insensitive), optionally in one column;
     /// `count` is the number of matches.
     #[oai(path = "/query/:session_id", method = "post")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn query(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
         body: Json<QueryRequest>,
-    ) -> ApiResult<Json<QueryResponse>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
+    ) -> ApiResult<QueryFile> {
+        let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(session) => session,
+            Err(why) => return Ok(why.into()),
+        };
         let limit = body.0.limit.unwrap_or(files::DEFAULT_QUERY_LIMIT as u32);
         if !(1..=files::MAX_QUERY_LIMIT as u32).contains(&limit) {
             return Err(ApiError::bad_field(
@@ -272,7 +308,7 @@ impl FilesApi {
         }
         let Some((table_json, analysis_json)) = db_files::table(&state.db, &session.id).await?
         else {
-            return Err(ApiError::not_found("File"));
+            return Ok(QueryFile::NotFound(Json(ApiError::not_found("File").body)));
         };
         let QueryRequest { query, column, .. } = body.0;
         let result =
@@ -292,31 +328,35 @@ impl FilesApi {
             })
             .await
             .map_err(|e| ApiError::internal(anyhow::anyhow!("query task: {e}")))??;
-        Ok(Json(QueryResponse {
+        Ok(QueryFile::Ok(Json(QueryResponse {
             results: result.results,
             count: result.count,
-        }))
+        })))
     }
 
     /// Delete the session's file
     ///
     /// It stops being part of the context at once.
     #[oai(path = "/:session_id", method = "delete")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn delete(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<Json<Deleted>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
+    ) -> ApiResult<DeleteFile> {
+        let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(session) => session,
+            Err(why) => return Ok(why.into()),
+        };
         if !db_files::delete(&state.db, &session.id).await? {
-            return Err(ApiError::not_found("File"));
+            return Ok(DeleteFile::NotFound(Json(ApiError::not_found("File").body)));
         }
         sessions::touch(&state.db, &session.id).await?;
-        Ok(Json(Deleted {
+        Ok(DeleteFile::Ok(Json(Deleted {
             status: "deleted".into(),
             session_id: session.id,
-        }))
+        })))
     }
 }
 

@@ -298,7 +298,7 @@ impl GoogleApi {
         })?;
         let user = sign_in_user(&state, &g, &email).await?;
         tracing::Span::current().record("user_id", user.id.as_str());
-        let pair = tokens::issue(&state, &user.id).await?;
+        let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         tracing::info!("signed in with Google");
         match pending.redirect {
             None => Ok(GoogleCallback::SignedIn(Json(AuthTokens::new(user, pair)))),

@@ -35,6 +35,7 @@ impl HealthApi {
     /// Answers 200 when the service and its database are up, 503 when the database is
     /// unreachable. Needs no credentials.
     #[oai(path = "/healthz", method = "get")]
+    #[tracing::instrument(skip_all)]
     async fn health(&self, state: poem::web::Data<&AppState>) -> HealthResponse {
         let version = env!("CARGO_PKG_VERSION").to_string();
         if state.db.ping().await {

@@ -8,10 +8,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::{ApiTags, rfc3339};
-use crate::auth::api_key::KeyKind;
-use crate::auth::scheme::{ChatAuth, ClientAuth, UserAuth};
+use crate::api::scheme::{ChatAuth, ClientAuth, UserAuth};
 use crate::auth::visitor;
 use crate::db::{self, clients, identity};
+use crate::domain::KeyKind;
 use crate::domain::UserIdentifier;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

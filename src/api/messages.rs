@@ -1,25 +1,21 @@
 //! `/api/chat/messages`: send a message and get the reply as JSON or as a stream of server-sent
 //! events, resume a stream, cancel a reply, read and clear the history.
 
-use std::sync::Arc;
-
-use bytes::Bytes;
 use futures::StreamExt;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
-use serde_json::{Value, json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::Value;
 
-use super::{ApiTags, now_rfc3339};
-use crate::api::sessions::load_session;
-use crate::auth::scheme::ChatAuth;
+use super::{ApiTags, now_rfc3339, session_response};
+use crate::api::scheme::ChatAuth;
 use crate::chat::hub::{HubEvent, ReplyEnd};
-use crate::chat::sse::{SseBody, frame, hub_frame, with_pings};
-use crate::chat::{self, replay_stored};
+use crate::chat::sse::{self, SseBody};
+use crate::chat::{Cancelled, Started, Unavailable};
 use crate::db::{messages, sessions};
-use crate::domain::MessageText;
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{MessageText, SessionConfig};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
 /// The most messages one history page answers.
@@ -94,6 +90,50 @@ pub struct CancelResult {
     pub status: String,
 }
 
+session_response! {
+    /// The whole reply
+    SendMessage(Json<SendResponse>)
+}
+
+session_response! {
+    /// The reply as server-sent events
+    StreamMessage(SseBody)
+}
+
+session_response! {
+    /// The session's messages, oldest first
+    ReadHistory(Json<History>)
+}
+
+session_response! {
+    /// The history was cleared
+    ClearHistory(Json<Cleared>)
+}
+
+#[derive(ApiResponse)]
+pub enum ResumeReply {
+    /// The reply's events after `Last-Event-ID`
+    #[oai(status = 200)]
+    Ok(SseBody),
+    /// No such reply, or not the caller's
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+pub enum CancelReply {
+    /// What stopping did
+    #[oai(status = 200)]
+    Ok(Json<CancelResult>),
+    /// No such reply, or not the caller's
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+fn no_reply() -> Json<ErrorBody> {
+    Json(ApiError::not_found("Reply").body)
+}
+
 pub struct MessagesApi;
 
 #[OpenApi(prefix_path = "/api/chat/messages", tag = "ApiTags::Messages")]
@@ -109,25 +149,25 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         body: Json<SendRequest>,
-    ) -> ApiResult<Json<SendResponse>> {
-        let body = body.0;
-        let message = MessageText::parse(body.message)?;
-        let started =
-            chat::start_reply(&state, &auth, &body.session_id, message, body.config).await?;
+    ) -> ApiResult<SendMessage> {
+        let started = match start(&state, &auth, body.0).await? {
+            Ok(started) => started,
+            Err(why) => return Ok(why.into()),
+        };
         let mut events = Box::pin(started.reply.subscribe(0));
         while let Some(event) = events.next().await {
             if let HubEvent::End(end) = event {
                 return match &*end {
-                    ReplyEnd::Done(done) => Ok(Json(SendResponse {
+                    ReplyEnd::Done(done) => Ok(SendMessage::Ok(Json(SendResponse {
                         response: done.response.clone(),
-                        session_id: body.session_id,
+                        session_id: started.session_id.clone(),
                         message_id: done.message_id.clone(),
                         message_count: done.message_count,
                         provider: done.provider.clone(),
                         model: done.model.clone(),
                         finish_reason: done.finish_reason.clone(),
                         timestamp: done.timestamp.clone(),
-                    })),
+                    }))),
                     ReplyEnd::Failed { status, detail, .. } => {
                         Err(ApiError::upstream(*status, detail.clone()))
                     }
@@ -151,28 +191,15 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         body: Json<SendRequest>,
-    ) -> ApiResult<SseBody> {
-        let body = body.0;
-        let message = MessageText::parse(body.message)?;
-        let started =
-            chat::start_reply(&state, &auth, &body.session_id, message, body.config).await?;
-        let start = frame(
-            "start",
-            None,
-            &json!({
-                "sessionId": body.session_id,
-                "messageId": started.reply.id,
-                "userMessageId": started.user_message_id,
-                "provider": started.provider.as_str(),
-                "model": started.model,
-            }),
-        );
-        let frames = futures::stream::once(async move { start })
-            .chain(started.reply.subscribe(0).map(|e| hub_frame(&e)));
-        Ok(SseBody(Box::pin(with_pings(
-            frames,
+    ) -> ApiResult<StreamMessage> {
+        let started = match start(&state, &auth, body.0).await? {
+            Ok(started) => started,
+            Err(why) => return Ok(why.into()),
+        };
+        Ok(StreamMessage::Ok(sse::new_reply(
+            started,
             state.settings.ping_interval,
-        ))))
+        )))
     }
 
     /// Resume a reply's stream
@@ -181,13 +208,14 @@ impl MessagesApi {
     /// `done` or `error`; works while the reply is generated and after it ended. Deltas keep
     /// their original ids.
     #[oai(path = "/stream/:message_id", method = "get")]
+    #[tracing::instrument(skip_all, fields(message_id = %message_id.0))]
     async fn resume(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         message_id: Path<String>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
-    ) -> ApiResult<SseBody> {
+    ) -> ApiResult<ResumeReply> {
         let after = match last_event_id
             .0
             .as_deref()
@@ -202,35 +230,14 @@ impl MessagesApi {
             })?,
             None => 0,
         };
-        let owner = auth.owner();
-        if let Some(reply) = state.hub.get(&message_id, &owner) {
-            let frames = reply.subscribe(after).map(|e| hub_frame(&e));
-            return Ok(SseBody(Box::pin(with_pings(
-                frames,
-                state.settings.ping_interval,
-            ))));
-        }
-        let Some(stored) = messages::get_owned(&state.db, &owner, &message_id)
-            .await?
-            .filter(|m| m.role == "assistant")
-        else {
-            return Err(ApiError::not_found("Reply"));
+        let Some(reply) = state.chat.resume(&auth.owner(), &message_id).await? else {
+            return Ok(ResumeReply::NotFound(no_reply()));
         };
-        let count = sessions::message_count(&state.db, &stored.session_id).await?;
-        let (deltas, end) = replay_stored(&stored, count);
-        let mut out: Vec<Bytes> = deltas
-            .into_iter()
-            .enumerate()
-            .skip(after as usize)
-            .map(|(i, content)| {
-                hub_frame(&HubEvent::Delta {
-                    id: i as u64 + 1,
-                    content,
-                })
-            })
-            .collect();
-        out.push(hub_frame(&HubEvent::End(Arc::new(end))));
-        Ok(SseBody(Box::pin(futures::stream::iter(out))))
+        Ok(ResumeReply::Ok(sse::resumed(
+            reply,
+            after,
+            state.settings.ping_interval,
+        )))
     }
 
     /// Stop a reply
@@ -238,32 +245,22 @@ impl MessagesApi {
     /// Stops a reply being generated; what was generated is kept and its stream ends with
     /// `done` whose `finishReason` is `cancelled`.
     #[oai(path = "/:message_id/cancel", method = "post")]
+    #[tracing::instrument(skip_all, fields(message_id = %message_id.0))]
     async fn cancel(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         message_id: Path<String>,
-    ) -> ApiResult<Json<CancelResult>> {
-        let owner = auth.owner();
-        if let Some(reply) = state.hub.get(&message_id, &owner) {
-            let status = if reply.is_finished() {
-                "finished"
-            } else {
-                "cancelled"
-            };
-            reply.cancel_token().cancel();
-            return Ok(Json(CancelResult {
-                message_id: message_id.0,
-                status: status.into(),
-            }));
-        }
-        match messages::get_owned(&state.db, &owner, &message_id).await? {
-            Some(m) if m.role == "assistant" => Ok(Json(CancelResult {
-                message_id: message_id.0,
-                status: "finished".into(),
-            })),
-            _ => Err(ApiError::not_found("Reply")),
-        }
+    ) -> ApiResult<CancelReply> {
+        let status = match state.chat.cancel(&auth.owner(), &message_id).await? {
+            Some(Cancelled::Now) => "cancelled",
+            Some(Cancelled::AlreadyFinished) => "finished",
+            None => return Ok(CancelReply::NotFound(no_reply())),
+        };
+        Ok(CancelReply::Ok(Json(CancelResult {
+            message_id: message_id.0,
+            status: status.into(),
+        })))
     }
 
     /// Read the history
@@ -271,6 +268,7 @@ impl MessagesApi {
     /// Messages oldest first; `limit` answers at most that many (the newest ones before
     /// `before`, a message id or a Unix-milliseconds time).
     #[oai(path = "/history/:session_id", method = "get")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn history(
         &self,
         state: Data<&AppState>,
@@ -280,8 +278,11 @@ impl MessagesApi {
         limit: Query<Option<u32>>,
         /// Only messages before this one (a message id) or this time (Unix milliseconds)
         before: Query<Option<String>>,
-    ) -> ApiResult<Json<History>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
+    ) -> ApiResult<ReadHistory> {
+        let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(session) => session,
+            Err(why) => return Ok(why.into()),
+        };
         let limit = limit.0.unwrap_or(DEFAULT_HISTORY_LIMIT);
         if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
             return Err(ApiError::bad_field(
@@ -308,43 +309,68 @@ impl MessagesApi {
         };
         let rows = messages::history(&state.db, &session.id, i64::from(limit), before).await?;
         let message_count = sessions::message_count(&state.db, &session.id).await?;
-        Ok(Json(History {
+        Ok(ReadHistory::Ok(Json(History {
             session_id: session.id,
             message_count,
             messages: rows
                 .into_iter()
                 .map(|m| HistoryMessage {
                     id: m.id,
-                    role: m.role,
+                    role: m.role.as_str().into(),
                     content: m.content,
                     timestamp: m.created_at,
                     provider: m.provider,
                     model: m.model,
-                    status: m.status,
+                    status: m.status.map(|s| s.as_str().into()),
                 })
                 .collect(),
-        }))
+        })))
     }
 
     /// Clear the history
     ///
     /// Deletes every message of the session (replies in progress are stopped first).
     #[oai(path = "/clear/:session_id", method = "delete")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn clear(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<Json<Cleared>> {
-        let session = load_session(&state, &auth.owner(), &session_id).await?;
-        state.hub.cancel_session(&session.id);
+    ) -> ApiResult<ClearHistory> {
+        let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(session) => session,
+            Err(why) => return Ok(why.into()),
+        };
+        state.chat.hub.cancel_session(&session.id);
         let n = messages::clear(&state.db, &session.id).await?;
         sessions::touch(&state.db, &session.id).await?;
-        Ok(Json(Cleared {
+        Ok(ClearHistory::Ok(Json(Cleared {
             session_id: session.id,
             status: "cleared".into(),
             messages_cleared: n as i64,
             timestamp: now_rfc3339(),
-        }))
+        })))
     }
+}
+
+/// A message's reply started, for `send` and `stream` alike: the message and its config
+/// parsed at the edge.
+async fn start(
+    state: &AppState,
+    auth: &ChatAuth,
+    body: SendRequest,
+) -> ApiResult<Result<Started, Unavailable>> {
+    let message = MessageText::parse(body.message)?;
+    let config = body.config.map(SessionConfig::parse).transpose()?;
+    state
+        .chat
+        .start_reply(
+            &auth.owner(),
+            auth.ai_defaults(),
+            &body.session_id,
+            message,
+            config,
+        )
+        .await
 }

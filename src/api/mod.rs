@@ -7,6 +7,7 @@ pub mod google;
 pub mod health;
 pub mod identity;
 pub mod messages;
+pub mod scheme;
 pub mod sessions;
 pub mod users;
 
@@ -28,13 +29,41 @@ pub enum ApiTags {
     Health,
 }
 
-/// An RFC 3339 time (UTC, milliseconds) from Unix milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::domain::time::{now_rfc3339, rfc3339};
 
-pub fn now_rfc3339() -> String {
-    rfc3339(crate::db::now_ms())
+/// A response enum for an operation on one chat session: its success, and the 404 and 410
+/// it answers when the session is not the caller's or expired (`chat::Unavailable`).
+/// The 404's description may name more than the session (`not_found = "…"`).
+macro_rules! session_response {
+    ($(#[doc = $doc:literal])* $name:ident($ok:ty)) => {
+        $crate::api::session_response! {
+            $(#[doc = $doc])*
+            $name($ok), not_found = "No such session, or not the caller's"
+        }
+    };
+    ($(#[doc = $doc:literal])* $name:ident($ok:ty), not_found = $missing:literal) => {
+        #[derive(poem_openapi::ApiResponse)]
+        pub enum $name {
+            $(#[doc = $doc])*
+            #[oai(status = 200)]
+            Ok($ok),
+            #[doc = $missing]
+            #[oai(status = 404)]
+            NotFound(poem_openapi::payload::Json<crate::error::ErrorBody>),
+            /// The session expired through inactivity; create a new one
+            #[oai(status = 410)]
+            Gone(poem_openapi::payload::Json<crate::error::ErrorBody>),
+        }
+
+        impl From<crate::chat::Unavailable> for $name {
+            fn from(why: crate::chat::Unavailable) -> Self {
+                let body = poem_openapi::payload::Json(why.into_error().body);
+                match why {
+                    crate::chat::Unavailable::NotFound => Self::NotFound(body),
+                    crate::chat::Unavailable::Expired { .. } => Self::Gone(body),
+                }
+            }
+        }
+    };
 }
+pub(crate) use session_response;

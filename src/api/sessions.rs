@@ -7,19 +7,16 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{ApiTags, now_rfc3339, rfc3339};
-use crate::auth::scheme::{ChatAuth, Owner};
+use super::{ApiTags, now_rfc3339, rfc3339, session_response};
+use crate::api::scheme::ChatAuth;
+
 use crate::chat::snapshots::Snapshot;
-use crate::db::{self, clients, sessions, sessions::SessionRow};
-use crate::domain::UserIdentifier;
-use crate::error::{ApiError, ApiResult};
-use crate::providers::ProviderKind;
+use crate::db::{self, clients, sessions};
+use crate::domain::{SessionConfig, UserIdentifier};
+use crate::error::ApiResult;
 use crate::state::AppState;
-
-/// Longest `customInstructions`, in characters.
-const MAX_INSTRUCTIONS_CHARS: usize = 8_000;
 
 #[derive(Object)]
 pub struct CreateSessionRequest {
@@ -114,6 +111,16 @@ pub enum CreateSessionResponse {
     Created(Json<SessionCreated>),
 }
 
+session_response! {
+    /// The session
+    GetSession(Json<SessionInfo>)
+}
+
+session_response! {
+    /// The session's config after the change
+    UpdateConfig(Json<ConfigUpdated>)
+}
+
 pub struct SessionsApi;
 
 #[OpenApi(prefix_path = "/api/chat/sessions", tag = "ApiTags::Sessions")]
@@ -129,7 +136,7 @@ impl SessionsApi {
         auth: ChatAuth,
         body: Json<CreateSessionRequest>,
     ) -> ApiResult<CreateSessionResponse> {
-        let config = parse_config(body.0.config.unwrap_or_else(|| json!({})))?;
+        let config = SessionConfig::parse(body.0.config.unwrap_or_else(|| json!({})))?;
         let who = match body.0.user_identifier.as_deref() {
             Some(raw) => UserIdentifier::parse(raw)?,
             None => None,
@@ -154,7 +161,7 @@ impl SessionsApi {
         }
         // A new session is at revision 0 with nothing but its config: its first reply need
         // not read it back.
-        state.snapshots.put(
+        state.chat.snapshots.put(
             &row.id,
             Snapshot {
                 owner: auth.owner(),
@@ -168,7 +175,7 @@ impl SessionsApi {
         tracing::info!(session_id = %row.id, "session created");
         Ok(CreateSessionResponse::Created(Json(SessionCreated {
             session_id: row.id,
-            config,
+            config: config.to_json(),
             status: "created".into(),
             timestamp: rfc3339(row.created_at),
             verified,
@@ -180,13 +187,14 @@ impl SessionsApi {
     /// How many sessions the caller has and how many were active within the session
     /// timeout. Secret keys and users only.
     #[oai(path = "/stats/summary", method = "get")]
+    #[tracing::instrument(skip_all)]
     async fn stats_summary(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
     ) -> ApiResult<Json<StatsSummary>> {
         auth.require_private()?;
-        let since = db::now_ms() - state.session_timeout_ms();
+        let since = db::now_ms() - state.chat.session_timeout_ms();
         let s = sessions::summary(&state.db, &auth.owner(), since).await?;
         Ok(Json(StatsSummary {
             total_sessions: s.total,
@@ -199,6 +207,7 @@ impl SessionsApi {
     ///
     /// Session counts per `user_identifier`. Secret keys and users only.
     #[oai(path = "/stats/by-user", method = "get")]
+    #[tracing::instrument(skip_all)]
     async fn stats_by_user(
         &self,
         state: Data<&AppState>,
@@ -223,6 +232,7 @@ impl SessionsApi {
     /// Name, colours, icon and powered-by line for the widget: the client's bot config over
     /// the defaults.
     #[oai(path = "/bot-config", method = "get")]
+    #[tracing::instrument(skip_all)]
     async fn bot_config(&self, state: Data<&AppState>, auth: ChatAuth) -> ApiResult<Json<Value>> {
         let custom = match auth.client_id() {
             Some(client_id) => clients::get_client(&state.db, client_id)
@@ -237,154 +247,56 @@ impl SessionsApi {
 
     /// Read a session
     #[oai(path = "/:session_id", method = "get")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn get(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<Json<SessionInfo>> {
-        let row = load_session(&state, &auth.owner(), &session_id).await?;
+    ) -> ApiResult<GetSession> {
+        let row = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(row) => row,
+            Err(why) => return Ok(why.into()),
+        };
         let message_count = sessions::message_count(&state.db, &row.id).await?;
         let has_file = sessions::has_file(&state.db, &row.id).await?;
         let verified = db::identity::is_verified(&state.db, &row.id).await?;
-        Ok(Json(SessionInfo {
+        Ok(GetSession::Ok(Json(SessionInfo {
             session_id: row.id,
-            config: row.config,
+            config: row.config.to_json(),
             message_count,
             has_file,
             created_at: rfc3339(row.created_at),
             last_activity: rfc3339(row.last_activity),
             verified,
             user_identifier: row.user_identifier,
-        }))
+        })))
     }
 
     /// Change a session's config
     ///
     /// Merges the given keys into the session's config; a key set to `null` is removed.
     #[oai(path = "/:session_id/config", method = "put")]
+    #[tracing::instrument(skip_all, fields(session_id = %session_id.0))]
     async fn update_config(
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
         body: Json<UpdateConfigRequest>,
-    ) -> ApiResult<Json<ConfigUpdated>> {
-        let row = load_session(&state, &auth.owner(), &session_id).await?;
-        let Value::Object(changes) = body.0.config else {
-            return Err(ApiError::bad_field(
-                "config",
-                "config must be a JSON object",
-            ));
+    ) -> ApiResult<UpdateConfig> {
+        let row = match state.chat.find_session(&auth.owner(), &session_id).await? {
+            Ok(row) => row,
+            Err(why) => return Ok(why.into()),
         };
-        let mut merged = match row.config {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        for (k, v) in changes {
-            if v.is_null() {
-                merged.remove(&k);
-            } else {
-                merged.insert(k, v);
-            }
-        }
-        let config = parse_config(Value::Object(merged))?;
+        let config = row.config.changed(body.0.config)?;
         sessions::update_config(&state.db, &row.id, &config).await?;
-        Ok(Json(ConfigUpdated {
+        Ok(UpdateConfig::Ok(Json(ConfigUpdated {
             session_id: row.id,
-            config,
+            config: config.to_json(),
             status: "updated".into(),
-        }))
+        })))
     }
-}
-
-/// The session if the owner has it: 404 when not (also for another owner's id), 410 when it
-/// expired through inactivity.
-pub async fn load_session(
-    state: &AppState,
-    owner: &Owner,
-    session_id: &str,
-) -> ApiResult<SessionRow> {
-    let Some(row) = sessions::get(&state.db, owner, session_id).await? else {
-        return Err(ApiError::not_found("Session"));
-    };
-    live_session(state, row)
-}
-
-/// The session unless it expired through inactivity (410).
-pub fn live_session(state: &AppState, row: SessionRow) -> ApiResult<SessionRow> {
-    if row.is_expired(state.session_timeout_ms(), db::now_ms()) {
-        return Err(ApiError::gone("Session expired").with_detail(format!(
-            "The session was inactive for more than {} seconds; create a new one",
-            state.settings.session_timeout.as_secs()
-        )));
-    }
-    Ok(row)
-}
-
-/// Checks the known config keys; unknown keys are kept as they are.
-pub fn parse_config(config: Value) -> ApiResult<Value> {
-    let Value::Object(map) = &config else {
-        return Err(ApiError::bad_field(
-            "config",
-            "config must be a JSON object",
-        ));
-    };
-    if let Some(p) = map.get("aiProvider").filter(|v| !v.is_null()) {
-        let ok = p
-            .as_str()
-            .is_some_and(|s| s.parse::<ProviderKind>().is_ok());
-        if !ok {
-            return Err(ApiError::bad_field(
-                "config.aiProvider",
-                "config.aiProvider must be one of claude, openai, offline",
-            ));
-        }
-    }
-    if let Some(m) = map.get("model").filter(|v| !v.is_null())
-        && !m.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 200)
-    {
-        return Err(ApiError::bad_field(
-            "config.model",
-            "config.model must be a model name (a string of 1 to 200 characters)",
-        ));
-    }
-    if let Some(ci) = map.get("customInstructions").filter(|v| !v.is_null()) {
-        match ci.as_str() {
-            Some(s) if s.chars().count() <= MAX_INSTRUCTIONS_CHARS => {}
-            Some(_) => {
-                return Err(ApiError::bad_field(
-                    "config.customInstructions",
-                    "config.customInstructions must be at most 8000 characters",
-                ));
-            }
-            None => {
-                return Err(ApiError::bad_field(
-                    "config.customInstructions",
-                    "config.customInstructions must be a string",
-                ));
-            }
-        }
-    }
-    if let Some(pc) = map.get("pageContext").filter(|v| !v.is_null()) {
-        let Value::Object(pc) = pc else {
-            return Err(ApiError::bad_field(
-                "config.pageContext",
-                "config.pageContext must be an object with url, title, content",
-            ));
-        };
-        for key in ["url", "title", "content"] {
-            if let Some(v) = pc.get(key)
-                && !(v.is_string() || v.is_null())
-            {
-                return Err(ApiError::bad_field(
-                    &format!("config.pageContext.{key}"),
-                    format!("config.pageContext.{key} must be a string"),
-                ));
-            }
-        }
-    }
-    Ok(config)
 }
 
 /// The client's bot config laid over the defaults: what the widget gets.

@@ -10,9 +10,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::json;
 
 use super::{ApiTags, rfc3339};
+use crate::api::scheme::{UserAuth, client_ip};
 use crate::auth::jwt::ACCESS_TOKEN_TTL_SECS;
 use crate::auth::password;
-use crate::auth::scheme::{UserAuth, client_ip};
 use crate::auth::tokens::{self, TokenPair};
 use crate::db::{self, refresh_tokens, users, users::UserRow};
 use crate::domain::{DisplayName, Email, Password};
@@ -203,7 +203,7 @@ impl AuthApi {
         })?;
         tracing::Span::current().record("user_id", user.id.as_str());
         tracing::info!("account registered");
-        let pair = tokens::issue(&state, &user.id).await?;
+        let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         Ok(Registered::Created(Json(AuthTokens::new(user, pair))))
     }
 
@@ -235,7 +235,7 @@ impl AuthApi {
             return Err(bad_credentials());
         };
         tracing::Span::current().record("user_id", user.id.as_str());
-        let pair = tokens::issue(&state, &user.id).await?;
+        let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         tracing::info!("signed in with password");
         Ok(Json(AuthTokens::new(user, pair)))
     }
@@ -251,7 +251,12 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<RefreshRequest>,
     ) -> ApiResult<Json<AuthTokens>> {
-        let (user_id, pair) = tokens::rotate(&state, body.0.refresh_token.trim()).await?;
+        let (user_id, pair) = tokens::rotate(
+            &state.db,
+            state.settings.jwt_secret.expose(),
+            body.0.refresh_token.trim(),
+        )
+        .await?;
         tracing::Span::current().record("user_id", user_id.as_str());
         let Some(user) = users::get(&state.db, &user_id).await? else {
             return Err(ApiError::unauthorized("Invalid refresh token"));

@@ -16,7 +16,7 @@ use std::time::Duration;
 use moka::sync::Cache;
 use sqlx::postgres::PgListener;
 
-use crate::db::clients::{self, KeyLookup};
+use crate::db::api_keys::{self, KeyLookup};
 use crate::db::{Db, DbKind};
 
 /// The longest a checked key is trusted without reading the database again.
@@ -59,13 +59,13 @@ impl KeyCache {
     /// The live key with this SHA-256, from memory when it was checked recently.
     pub async fn find(&self, db: &Db, key_hash: &str) -> sqlx::Result<Option<Arc<KeyLookup>>> {
         if !self.trusted.load(Ordering::Acquire) {
-            return Ok(clients::find_active_key(db, key_hash).await?.map(Arc::new));
+            return Ok(api_keys::find_active(db, key_hash).await?.map(Arc::new));
         }
         if let Some(hit) = self.entries.get(key_hash) {
             return Ok(Some(hit));
         }
         let epoch = self.epoch.load(Ordering::Acquire);
-        let Some(found) = clients::find_active_key(db, key_hash).await? else {
+        let Some(found) = api_keys::find_active(db, key_hash).await? else {
             return Ok(None);
         };
         let found = Arc::new(found);
@@ -156,7 +156,7 @@ mod tests {
             .await
             .unwrap();
         db.migrate().await.unwrap();
-        let made = clients::create_client_with_keys(&db, "c", &[], None)
+        let made = crate::db::clients::create_client_with_keys(&db, "c", &[], None)
             .await
             .unwrap();
         let hash = crate::auth::sha256_hex(&made.secret.1);
@@ -166,7 +166,7 @@ mod tests {
         assert!(trusted.find(&db, &hash).await.unwrap().is_some());
         assert!(untrusted.find(&db, &hash).await.unwrap().is_some());
         // Revoked behind both caches' backs, as another instance would.
-        clients::revoke_key(&db, &made.client.id, &made.secret.0.id)
+        api_keys::revoke(&db, &made.client.id, &made.secret.0.id)
             .await
             .unwrap();
         assert!(trusted.find(&db, &hash).await.unwrap().is_some());

@@ -1,30 +1,13 @@
 //! Who is calling: tenant API keys, users' passwords, access and refresh tokens and Google
 //! sign-in, the security schemes that check them, and the rate limits that go with them.
 
-pub mod api_key;
 pub mod google;
 pub mod jwt;
 pub mod key_cache;
 pub mod login_throttle;
 pub mod password;
 pub mod rate_limit;
-pub mod scheme;
 pub mod tokens;
 pub mod visitor;
 
-use base64::Engine;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-
-/// `bytes` random bytes from the OS generator, base64url without padding.
-pub fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
-}
-
-/// SHA-256 in hex: how high-entropy tokens (API keys, refresh tokens, OAuth states) are
-/// stored. They need no slow hash: guessing 128 random bits is out of reach anyway.
-pub fn sha256_hex(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
-}
+pub use crate::domain::secret::{random_token, sha256_hex};

@@ -8,7 +8,6 @@ use std::time::Duration;
 use super::{jwt, random_token, sha256_hex};
 use crate::db::{self, Db, refresh_tokens};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 /// How long a refresh token may wait for its use.
 pub const REFRESH_TOKEN_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -25,16 +24,16 @@ fn invalid() -> ApiError {
         .with_detail("The refresh token is unknown, expired or revoked; sign in again")
 }
 
-fn access_token(state: &AppState, user_id: &str, family_id: &str) -> ApiResult<String> {
-    jwt::issue(state.settings.jwt_secret.expose(), user_id, family_id).map_err(ApiError::internal)
+fn access_token(jwt_secret: &str, user_id: &str, family_id: &str) -> ApiResult<String> {
+    jwt::issue(jwt_secret, user_id, family_id).map_err(ApiError::internal)
 }
 
 /// Starts a new family: a fresh sign-in (register, login, Google).
-pub async fn issue(state: &AppState, user_id: &str) -> ApiResult<TokenPair> {
+pub async fn issue(db: &Db, jwt_secret: &str, user_id: &str) -> ApiResult<TokenPair> {
     let refresh_token = random_token(32);
     let family_id = db::new_id();
     refresh_tokens::insert(
-        &state.db,
+        db,
         user_id,
         &family_id,
         &sha256_hex(&refresh_token),
@@ -42,18 +41,18 @@ pub async fn issue(state: &AppState, user_id: &str) -> ApiResult<TokenPair> {
     )
     .await?;
     Ok(TokenPair {
-        access_token: access_token(state, user_id, &family_id)?,
+        access_token: access_token(jwt_secret, user_id, &family_id)?,
         refresh_token,
     })
 }
 
 /// Trades a live refresh token for a new pair (the user id, and the pair). A token that was
 /// already traded revokes its family.
-pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<(String, TokenPair)> {
+pub async fn rotate(db: &Db, jwt_secret: &str, presented: &str) -> ApiResult<(String, TokenPair)> {
     if presented.is_empty() || presented.len() > MAX_TOKEN_CHARS {
         return Err(invalid());
     }
-    let Some(row) = refresh_tokens::find_by_hash(&state.db, &sha256_hex(presented)).await? else {
+    let Some(row) = refresh_tokens::find_by_hash(db, &sha256_hex(presented)).await? else {
         return Err(invalid());
     };
     if row.revoked_at.is_some() || row.expires_at <= db::now_ms() {
@@ -62,14 +61,14 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<(String, Tok
     let next = random_token(32);
     let rotated = row.used_at.is_none()
         && refresh_tokens::rotate(
-            &state.db,
+            db,
             &row,
             &sha256_hex(&next),
             db::now_ms() + REFRESH_TOKEN_TTL_MS,
         )
         .await?;
     if !rotated {
-        let revoked = refresh_tokens::revoke_family(&state.db, &row.family_id).await?;
+        let revoked = refresh_tokens::revoke_family(db, &row.family_id).await?;
         tracing::warn!(
             user_id = %row.user_id,
             family_id = %row.family_id,
@@ -79,7 +78,7 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<(String, Tok
         return Err(invalid());
     }
     let pair = TokenPair {
-        access_token: access_token(state, &row.user_id, &row.family_id)?,
+        access_token: access_token(jwt_secret, &row.user_id, &row.family_id)?,
         refresh_token: next,
     };
     Ok((row.user_id, pair))

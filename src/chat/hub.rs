@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::scheme::Owner;
+use crate::domain::Owner;
 
 /// How a reply ended, as its last SSE event says it.
 #[derive(Clone, Debug)]

@@ -21,10 +21,9 @@ use std::time::Duration;
 
 use moka::ops::compute::Op;
 use moka::sync::Cache;
-use serde_json::Value;
 
-use crate::auth::scheme::Owner;
 use crate::db::sessions::Turn;
+use crate::domain::{Owner, SessionConfig};
 use crate::providers::FileFacts;
 
 /// The most memory the snapshots of all sessions may take, roughly (their text).
@@ -35,7 +34,7 @@ const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Snapshot {
     pub owner: Owner,
     pub revision: i64,
-    pub config: Arc<Value>,
+    pub config: Arc<SessionConfig>,
     /// The file's rendered context and facts.
     pub file: Option<Arc<(String, FileFacts)>>,
     /// The newest stored messages, newest first, at most the history window. Shared, so
@@ -135,7 +134,7 @@ mod tests {
     fn turn(id: &str) -> Turn {
         Turn {
             id: id.into(),
-            role: "user".into(),
+            role: crate::domain::MessageRole::User,
             content: format!("text of {id}"),
         }
     }
@@ -144,7 +143,9 @@ mod tests {
         Snapshot {
             owner: owner.clone(),
             revision,
-            config: Arc::new(serde_json::json!({"model": "m"})),
+            config: Arc::new(SessionConfig::from_stored(
+                serde_json::json!({"model": "m"}),
+            )),
             file: None,
             newest: newest.into_iter().map(Arc::new).collect(),
         }

@@ -1,5 +1,5 @@
-//! The SSE wire format of `/api/chat/messages/stream`: `start`, numbered `delta`s, then
-//! `done` or `error`, with `: ping` comments while nothing else is sent. poem's own SSE type
+//! The whole SSE wire format of `/api/chat/messages/stream` and its resume: `start`, numbered
+//! `delta`s, then `done` or `error`, with `: ping` comments while nothing else is sent. poem's own SSE type
 //! has no comments, so frames are written here, and the response is a plain byte stream.
 
 use std::pin::Pin;
@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::hub::{HubEvent, ReplyEnd};
+use super::{Resumed, Started};
 
 pub fn frame(event: &str, id: Option<u64>, data: &impl Serialize) -> Bytes {
     let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
@@ -45,6 +46,54 @@ pub fn hub_frame(event: &HubEvent) -> Bytes {
                 frame("error", None, &json!({ "error": error, "detail": detail }))
             }
         },
+    }
+}
+
+/// The `start` frame: which reply the stream carries, and who answers it.
+pub fn start_frame(started: &Started) -> Bytes {
+    frame(
+        "start",
+        None,
+        &json!({
+            "sessionId": started.session_id,
+            "messageId": started.reply.id,
+            "userMessageId": started.user_message_id,
+            "provider": started.provider.as_str(),
+            "model": started.model,
+        }),
+    )
+}
+
+/// A new reply's whole stream: `start`, its deltas as they come, its end; pings between.
+pub fn new_reply(started: Started, ping_interval: Duration) -> SseBody {
+    let start = start_frame(&started);
+    let frames = futures::stream::once(async move { start })
+        .chain(started.reply.subscribe(0).map(|e| hub_frame(&e)));
+    SseBody(Box::pin(with_pings(frames, ping_interval)))
+}
+
+/// A resumed reply's stream: every delta after the one numbered `after`, then its end.
+pub fn resumed(reply: Resumed, after: u64, ping_interval: Duration) -> SseBody {
+    match reply {
+        Resumed::Live(reply) => {
+            let frames = reply.subscribe(after).map(|e| hub_frame(&e));
+            SseBody(Box::pin(with_pings(frames, ping_interval)))
+        }
+        Resumed::Stored { deltas, end } => {
+            let mut out: Vec<Bytes> = deltas
+                .into_iter()
+                .enumerate()
+                .skip(usize::try_from(after).unwrap_or(usize::MAX))
+                .map(|(i, content)| {
+                    hub_frame(&HubEvent::Delta {
+                        id: i as u64 + 1,
+                        content,
+                    })
+                })
+                .collect();
+            out.push(hub_frame(&HubEvent::End(std::sync::Arc::new(end))));
+            SseBody(Box::pin(futures::stream::iter(out)))
+        }
     }
 }
 

@@ -8,17 +8,18 @@ use sqlx::any::AnyRow;
 
 use super::sessions::owner_filter;
 use super::{Db, now_ms};
-use crate::auth::scheme::Owner;
+use crate::domain::{MessageRole, Owner, ReplyStatus};
 
 #[derive(Clone, Debug)]
 pub struct MessageRow {
     pub id: String,
     pub session_id: String,
-    pub role: String,
+    pub role: MessageRole,
     pub content: String,
     pub provider: Option<String>,
     pub model: Option<String>,
-    pub status: Option<String>,
+    /// For replies: how they ended.
+    pub status: Option<ReplyStatus>,
     pub metadata: Option<Value>,
     pub created_at: i64,
 }
@@ -31,15 +32,23 @@ impl MessageRow {
         Ok(Self {
             id: row.try_get("id")?,
             session_id: row.try_get("session_id")?,
-            role: row.try_get("role")?,
+            role: decode(row.try_get("role")?, MessageRole::parse)?,
             content: row.try_get("content")?,
             provider: row.try_get("provider")?,
             model: row.try_get("model")?,
-            status: row.try_get("status")?,
+            status: row
+                .try_get::<Option<String>, _>("status")?
+                .map(|s| decode(s, ReplyStatus::parse))
+                .transpose()?,
             metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
             created_at: row.try_get("created_at")?,
         })
     }
+}
+
+/// A stored name read back into its enum; anything else is a decoding error, not a guess.
+fn decode<T>(raw: String, parse: fn(&str) -> Option<T>) -> sqlx::Result<T> {
+    parse(&raw).ok_or_else(|| sqlx::Error::Decode(format!("unexpected value {raw:?}").into()))
 }
 
 /// Where a question goes: the session, whose it must be, and the earliest last activity at
@@ -134,7 +143,7 @@ pub struct AssistantMessage<'a> {
     pub content: &'a str,
     pub provider: &'a str,
     pub model: &'a str,
-    pub status: &'a str,
+    pub status: ReplyStatus,
     pub metadata: &'a Value,
     pub created_at: i64,
 }
@@ -151,7 +160,7 @@ pub async fn insert_assistant(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result
     .bind(m.content)
     .bind(m.provider)
     .bind(m.model)
-    .bind(m.status)
+    .bind(m.status.as_str())
     .bind(m.metadata.to_string())
     .bind(m.created_at)
     .execute(&db.pool)

@@ -2,6 +2,8 @@
 //! the migrations of the matching dialect embedded in the binary. Queries stay portable:
 //! `$n` placeholders, TEXT ids, BIGINT millisecond times, JSON as TEXT.
 
+pub mod api_keys;
+pub mod app_meta;
 pub mod clients;
 pub mod direct;
 pub mod feedback;
@@ -22,85 +24,68 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DbKind {
-    Sqlite,
-    Postgres,
-}
+pub use crate::config::DbKind;
 
-impl DbKind {
-    pub fn from_url(url: &str) -> anyhow::Result<Self> {
-        if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres)
-        } else {
-            bail!("DATABASE_URL must start with sqlite:// or postgres://")
-        }
-    }
-
-    fn migrations(self) -> Vec<Migration> {
-        let files: &[(i64, &str, &'static str)] = match self {
-            Self::Sqlite => &[
-                (
-                    1,
-                    "schema",
-                    include_str!("../../migrations/sqlite/0001_schema.sql"),
-                ),
-                (
-                    2,
-                    "question marks session active",
-                    include_str!("../../migrations/sqlite/0002_question_marks_session_active.sql"),
-                ),
-                (
-                    3,
-                    "session revision",
-                    include_str!("../../migrations/sqlite/0003_session_revision.sql"),
-                ),
-                (
-                    4,
-                    "visitor identity feedback",
-                    include_str!("../../migrations/sqlite/0004_visitor_identity_feedback.sql"),
-                ),
-            ],
-            Self::Postgres => &[
-                (
-                    1,
-                    "schema",
-                    include_str!("../../migrations/postgres/0001_schema.sql"),
-                ),
-                (
-                    2,
-                    "question marks session active",
-                    include_str!(
-                        "../../migrations/postgres/0002_question_marks_session_active.sql"
-                    ),
-                ),
-                (
-                    3,
-                    "session revision",
-                    include_str!("../../migrations/postgres/0003_session_revision.sql"),
-                ),
-                (
-                    4,
-                    "visitor identity feedback",
-                    include_str!("../../migrations/postgres/0004_visitor_identity_feedback.sql"),
-                ),
-            ],
-        };
-        files
-            .iter()
-            .map(|(v, d, sql)| {
-                Migration::new(
-                    *v,
-                    Cow::Borrowed(*d),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect()
-    }
+/// The embedded migrations of the database's dialect.
+fn migrations(kind: DbKind) -> Vec<Migration> {
+    let files: &[(i64, &str, &'static str)] = match kind {
+        DbKind::Sqlite => &[
+            (
+                1,
+                "schema",
+                include_str!("../../migrations/sqlite/0001_schema.sql"),
+            ),
+            (
+                2,
+                "question marks session active",
+                include_str!("../../migrations/sqlite/0002_question_marks_session_active.sql"),
+            ),
+            (
+                3,
+                "session revision",
+                include_str!("../../migrations/sqlite/0003_session_revision.sql"),
+            ),
+            (
+                4,
+                "visitor identity feedback",
+                include_str!("../../migrations/sqlite/0004_visitor_identity_feedback.sql"),
+            ),
+        ],
+        DbKind::Postgres => &[
+            (
+                1,
+                "schema",
+                include_str!("../../migrations/postgres/0001_schema.sql"),
+            ),
+            (
+                2,
+                "question marks session active",
+                include_str!("../../migrations/postgres/0002_question_marks_session_active.sql"),
+            ),
+            (
+                3,
+                "session revision",
+                include_str!("../../migrations/postgres/0003_session_revision.sql"),
+            ),
+            (
+                4,
+                "visitor identity feedback",
+                include_str!("../../migrations/postgres/0004_visitor_identity_feedback.sql"),
+            ),
+        ],
+    };
+    files
+        .iter()
+        .map(|(v, d, sql)| {
+            Migration::new(
+                *v,
+                Cow::Borrowed(*d),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect()
 }
 
 /// The pool and the dialect it speaks; cheap to clone.
@@ -153,7 +138,7 @@ impl Db {
     /// Applies the embedded migrations (idempotent; PostgreSQL takes an advisory lock so two
     /// processes migrating at once do not collide).
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = Migrator::with_migrations(self.kind.migrations());
+        let migrator = Migrator::with_migrations(migrations(self.kind));
         migrator
             .run(&self.pool)
             .await
@@ -278,9 +263,7 @@ impl Columns for rusqlite::Row<'_> {
 }
 
 /// Unix milliseconds now: every stored time uses it.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+pub use crate::domain::time::now_ms;
 
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::files::FileContextRow;
 use super::{Columns, Db, DbKind, new_id, now_ms};
-use crate::auth::scheme::Owner;
+use crate::domain::{MessageRole, Owner, SessionConfig};
 
 #[derive(Clone, Debug)]
 pub struct SessionRow {
@@ -16,7 +16,7 @@ pub struct SessionRow {
     pub client_id: Option<String>,
     pub user_id: Option<String>,
     pub user_identifier: Option<String>,
-    pub config: Value,
+    pub config: SessionConfig,
     pub created_at: i64,
     pub last_activity: i64,
 }
@@ -28,8 +28,9 @@ impl SessionRow {
             client_id: row.opt_text("client_id")?,
             user_id: row.opt_text("user_id")?,
             user_identifier: row.opt_text("user_identifier")?,
-            config: serde_json::from_str(&row.text("config")?)
-                .unwrap_or(Value::Object(Default::default())),
+            config: SessionConfig::from_stored(
+                serde_json::from_str(&row.text("config")?).unwrap_or(Value::Null),
+            ),
             created_at: row.int("created_at")?,
             last_activity: row.int("last_activity")?,
         })
@@ -52,7 +53,7 @@ pub async fn create(
     db: &Db,
     owner: &Owner,
     user_identifier: Option<&str>,
-    config: &Value,
+    config: &SessionConfig,
 ) -> sqlx::Result<SessionRow> {
     let (client_id, user_id) = match owner {
         Owner::Client(id) => (Some(id.as_str()), None),
@@ -72,7 +73,7 @@ pub async fn create(
         .bind(client_id)
         .bind(user_id)
         .bind(user_identifier)
-        .bind(config.to_string())
+        .bind(config.to_json().to_string())
         .bind(row.created_at)
         .execute(&db.pool)
         .await?;
@@ -97,7 +98,7 @@ pub async fn get(db: &Db, owner: &Owner, id: &str) -> sqlx::Result<Option<Sessio
 #[derive(Clone, Debug, serde::Deserialize)]
 pub struct Turn {
     pub id: String,
-    pub role: String,
+    pub role: MessageRole,
     pub content: String,
 }
 
@@ -186,9 +187,9 @@ pub async fn touch(db: &Db, id: &str) -> sqlx::Result<i64> {
     Ok(now)
 }
 
-pub async fn update_config(db: &Db, id: &str, config: &Value) -> sqlx::Result<()> {
+pub async fn update_config(db: &Db, id: &str, config: &SessionConfig) -> sqlx::Result<()> {
     sqlx::query("UPDATE chat_sessions SET config = $1, last_activity = $2 WHERE id = $3")
-        .bind(config.to_string())
+        .bind(config.to_json().to_string())
         .bind(now_ms())
         .bind(id)
         .execute(&db.pool)

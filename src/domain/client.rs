@@ -5,9 +5,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::db::clients::normalise_origin;
+use crate::domain::ProviderKind;
 use crate::error::ApiError;
-use crate::providers::ProviderKind;
 
 /// A client's name: 1 to 200 characters after trimming (as `chatbot client create` takes).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +79,6 @@ impl AllowedOrigins {
 }
 
 /// Bounds of the AI defaults, shared by the API's docs and the checks.
-pub const MAX_MODEL_CHARS: usize = 200;
 pub const MAX_SYSTEM_PROMPT_CHARS: usize = 8_000;
 pub const MAX_TOKENS_LIMIT: i64 = 32_000;
 
@@ -96,15 +94,9 @@ pub fn parse_ai_provider(raw: &str) -> Result<String, ApiError> {
         })
 }
 
+/// A client's default model: the one model-name rule ([`super::session_config::model_name`]).
 pub fn parse_model(raw: &str) -> Result<String, ApiError> {
-    let m = raw.trim();
-    if m.is_empty() || m.chars().count() > MAX_MODEL_CHARS || m.chars().any(char::is_control) {
-        return Err(ApiError::bad_field(
-            "model",
-            "model must be a model name (1 to 200 characters)",
-        ));
-    }
-    Ok(m.to_string())
+    super::session_config::model_name("model", raw).map(|m| m.trim().to_string())
 }
 
 pub fn parse_system_prompt(raw: &str) -> Result<String, ApiError> {
@@ -261,6 +253,19 @@ fn is_icon(s: &str) -> bool {
                 .any(|c| c.is_whitespace() || "\"'<>()\\".contains(c));
     }
     s.chars().count() <= 16 && !s.chars().any(|c| c.is_control() || "<>\"'&".contains(c))
+}
+
+/// Normalises an origin the way browsers send it: scheme://host[:port], no path, no slash.
+pub fn normalise_origin(origin: &str) -> Option<String> {
+    let trimmed = origin.trim();
+    if trimmed == "*" {
+        return Some("*".into());
+    }
+    let url = url::Url::parse(trimmed).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return None;
+    }
+    Some(url.origin().ascii_serialization())
 }
 
 #[cfg(test)]

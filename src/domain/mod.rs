@@ -3,11 +3,23 @@
 //! that names the field.
 
 pub mod account;
+pub mod api_key;
 pub mod bot_words;
 pub mod client;
+pub mod message;
+pub mod owner;
+pub mod provider;
+pub mod secret;
+pub mod session_config;
+pub mod time;
 
 pub use account::{DisplayName, Email, Password};
-pub use client::{AllowedOrigins, BotConfig, ClientName};
+pub use api_key::KeyKind;
+pub use client::{AllowedOrigins, BotConfig, ClientName, normalise_origin};
+pub use message::{MessageRole, ReplyStatus};
+pub use owner::Owner;
+pub use provider::ProviderKind;
+pub use session_config::{PageContext, SessionConfig};
 
 use crate::error::ApiError;
 

@@ -9,11 +9,13 @@
 //!
 //! Three implementations: `offline` (no key, no network; answers from the page and file data),
 //! `openai` (any OpenAI-compatible server) and `claude` (the Anthropic Messages API).
-//! [`mock`] is a fake of both HTTP APIs for tests.
+//! `mock` (tests/support/mock_upstream.rs, test builds only) fakes both HTTP APIs.
 
 mod anthropic;
 mod http;
-pub mod mock;
+#[cfg(test)]
+#[path = "../../tests/support/mock_upstream.rs"]
+pub(crate) mod mock;
 mod offline;
 mod openai;
 #[cfg(test)]
@@ -21,7 +23,6 @@ mod test_support;
 
 use std::fmt;
 use std::pin::Pin;
-use std::str::FromStr;
 use std::time::Duration;
 
 use futures::Stream;
@@ -31,136 +32,14 @@ pub use anthropic::ClaudeProvider;
 pub use offline::OfflineProvider;
 pub use openai::OpenAiProvider;
 
-/// The default `OPENAI_BASE_URL`; with it, an API key is required.
-pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-/// The default `ANTHROPIC_BASE_URL` (no version: `/v1/messages` is appended).
-pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
-/// The default `OPENAI_MODEL`.
-pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o";
-/// The default `CLAUDE_MODEL`.
-pub const DEFAULT_CLAUDE_MODEL: &str = "claude-3-5-haiku-20241022";
+pub use crate::config::{
+    DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_CLAUDE_MODEL, DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_OPENAI_MODEL, ProviderSettings,
+};
 /// The model name answers carry when the offline provider produced them.
 pub const OFFLINE_MODEL: &str = "offline-assistant";
 
-/// Which provider produces a reply. The names are part of the API (`aiProvider`, `provider`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProviderKind {
-    Offline,
-    OpenAi,
-    Claude,
-}
-
-impl ProviderKind {
-    /// Every provider, in the order they are documented.
-    pub const ALL: [ProviderKind; 3] = [Self::Offline, Self::OpenAi, Self::Claude];
-
-    /// The name used in configuration and in API answers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Offline => "offline",
-            Self::OpenAi => "openai",
-            Self::Claude => "claude",
-        }
-    }
-}
-
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A provider name that is none of `offline`, `openai`, `claude` (or `anthropic`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown AI provider {0:?}: expected one of offline, openai, claude")]
-pub struct UnknownProvider(pub String);
-
-impl FromStr for ProviderKind {
-    type Err = UnknownProvider;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "offline" => Ok(Self::Offline),
-            "openai" => Ok(Self::OpenAi),
-            "claude" | "anthropic" => Ok(Self::Claude),
-            _ => Err(UnknownProvider(s.to_owned())),
-        }
-    }
-}
-
-impl serde::Serialize for ProviderKind {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ProviderKind {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// Everything the providers need from the environment; filled by the config module.
-#[derive(Clone)]
-pub struct ProviderSettings {
-    pub openai_api_key: Option<String>,
-    /// Includes the version, e.g. `https://api.openai.com/v1`.
-    pub openai_base_url: String,
-    pub openai_model: String,
-    pub anthropic_api_key: Option<String>,
-    /// Without the version, e.g. `https://api.anthropic.com`.
-    pub anthropic_base_url: String,
-    pub claude_model: String,
-    /// Time allowed to open a TCP (and TLS) connection.
-    pub connect_timeout: Duration,
-    /// Time allowed from sending the request to the first text token.
-    pub first_token_timeout: Duration,
-    /// Time allowed between two events once tokens flow.
-    pub idle_timeout: Duration,
-    /// Retries before the first token (connection failures, 429, 5xx).
-    pub max_retries: u32,
-    /// Pause between the words of an offline answer, so it streams like the real thing.
-    pub offline_word_delay: Duration,
-}
-
-impl Default for ProviderSettings {
-    fn default() -> Self {
-        Self {
-            openai_api_key: None,
-            openai_base_url: DEFAULT_OPENAI_BASE_URL.to_owned(),
-            openai_model: DEFAULT_OPENAI_MODEL.to_owned(),
-            anthropic_api_key: None,
-            anthropic_base_url: DEFAULT_ANTHROPIC_BASE_URL.to_owned(),
-            claude_model: DEFAULT_CLAUDE_MODEL.to_owned(),
-            connect_timeout: Duration::from_secs(10),
-            first_token_timeout: Duration::from_secs(60),
-            idle_timeout: Duration::from_secs(60),
-            max_retries: 2,
-            offline_word_delay: Duration::from_millis(25),
-        }
-    }
-}
-
-// Written by hand so that API keys never reach a log line.
-impl fmt::Debug for ProviderSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redact = |key: &Option<String>| key.as_ref().map(|_| "[redacted]");
-        f.debug_struct("ProviderSettings")
-            .field("openai_api_key", &redact(&self.openai_api_key))
-            .field("openai_base_url", &self.openai_base_url)
-            .field("openai_model", &self.openai_model)
-            .field("anthropic_api_key", &redact(&self.anthropic_api_key))
-            .field("anthropic_base_url", &self.anthropic_base_url)
-            .field("claude_model", &self.claude_model)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("first_token_timeout", &self.first_token_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("max_retries", &self.max_retries)
-            .field("offline_word_delay", &self.offline_word_delay)
-            .finish()
-    }
-}
+pub use crate::domain::provider::{ProviderKind, UnknownProvider};
 
 /// Who said a turn of the conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,13 +81,7 @@ impl ChatTurn {
     }
 }
 
-/// The page the widget runs on, as the session's config describes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PageContext {
-    pub url: Option<String>,
-    pub title: Option<String>,
-    pub content: Option<String>,
-}
+pub use crate::domain::session_config::PageContext;
 
 /// What the file module learnt about one column of the session's file.
 #[derive(Clone, Debug, Default, PartialEq)]

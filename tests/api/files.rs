@@ -1,7 +1,7 @@
 //! `/api/chat/files`: uploads of tricky CSV and JSON files, limits, types decided from the
 //! content, query, delete, the file as provider context, and tenant isolation.
 
-use chatbot::providers::mock::{MockUpstream, Script};
+use crate::mock::{MockUpstream, Script};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};

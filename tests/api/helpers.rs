@@ -15,11 +15,19 @@ pub struct TestApp {
     pub port: u16,
     pub http: reqwest::Client,
     pub db: Db,
-    pub state: chatbot::state::AppState,
+    /// Handles on the running app's memory: its reply hub, snapshots and key cache.
+    pub state: AppHandles,
     pub database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
+}
+
+/// What a test may look at in the running app's memory.
+pub struct AppHandles {
+    pub hub: chatbot::chat::hub::ReplyHub,
+    pub snapshots: std::sync::Arc<chatbot::chat::snapshots::Snapshots>,
+    pub keys: std::sync::Arc<chatbot::auth::key_cache::KeyCache>,
 }
 
 /// A client (tenant) made for a test, with its two keys.
@@ -102,7 +110,11 @@ async fn start(
             .build()
             .unwrap(),
         db,
-        state,
+        state: AppHandles {
+            hub: state.chat.hub.clone(),
+            snapshots: state.chat.snapshots.clone(),
+            keys: state.keys.clone(),
+        },
         database_url,
         shutdown: Some(tx),
         server: Some(server),

@@ -12,6 +12,10 @@ mod helpers;
 mod identity;
 mod keys;
 mod messages;
+/// Fake OpenAI and Anthropic servers (shared with the library's unit tests).
+#[path = "../support/mock_upstream.rs"]
+#[allow(dead_code)]
+mod mock;
 mod openapi;
 mod providers;
 mod sessions;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chatbot::providers::mock::{MockHandle, MockUpstream, Reply, Script};
+use crate::mock::{MockHandle, MockUpstream, Reply, Script};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -14,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// The app with `AI_PROVIDER=openai` against a mock OpenAI, plus `extra` settings.
 async fn with_openai(
-    replies: impl Into<chatbot::providers::mock::Replies>,
+    replies: impl Into<crate::mock::Replies>,
     extra: &[(&str, &str)],
 ) -> (TestApp, MockHandle, TestClient) {
     let (base, mock) = MockUpstream::openai(replies).await;
@@ -185,7 +185,7 @@ async fn a_reply_sees_what_another_instance_changed_in_its_session() {
         }
     };
     send("First").await;
-    let owner = chatbot::auth::scheme::Owner::Client(c.id.clone());
+    let owner = chatbot::domain::Owner::Client(c.id.clone());
     let revision = || async {
         sqlx::query_scalar::<_, i64>("SELECT revision FROM chat_sessions WHERE id = $1")
             .bind(&sid)

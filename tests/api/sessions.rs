@@ -1,7 +1,7 @@
 //! `/api/chat/sessions`: create, read, config, expiry, stats, bot config and tenant isolation.
 
-use chatbot::auth::scheme::Owner;
 use chatbot::db::{Db, messages, sessions};
+use chatbot::domain::Owner;
 use serde_json::json;
 
 use crate::helpers::{TestApp, json, spawn_app, spawn_app_with};
@@ -316,7 +316,7 @@ async fn the_direct_sqlite_path_and_the_pool_store_and_read_alike() {
             let file = r.file.map(|f| (f.text, f.name, f.analysis));
             (
                 r.session.id,
-                r.session.config,
+                r.session.config.to_json(),
                 r.session.last_activity,
                 file,
                 history,

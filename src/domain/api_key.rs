@@ -1,11 +1,13 @@
 //! Tenant API keys: `cb_sk_` (secret, for servers) and `cb_pk_` (publishable, for the widget,
 //! locked to the client's allowed origins), each followed by 192 random bits. Only the
-//! SHA-256 of a key is stored; the key itself is shown once.
+//! SHA-256 of a key is stored; the key itself is shown once. Shared by `auth` (which checks
+//! keys) and `db` (which stores their hashes).
 
 use poem_openapi::Enum;
 
-use super::{random_token, sha256_hex};
+use super::secret::{random_token, sha256_hex};
 
+/// The two kinds of tenant API key, told apart by their prefix.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
@@ -28,7 +30,7 @@ impl KeyKind {
             _ => None,
         }
     }
-    fn prefix(self) -> &'static str {
+    pub fn prefix(self) -> &'static str {
         match self {
             Self::Secret => "cb_sk_",
             Self::Publishable => "cb_pk_",

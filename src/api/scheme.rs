@@ -8,10 +8,12 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
 
-use super::api_key::KeyKind;
-use super::{jwt, sha256_hex};
-use crate::db::clients::{self, AiDefaults};
+use crate::auth::{jwt, sha256_hex};
+use crate::db::clients::AiDefaults;
 use crate::db::refresh_tokens;
+use crate::domain::KeyKind;
+use crate::domain::Owner;
+use crate::domain::normalise_origin;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -53,13 +55,6 @@ pub struct UserAuth(pub UserPrincipal);
 pub enum ChatAuth {
     Bearer(UserAuth),
     ApiKey(ClientAuth),
-}
-
-/// Whose rows a request may reach.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Owner {
-    Client(String),
-    User(String),
 }
 
 impl ChatAuth {
@@ -116,7 +111,7 @@ pub fn client_ip(req: &Request) -> Option<IpAddr> {
 /// no page script can set, and then its origin is this server's as the browser addressed it.
 pub fn request_origin(req: &Request, public_url: &str) -> Option<String> {
     if let Some(origin) = req.header("Origin") {
-        return clients::normalise_origin(origin);
+        return normalise_origin(origin);
     }
     if req.header("Sec-Fetch-Site") != Some("same-origin") {
         return None;
@@ -126,7 +121,7 @@ pub fn request_origin(req: &Request, public_url: &str) -> Option<String> {
         .header("X-Forwarded-Proto")
         .or_else(|| public_url.split_once("://").map(|(s, _)| s))
         .unwrap_or("http");
-    clients::normalise_origin(&format!("{scheme}://{host}"))
+    normalise_origin(&format!("{scheme}://{host}"))
 }
 
 async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincipal> {
@@ -151,7 +146,7 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
                 found
                     .allowed_origins
                     .iter()
-                    .any(|a| a == "*" || clients::normalise_origin(a).as_ref() == Some(o))
+                    .any(|a| a == "*" || normalise_origin(a).as_ref() == Some(o))
             });
             if !allowed {
                 return Err(ApiError::forbidden(

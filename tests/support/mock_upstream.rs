@@ -1,12 +1,12 @@
 //! Test helper: a fake OpenAI or Anthropic server on 127.0.0.1, speaking their real wire
 //! formats over hand-written HTTP/1.1, so tests exercise the real client code with no network.
 //!
-//! It is compiled into the library (not `#[cfg(test)]`) so that integration tests in
-//! `tests/` can fake the providers of a whole running app:
+//! Test code only, so the release binary carries none of it: the library's unit tests include
+//! it as `providers::mock` and the API tests as `crate::mock` (`#[path]` modules), so the
+//! same file fakes the upstream for a provider's own tests and for a whole running app:
 //!
-//! ```no_run
-//! # async fn demo() {
-//! use chatbot::providers::mock::{MockUpstream, Reply, Script};
+//! ```text
+//! use crate::mock::{MockUpstream, Reply, Script};
 //! use std::time::Duration;
 //!
 //! // One reply: "Hello" in two deltas, usage 10/2, finish "stop", then [DONE].
@@ -23,7 +23,6 @@
 //! assert_eq!(sent.header("authorization"), Some("Bearer sk-test"));
 //! assert_eq!(sent.body["messages"][0]["role"], "system");
 //! assert!(claude.wait_client_closed(1, Duration::from_secs(5)).await);
-//! # }
 //! ```
 //!
 //! A [`Script`] is written once in neutral terms (text, usage, finish reason in OpenAI's

@@ -1,0 +1,173 @@
+//! A reply's generation, decoupled from any connection: the loop that feeds the provider's
+//! deltas to the hub until the provider finishes, fails, or the reply is stopped, then
+//! stores the reply however it ended and hands the hub its end.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde_json::json;
+
+use super::Chat;
+use super::hub::{DoneData, Reply, ReplyEnd, Usage};
+use crate::db::sessions::{self, Turn};
+use crate::db::{self, messages};
+use crate::domain::time::rfc3339;
+use crate::domain::{MessageRole, ProviderKind, ReplyStatus};
+use crate::providers::{ProviderError, ProviderEvent, ProviderStream};
+
+pub(super) struct Generation {
+    pub chat: Chat,
+    pub reply: Arc<Reply>,
+    /// The session's revision once the question was stored, when this process knows it.
+    pub revision: Option<i64>,
+    pub provider: ProviderKind,
+    pub model: String,
+    pub created_at: i64,
+    pub started_at: Instant,
+}
+
+enum Outcome {
+    Complete,
+    Cancelled,
+    Interrupted,
+    Failed(ProviderError),
+}
+
+impl Generation {
+    pub async fn run(self, mut stream: ProviderStream) {
+        let mut text = String::new();
+        let mut delta_chars: Vec<usize> = Vec::new();
+        let mut usage: Option<Usage> = None;
+        let mut finish: Option<String> = None;
+        let mut first_token_ms: Option<u128> = None;
+        let cancel = self.reply.cancel_token().clone();
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    break if self.chat.hub.is_shutting_down() { Outcome::Interrupted } else { Outcome::Cancelled };
+                }
+                event = stream.next() => match event {
+                    Some(Ok(ProviderEvent::Delta(d))) => {
+                        if d.is_empty() {
+                            continue;
+                        }
+                        first_token_ms.get_or_insert_with(|| self.started_at.elapsed().as_millis());
+                        text.push_str(&d);
+                        delta_chars.push(d.chars().count());
+                        self.reply.push_delta(&d);
+                    }
+                    Some(Ok(ProviderEvent::Usage { prompt_tokens, completion_tokens })) => {
+                        usage = Some(Usage { prompt_tokens, completion_tokens });
+                    }
+                    Some(Ok(ProviderEvent::Finish(reason))) => finish = Some(reason),
+                    Some(Err(e)) => break Outcome::Failed(e),
+                    None => break Outcome::Complete,
+                }
+            }
+        };
+        // Dropping the stream closes the upstream connection at once.
+        drop(stream);
+
+        let (status, finish_reason) = match &outcome {
+            Outcome::Complete => (
+                ReplyStatus::Complete,
+                finish.clone().unwrap_or_else(|| "stop".into()),
+            ),
+            Outcome::Cancelled => (ReplyStatus::Cancelled, "cancelled".to_string()),
+            Outcome::Interrupted => (ReplyStatus::Interrupted, "interrupted".to_string()),
+            Outcome::Failed(_) => (ReplyStatus::Error, "error".to_string()),
+        };
+        let mut metadata = json!({
+            "status": status,
+            "finishReason": finish_reason,
+            "provider": self.provider.as_str(),
+            "model": self.model,
+            "usage": usage,
+            "timeToFirstTokenMs": first_token_ms,
+            "totalMs": self.started_at.elapsed().as_millis(),
+            "deltas": delta_chars,
+        });
+        if let Outcome::Failed(e) = &outcome {
+            metadata["error"] = json!(e.user_message());
+        }
+        let message_count = self.store(&text, status, &metadata).await;
+        let end = match outcome {
+            Outcome::Failed(e) => {
+                tracing::warn!(message_id = %self.reply.id, provider = self.provider.as_str(), error = %e, "reply failed");
+                ReplyEnd::Failed {
+                    status: e.http_status(),
+                    error: "AI provider error".into(),
+                    detail: e.user_message(),
+                }
+            }
+            Outcome::Interrupted => ReplyEnd::Failed {
+                status: 503,
+                error: "Reply interrupted".into(),
+                detail:
+                    "The service is restarting; what was generated so far is kept in the history"
+                        .into(),
+            },
+            _ => ReplyEnd::Done(DoneData {
+                message_id: self.reply.id.clone(),
+                response: text,
+                message_count,
+                provider: self.provider.as_str().into(),
+                model: self.model.clone(),
+                finish_reason,
+                usage,
+                timestamp: rfc3339(db::now_ms()),
+            }),
+        };
+        tracing::info!(message_id = %self.reply.id, %status, "reply ended");
+        self.reply.finish(end);
+    }
+
+    /// Stores the reply, moves the snapshot on (or forgets it), marks the session active,
+    /// and answers the session's message count for `done` (0 when it cannot be read: the
+    /// failure is logged, the visitor still gets the reply).
+    async fn store(&self, text: &str, status: ReplyStatus, metadata: &serde_json::Value) -> i64 {
+        let chat = &self.chat;
+        let session_id = &self.reply.session_id;
+        let stored = messages::insert_assistant(
+            &chat.db,
+            &messages::AssistantMessage {
+                id: &self.reply.id,
+                session_id,
+                content: text,
+                provider: self.provider.as_str(),
+                model: &self.model,
+                status,
+                metadata,
+                created_at: self.created_at,
+            },
+        )
+        .await;
+        match (&stored, self.revision) {
+            (Ok(true), Some(revision)) => {
+                let turn = Turn {
+                    id: self.reply.id.clone(),
+                    role: MessageRole::Assistant,
+                    content: text.to_string(),
+                };
+                chat.snapshots.advance(session_id, revision, turn);
+            }
+            (Ok(_), _) => chat.snapshots.forget(session_id),
+            (Err(e), _) => {
+                chat.snapshots.forget(session_id);
+                tracing::error!(message_id = %self.reply.id, error = %e, "could not store the assistant message");
+            }
+        }
+        if let Err(e) = sessions::touch(&chat.db, session_id).await {
+            tracing::warn!(%session_id, error = %e, "could not mark the session active after its reply");
+        }
+        match sessions::message_count(&chat.db, session_id).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(%session_id, error = %e, "could not count the session's messages for the reply's end");
+                0
+            }
+        }
+    }
+}
