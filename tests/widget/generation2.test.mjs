@@ -152,7 +152,7 @@ test('the visitor\'s language: German from lang, strings overridden by bot confi
 
 test('every built-in language has every string', async () => {
   const en = await (await fetch(`${SERVICE}/widget/lang-de.json`)).json();
-  for (const lang of ['es', 'fr', 'de', 'pt', 'it', 'nl', 'ar', 'he', 'zh', 'ja']) {
+  for (const lang of ['en', 'es', 'fr', 'de', 'pt', 'it', 'nl', 'ar', 'he', 'zh', 'ja']) {
     const resp = await fetch(`${SERVICE}/widget/lang-${lang}.json`, { headers: { origin: HOST } });
     assert.equal(resp.status, 200, lang);
     assert.match(resp.headers.get('content-type'), /application\/json/);
