@@ -507,7 +507,7 @@ function Widget(opts) {
 		let failed = null;
 		if (KEY) {
 			try {
-				c = S.config = await json(await call('GET', '/api/chat/sessions/bot-config'));
+				c = S.config = Object.assign(await json(await call('GET', '/api/chat/sessions/bot-config')), opts.config);
 			} catch (err) {
 				failed = err;
 			}
@@ -937,6 +937,12 @@ function Widget(opts) {
 			if (!handlers.has(type)) handlers.set(type, new Set());
 			handlers.get(type).add(fn);
 			return () => handlers.get(type).delete(fn);
+		},
+		// The console's live preview: bot config keys over the saved ones, shown at once.
+		setConfig(o) {
+			S.config = Object.assign(S.config || {}, o);
+			if (o && o.strings) Object.assign(S.t, o.strings);
+			applyConfig();
 		},
 		setPageContext(ctx) {
 			S.ctxOverride = ctx && typeof ctx === 'object' ? Object.assign({}, ctx) : null;

@@ -343,6 +343,10 @@ test('two widgets and an inline one on a page: independent keys, storage and eve
   assert.ok(secondEvents.includes('message_received'));
   assert.deepEqual(await page.evaluate(() => window.seen.includes('widget_opened')), false);
 
+  // The console's live preview changes the look without saving it.
+  await page.evaluate(() => window.second.setConfig({ botName: 'Preview bot', botColor: '#0f766e', strings: { send: 'Go' } }));
+  assert.equal(await inline.getByRole('heading').textContent(), 'Preview bot');
+  assert.equal(await inline.getByRole('button', { name: 'Go' }).evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(15, 118, 110)');
   await page.evaluate(() => window.second.destroy());
   assert.equal(await page.locator('#help').locator(role('panel')).count(), 0);
   await page.evaluate(() => window.Chatbot.destroy());
