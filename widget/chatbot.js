@@ -341,7 +341,7 @@ function Widget(opts) {
 		const U = {};
 		U.icon = h('span', { class: 'icon', 'aria-hidden': 'true' });
 		U.title = h('h2', { class: 'title', id: `${pid}-title` });
-		U.histBtn = h('button', { type: 'button', class: 'hbtn', 'data-chatbot-role': 'history', 'data-l': 'history', hidden: true, onclick: () => showHistory(U.hist.hidden) }, svg(CLOCK));
+		U.histBtn = h('button', { type: 'button', class: 'hbtn', 'data-chatbot-role': 'history', 'data-l': 'history', 'aria-expanded': 'false', hidden: true, onclick: () => showHistory(U.hist.hidden) }, svg(CLOCK));
 		U.closeBtn = INLINE_MODE ? null : h('button', { type: 'button', class: 'hbtn', 'data-chatbot-role': 'close', 'data-l': 'close', onclick: () => close() }, h('span', { 'aria-hidden': 'true', text: '×' }));
 		U.log = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'data-chatbot-role': 'log', 'data-l': 'log', tabindex: '0' });
 		U.hist = h('ul', { class: 'hist', 'data-chatbot-role': 'conversations', 'data-l': 'history', hidden: true });
