@@ -15,8 +15,9 @@ use super::users::current_user;
 use super::{ApiTags, rfc3339};
 use crate::api::scheme::UserAuth;
 use crate::db::api_keys::{self, KeyRow};
-use crate::db::clients::{self, AiDefaults, ClientRow};
+use crate::db::clients::{self, ClientRow};
 use crate::domain::KeyKind;
+use crate::domain::client::AiDefaults;
 use crate::domain::client::{
     parse_ai_provider, parse_max_tokens, parse_model, parse_system_prompt, parse_temperature,
 };

@@ -9,10 +9,10 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
 
 use crate::auth::{jwt, sha256_hex};
-use crate::db::clients::AiDefaults;
 use crate::db::refresh_tokens;
 use crate::domain::KeyKind;
 use crate::domain::Owner;
+use crate::domain::client::AiDefaults;
 use crate::domain::normalise_origin;
 use crate::error::ApiError;
 use crate::state::AppState;

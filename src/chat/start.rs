@@ -11,10 +11,10 @@ use super::hub::Reply;
 use super::session::Unavailable;
 use super::snapshots::Snapshot;
 use super::{Chat, HISTORY_WINDOW, context};
-use crate::db::clients::AiDefaults;
 use crate::db::files::FileContextRow;
 use crate::db::sessions::{self, Turn};
 use crate::db::{self, messages};
+use crate::domain::client::AiDefaults;
 use crate::domain::{MessageRole, MessageText, Owner, ProviderKind, SessionConfig};
 use crate::error::{ApiError, ApiResult};
 use crate::providers::{

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::clients::AiDefaults;
 use super::{Db, new_id, now_ms};
 use crate::domain::api_key::{self, KeyKind};
+use crate::domain::client::AiDefaults;
 
 /// A key as stored: never the key itself.
 #[derive(Clone, Debug)]

@@ -8,6 +8,7 @@ use sqlx::{AnyConnection, Row};
 use super::api_keys::{self, KeyRow};
 use super::{Db, new_id, now_ms};
 use crate::domain::KeyKind;
+pub use crate::domain::client::AiDefaults;
 
 /// A client as stored; its AI defaults apply to its sessions without their own settings.
 #[derive(Clone, Debug)]
@@ -53,16 +54,6 @@ impl ClientRow {
             require_verified_visitors: row.try_get::<i64, _>("require_verified_visitors")? != 0,
         })
     }
-}
-
-/// A client's AI defaults: what its sessions use when they do not say otherwise.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AiDefaults {
-    pub ai_provider: Option<String>,
-    pub ai_model: Option<String>,
-    pub system_prompt: Option<String>,
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<i64>,
 }
 
 impl ClientRow {

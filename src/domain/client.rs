@@ -78,6 +78,16 @@ impl AllowedOrigins {
     }
 }
 
+/// A client's AI defaults: what its sessions use when they do not say otherwise.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AiDefaults {
+    pub ai_provider: Option<String>,
+    pub ai_model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i64>,
+}
+
 /// Bounds of the AI defaults, shared by the API's docs and the checks.
 pub const MAX_SYSTEM_PROMPT_CHARS: usize = 8_000;
 pub const MAX_TOKENS_LIMIT: i64 = 32_000;
