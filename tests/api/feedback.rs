@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{json, spawn_app};
+use crate::helpers::{Credential, json, spawn_app};
 
 #[tokio::test]
 async fn replies_can_be_rated_replaced_and_unrated() {
@@ -116,7 +116,9 @@ async fn replies_can_be_rated_replaced_and_unrated() {
         .await;
     assert_eq!(resp.status(), 404);
     // No credential.
-    let resp = app.post(&path, "", json!({"rating": "up"})).await;
+    let resp = app
+        .post(&path, Credential::Anonymous, json!({"rating": "up"}))
+        .await;
     assert_eq!(resp.status(), 401);
 
     // Removing it: 204, also a second time.
@@ -145,10 +147,11 @@ async fn replies_can_be_rated_replaced_and_unrated() {
 #[tokio::test]
 async fn bot_words_are_validated_and_served_to_the_widget() {
     let app = spawn_app().await;
-    let token = crate::auth::register(&app, "words@example.com").await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = Credential::bearer(
+        crate::auth::register(&app, "words@example.com").await["accessToken"]
+            .as_str()
+            .unwrap(),
+    );
     let (_, made) = json(
         app.post(
             "/api/clients",
@@ -159,7 +162,7 @@ async fn bot_words_are_validated_and_served_to_the_widget() {
     )
     .await;
     let id = made["client"]["id"].as_str().unwrap();
-    let pk = made["publishableKey"]["key"].as_str().unwrap();
+    let pk = Credential::publishable(made["publishableKey"]["key"].as_str().unwrap());
     let path = format!("/api/clients/{id}/bot-config");
     let words = json!({
         "starterPrompts": ["Opening hours?", "How much is a tune-up?"],
@@ -169,7 +172,7 @@ async fn bot_words_are_validated_and_served_to_the_widget() {
     });
     let (status, body) = json(app.put(&path, &token, words.clone()).await).await;
     assert_eq!(status, 200, "{body}");
-    let (_, served) = json(app.get("/api/chat/sessions/bot-config", pk).await).await;
+    let (_, served) = json(app.get("/api/chat/sessions/bot-config", &pk).await).await;
     for key in ["starterPrompts", "position", "locale", "strings"] {
         assert_eq!(served[key], words[key], "{key}");
     }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::auth::register;
-use crate::helpers::{ORIGIN, TestApp, json, spawn_app};
+use crate::helpers::{Credential, ORIGIN, TestApp, json, spawn_app};
 
 /// The hash as a site's server computes it (API.md), independently of the service's code.
 fn sign(secret: &str, user: &str, expires: i64) -> String {
@@ -22,17 +22,14 @@ fn now() -> i64 {
 }
 
 struct Site {
-    token: String,
+    token: Credential,
     id: String,
-    secret_key: String,
-    publishable: String,
+    secret_key: Credential,
+    publishable: Credential,
 }
 
 async fn site(app: &TestApp, email: &str) -> Site {
-    let token = register(app, email).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = Credential::bearer(register(app, email).await["accessToken"].as_str().unwrap());
     let (status, made) = json(
         app.post(
             "/api/clients",
@@ -46,8 +43,8 @@ async fn site(app: &TestApp, email: &str) -> Site {
     Site {
         token,
         id: made["client"]["id"].as_str().unwrap().into(),
-        secret_key: made["secretKey"]["key"].as_str().unwrap().into(),
-        publishable: made["publishableKey"]["key"].as_str().unwrap().into(),
+        secret_key: Credential::secret(made["secretKey"]["key"].as_str().unwrap()),
+        publishable: Credential::publishable(made["publishableKey"]["key"].as_str().unwrap()),
     }
 }
 
@@ -70,7 +67,7 @@ async fn new_secret(app: &TestApp, s: &Site) -> String {
     secret
 }
 
-async fn create(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
+async fn create(app: &TestApp, key: &Credential, body: Value) -> (u16, Value) {
     json(app.post("/api/chat/sessions/create", key, body).await).await
 }
 
