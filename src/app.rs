@@ -10,8 +10,9 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::api::{
-    clients::ClientsApi, files::FilesApi, google::GoogleApi, health::HealthApi,
-    messages::MessagesApi, sessions::SessionsApi, users::AuthApi,
+    clients::ClientsApi, feedback::FeedbackApi, files::FilesApi, google::GoogleApi,
+    health::HealthApi, identity::IdentityApi, messages::MessagesApi, sessions::SessionsApi,
+    users::AuthApi,
 };
 use crate::config::Settings;
 use crate::db::Db;
@@ -29,10 +30,12 @@ pub type Apis = (
     AuthApi,
     GoogleApi,
     ClientsApi,
+    FeedbackApi,
+    IdentityApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi, FeedbackApi, IdentityApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
         "One service that gives any website an AI assistant. Tenants' servers use `X-API-Key: cb_sk_…`; \
          the widget uses a publishable `cb_pk_…` key from allowed origins; signed-in users use \
          `Authorization: Bearer <JWT>`. Every error is `{\"error\", \"detail\"?}`.",
@@ -69,6 +72,9 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
                     "Content-Type",
                     "Authorization",
                     "Last-Event-ID",
+                    "X-Chatbot-User",
+                    "X-Chatbot-User-Hash",
+                    "X-Chatbot-User-Expires",
                 ])
                 .expose_headers(["Retry-After", "ETag"])
                 .max_age(600),

@@ -110,6 +110,10 @@ pub struct Client {
     pub keys: Vec<ApiKeyInfo>,
     pub created_at: String,
     pub updated_at: String,
+    /// Publishable keys start sessions only for visitors with a valid identity hash
+    pub require_verified_visitors: bool,
+    /// When the visitor identity secret was made; `null` while there is none
+    pub identity_secret_created_at: Option<String>,
 }
 
 impl Client {
@@ -128,6 +132,8 @@ impl Client {
             keys: keys.into_iter().map(ApiKeyInfo::from).collect(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+            require_verified_visitors: c.require_verified_visitors,
+            identity_secret_created_at: c.identity_secret_created_at.map(rfc3339),
         }
     }
 }
@@ -196,6 +202,9 @@ pub struct UpdateClientRequest {
     /// `pageContext` (at most 20 names of 1 to 64 characters). Everything else, `aiProvider`,
     /// `model` and `customInstructions` included, only a secret key or the owner sets.
     pub visitor_config_keys: Option<Vec<String>>,
+    /// Only visitors with a valid identity hash may start sessions with publishable keys
+    /// (needs an identity secret first)
+    pub require_verified_visitors: Option<bool>,
 }
 
 #[derive(Object)]
@@ -370,6 +379,9 @@ impl ClientsApi {
         client.max_tokens = apply(body.max_tokens, client.max_tokens, parse_max_tokens)?;
         if let Some(keys) = body.visitor_config_keys {
             client.visitor_config_keys = visitor_config::parse_keys(keys)?;
+        }
+        if let Some(on) = body.require_verified_visitors {
+            super::identity::set_require_verified(&state, &client, on).await?;
         }
         clients::update_client(&state.db, &client).await?;
         // Keys remember their client's origins and AI defaults: they must be read again.

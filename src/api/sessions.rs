@@ -30,6 +30,13 @@ pub struct CreateSessionRequest {
     /// be equal.
     #[oai(rename = "userIdentifier")]
     pub user_identifier_camel: Option<String>,
+    /// `hex(HMAC-SHA256(identity secret, "<user_identifier>:<userExpires>"))` from the
+    /// site's server: a valid one marks the session `verified` (see `identity-secret`).
+    #[oai(rename = "userHash")]
+    pub user_hash: Option<String>,
+    /// Unix seconds until which `userHash` is valid, at most 7 days ahead.
+    #[oai(rename = "userExpires")]
+    pub user_expires: Option<i64>,
 }
 
 #[derive(Object)]
@@ -40,6 +47,8 @@ pub struct SessionCreated {
     /// Always `created`
     pub status: String,
     pub timestamp: String,
+    /// Whether the visitor's identity was proven with a valid `userHash`
+    pub verified: bool,
 }
 
 #[derive(Object)]
@@ -51,6 +60,8 @@ pub struct SessionInfo {
     pub has_file: bool,
     pub created_at: String,
     pub last_activity: String,
+    /// Whether the visitor's identity was proven with a valid `userHash`
+    pub verified: bool,
     /// The visitor's identifier, when the session has one
     #[oai(rename = "user_identifier", skip_serializing_if_is_none)]
     pub user_identifier: Option<String>,
@@ -146,6 +157,14 @@ impl SessionsApi {
             Some(raw) => UserIdentifier::parse(raw)?,
             None => None,
         };
+        let verified = super::identity::verify_new_session(
+            &state,
+            &auth,
+            who.as_ref(),
+            body.0.user_hash.as_deref(),
+            body.0.user_expires,
+        )
+        .await?;
         let row = sessions::create(
             &state.db,
             &auth.owner(),
@@ -153,6 +172,9 @@ impl SessionsApi {
             &config,
         )
         .await?;
+        if verified {
+            db::identity::mark_verified(&state.db, &row.id).await?;
+        }
         // A new session is at revision 0 with nothing but its config: its first reply need
         // not read it back.
         state.chat.snapshots.put(
@@ -172,6 +194,7 @@ impl SessionsApi {
             config: config.to_json(),
             status: "created".into(),
             timestamp: rfc3339(row.created_at),
+            verified,
         })))
     }
 
@@ -253,6 +276,7 @@ impl SessionsApi {
         };
         let message_count = sessions::message_count(&state.db, &row.id).await?;
         let has_file = sessions::has_file(&state.db, &row.id).await?;
+        let verified = db::identity::is_verified(&state.db, &row.id).await?;
         Ok(GetSession::Ok(Json(SessionInfo {
             session_id: row.id,
             config: row.config.to_json(),
@@ -260,6 +284,7 @@ impl SessionsApi {
             has_file,
             created_at: rfc3339(row.created_at),
             last_activity: rfc3339(row.last_activity),
+            verified,
             user_identifier: row.user_identifier,
         })))
     }

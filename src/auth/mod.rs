@@ -9,5 +9,6 @@ pub mod origin_refusals;
 pub mod password;
 pub mod rate_limit;
 pub mod tokens;
+pub mod visitor;
 
 pub use crate::domain::secret::{random_token, sha256_hex};

@@ -27,9 +27,13 @@ pub struct ClientRow {
     pub visitor_config_keys: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Signed visitor identity (db/identity.rs): when the secret was made, and whether
+    /// publishable keys need a valid hash to start a session.
+    pub identity_secret_created_at: Option<i64>,
+    pub require_verified_visitors: bool,
 }
 
-const CLIENT_COLUMNS: &str = "id, name, owner_user_id, allowed_origins, ai_provider, ai_model, system_prompt, temperature, max_tokens, bot_config, visitor_config_keys, created_at, updated_at";
+const CLIENT_COLUMNS: &str = "id, name, owner_user_id, allowed_origins, ai_provider, ai_model, system_prompt, temperature, max_tokens, bot_config, visitor_config_keys, created_at, updated_at, identity_secret_created_at, require_verified_visitors";
 
 impl ClientRow {
     fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
@@ -52,6 +56,8 @@ impl ClientRow {
             .unwrap_or_default(),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            identity_secret_created_at: row.try_get("identity_secret_created_at")?,
+            require_verified_visitors: row.try_get::<i64, _>("require_verified_visitors")? != 0,
         })
     }
 }

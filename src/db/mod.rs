@@ -6,7 +6,9 @@ pub mod api_keys;
 pub mod app_meta;
 pub mod clients;
 pub mod direct;
+pub mod feedback;
 pub mod files;
+pub mod identity;
 pub mod listing;
 pub mod messages;
 pub mod oauth_states;
@@ -45,6 +47,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 include_str!("../../migrations/sqlite/0003_session_revision.sql"),
             ),
             (
+                4,
+                "visitor identity feedback",
+                include_str!("../../migrations/sqlite/0004_visitor_identity_feedback.sql"),
+            ),
+            (
                 5,
                 "visitor config keys",
                 include_str!("../../migrations/sqlite/0005_visitor_config_keys.sql"),
@@ -65,6 +72,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 3,
                 "session revision",
                 include_str!("../../migrations/postgres/0003_session_revision.sql"),
+            ),
+            (
+                4,
+                "visitor identity feedback",
+                include_str!("../../migrations/postgres/0004_visitor_identity_feedback.sql"),
             ),
             (
                 5,

@@ -211,6 +211,8 @@ impl BotConfig {
                         ));
                     }
                 }
+            } else if let Some(words) = super::bot_words::parse(&key, &value) {
+                out.insert(key, words?);
             } else {
                 if key.is_empty()
                     || key.chars().count() > Self::MAX_KEY_CHARS

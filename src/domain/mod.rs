@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod bot_words;
 pub mod client;
 pub mod config_size;
 pub mod message;

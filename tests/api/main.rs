@@ -6,10 +6,12 @@ mod auth;
 mod clients;
 mod edge;
 mod errors;
+mod feedback;
 mod files;
 mod google;
 mod health;
 mod helpers;
+mod identity;
 mod keys;
 mod messages;
 /// Fake OpenAI and Anthropic servers (shared with the library's unit tests).

@@ -7,6 +7,7 @@
 #   bash tests/widget/run.sh            debug binary (what .ci/run has just built)
 #   WIDGET_PROFILE=release bash tests/widget/run.sh
 #   bash tests/widget/run.sh tests/widget/readme.test.mjs     only these test files
+#   WIDGET_TESTS=tests/widget/generation2.test.mjs bash tests/widget/run.sh   (some files only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -96,7 +97,13 @@ done
 log "widget tests in headless Chromium"
 mkdir -p "$HERE/out"
 status=0
-if [ $# -gt 0 ]; then FILES=("$@"); else FILES=("$HERE"/*.test.mjs); fi
+if [ $# -gt 0 ]; then
+  FILES=("$@")
+elif [ -n "${WIDGET_TESTS:-}" ]; then
+  read -ra FILES <<< "$WIDGET_TESTS"
+else
+  FILES=("$HERE"/*.test.mjs)
+fi
 export WIDGET_BIN="$BIN"
 node --test --test-concurrency=1 --test-reporter=spec "${FILES[@]}" || status=$?
 if [ "$status" != 0 ]; then
