@@ -9,7 +9,7 @@ BIN=target/release/chatbot
 [ -x "$BIN" ] || cargo build --release --bin chatbot
 DIR=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export DATABASE_URL="sqlite://$DIR/m.db" HOST=127.0.0.1 PORT DEMO_CLIENT=false RUST_LOG=warn OFFLINE_WORD_DELAY_MS=0 JWT_SECRET=measure
+export DATABASE_URL="sqlite://$DIR/m.db" HOST=127.0.0.1 PORT DEMO_CLIENT=false RUST_LOG=warn OFFLINE_WORD_DELAY_MS=0 JWT_SECRET=measure-basics-secret-at-least-32-bytes-long
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
 
 python3 - "$BIN" "$PORT" <<'PY'

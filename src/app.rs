@@ -1,32 +1,26 @@
 //! The route tree and the server around it: `/api` and friends (one `OpenApiService`),
-//! `/docs`, `/redoc`, `/openapi.json`, `/healthz`, `/widget`, and the middleware every
-//! request goes through (request log, body limit, JSON errors, CORS).
+//! `/docs`, `/redoc`, `/openapi.json`, `/healthz`, `/widget`, the home page at `/`, and the
+//! middleware every request goes through (request log, body limit, JSON errors, CORS).
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use futures::StreamExt;
-use poem::http::Method;
-use poem::http::uri::Scheme;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::Cors;
-use poem::web::{LocalAddr, RemoteAddr};
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::api::{
-    clients::ClientsApi, files::FilesApi, google::GoogleApi, health::HealthApi,
-    messages::MessagesApi, owners::OwnersApi, sessions::SessionsApi, users::AuthApi,
+    clients::ClientsApi, feedback::FeedbackApi, files::FilesApi, google::GoogleApi,
+    health::HealthApi, identity::IdentityApi, messages::MessagesApi, owners::OwnersApi,
+    sessions::SessionsApi, users::AuthApi,
 };
 use crate::config::Settings;
 use crate::db::Db;
-use crate::error::{ApiError, to_json_error};
+use crate::edge::Edge;
+use crate::error::to_json_error;
 use crate::state::AppState;
 
-/// The body limit for ordinary requests.
-pub const BODY_LIMIT: u64 = 1024 * 1024;
-/// The body limit for file uploads: 10 MiB of file plus multipart overhead.
-pub const UPLOAD_BODY_LIMIT: u64 = 10 * 1024 * 1024 + 256 * 1024;
+pub use crate::edge::{BODY_LIMIT, UPLOAD_BODY_LIMIT};
 
 pub type Apis = (
     HealthApi,
@@ -36,11 +30,13 @@ pub type Apis = (
     AuthApi,
     GoogleApi,
     ClientsApi,
+    FeedbackApi,
+    IdentityApi,
     OwnersApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi, OwnersApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi, FeedbackApi, IdentityApi, OwnersApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
         "One service that gives any website an AI assistant. Tenants' servers use `X-API-Key: cb_sk_…`; \
          the widget uses a publishable `cb_pk_…` key from allowed origins; signed-in users use \
          `Authorization: Bearer <JWT>`. Every error is `{\"error\", \"detail\"?}`.",
@@ -54,6 +50,7 @@ pub fn openapi_json() -> String {
 
 pub fn build_routes(state: AppState) -> impl Endpoint {
     let api = api_service();
+    let edge = std::sync::Arc::new(Edge::new(state.settings.edge.clone(), &api.spec()));
     let docs = api.swagger_ui();
     let redoc = api.redoc();
     let spec = api.spec_endpoint();
@@ -62,7 +59,13 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .nest("/redoc", redoc)
         .at("/openapi.json", spec)
         .nest("/widget", crate::widget::routes())
-        .nest("/", api)
+        .nest("/", api.around(crate::home::at_root))
+        .around(signed_in_user_limit)
+        // Inside CORS, so its errors are JSON for browsers too.
+        .around(move |ep, req| {
+            let edge = edge.clone();
+            async move { edge.handle(ep, req).await }
+        })
         .with(
             Cors::new()
                 .allow_headers([
@@ -70,6 +73,9 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
                     "Content-Type",
                     "Authorization",
                     "Last-Event-ID",
+                    "X-Chatbot-User",
+                    "X-Chatbot-User-Hash",
+                    "X-Chatbot-User-Expires",
                 ])
                 .expose_headers(["Retry-After", "ETag"])
                 .max_age(600),
@@ -78,20 +84,34 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .data(state)
 }
 
-/// Logs every request with method, path, status and latency; enforces the body limits; and
-/// turns every error that escaped the endpoints into the JSON error body.
+/// The per-user rate limit of requests with an access token (`auth::rate_limit`), inside
+/// the CORS layer so that a browser can read the 429 and its `Retry-After`.
+async fn signed_in_user_limit<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+) -> poem::Result<Response> {
+    if let Some(state) = req.data::<AppState>()
+        && let Err(e) = state
+            .rate_limits
+            .check_request(&req, state.settings.jwt_secret.expose())
+    {
+        return Ok(poem::Error::from(e).into_response());
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Logs every request with method, path, status and latency; turns the CORS layer's own
+/// errors into the JSON error body; adds the security headers to every answer.
 async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = Instant::now();
     let bearer_path = path.starts_with("/api/auth") || path.starts_with("/api/clients");
-    let resp = match limit_body(req, &path).await {
-        Err(e) => e.into_response(),
-        Ok(req) => match ep.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => to_json_error(err, bearer_path),
-        },
+    let resp = match ep.call(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) => to_json_error(err, bearer_path),
     };
+    let resp = crate::edge::secure(&path, resp).await;
     let status = resp.status();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     if status.is_server_error() {
@@ -102,47 +122,9 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     Ok(resp)
 }
 
-/// Refuses bodies over the path's limit with 413: at once when `Content-Length` says so, and
-/// for chunked bodies after reading at most the limit, so no body larger than the limit is
-/// ever held in memory.
-async fn limit_body(mut req: Request, path: &str) -> Result<Request, ApiError> {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return Ok(req);
-    }
-    let limit = if path == "/api/chat/files/upload" {
-        UPLOAD_BODY_LIMIT
-    } else {
-        BODY_LIMIT
-    };
-    let too_large = || ApiError::too_large(format!("The limit is {limit} bytes for this path"));
-    match req.header("content-length").map(|v| v.parse::<u64>()) {
-        Some(Ok(n)) if n > limit => Err(too_large()),
-        Some(Ok(_)) => Ok(req),
-        Some(Err(_)) => Err(ApiError::bad_request(
-            "Invalid Content-Length",
-            "Content-Length must be a number",
-        )),
-        None => {
-            let mut body = req.take_body().into_bytes_stream();
-            let mut buf = bytes::BytesMut::new();
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::bad_request("Unreadable body", "The request body could not be read")
-                })?;
-                if (buf.len() + chunk.len()) as u64 > limit {
-                    return Err(too_large());
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            req.set_body(buf.freeze());
-            Ok(req)
-        }
-    }
-}
-
 /// The service, bound to its port and connected to its database, ready to run.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
     state: AppState,
     port: u16,
 }
@@ -154,15 +136,13 @@ impl Application {
         let db = Db::connect(settings.database_url.expose()).await?;
         db.migrate().await?;
         let addr = format!("{}:{}", settings.host, settings.port);
-        let acceptor = TcpListener::bind(addr.clone())
-            .into_acceptor()
+        let listener = tokio::net::TcpListener::bind(addr.clone())
             .await
             .with_context(|| format!("cannot listen on {addr} (is the port in use?)"))?;
-        let port = acceptor
+        let port = listener
             .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .context("the listener has no address")?;
+            .context("the listener has no address")?
+            .port();
         if settings.demo_client
             && let Err(e) = crate::demo::ensure_demo_client(&db, &settings, port).await
         {
@@ -170,7 +150,7 @@ impl Application {
         }
         let state = AppState::new(db, settings);
         Ok(Self {
-            acceptor,
+            listener,
             state,
             port,
         })
@@ -209,32 +189,8 @@ impl Application {
             shutdown.await;
             hub.shutdown(grace).await;
         };
-        Server::new_with_acceptor(NoDelayAcceptor(self.acceptor))
-            .idle_timeout(Duration::from_secs(120))
-            .run_with_graceful_shutdown(routes, shutdown, Some(grace))
-            .await
-    }
-}
-
-/// Accepts connections with `TCP_NODELAY`, which poem leaves off. A streamed reply is a run
-/// of small writes; with Nagle's algorithm each one after the first waited for the client's
-/// delayed ACK (40 ms on Linux) before it left, so every reply took 40 ms or more.
-struct NoDelayAcceptor(TcpAcceptor);
-
-impl Acceptor for NoDelayAcceptor {
-    type Io = tokio::net::TcpStream;
-
-    fn local_addr(&self) -> Vec<LocalAddr> {
-        self.0.local_addr()
-    }
-
-    async fn accept(&mut self) -> std::io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
-        let (io, local, remote, scheme) = self.0.accept().await?;
-        // A socket that refuses the option still serves, only slower.
-        if let Err(e) = io.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-        Ok((io, local, remote, scheme))
+        let limits = state.settings.edge.clone();
+        crate::edge::server::serve(self.listener, routes, limits, shutdown, grace).await
     }
 }
 

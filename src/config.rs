@@ -148,6 +148,9 @@ pub struct Settings {
     pub frontend_url: Option<String>,
     pub session_timeout: Duration,
     pub rate_limit_per_minute: u32,
+    /// `RATE_LIMIT_PUBLISHABLE_PER_MINUTE`: requests a minute per publishable key overall,
+    /// all its visitors together (default five times `RATE_LIMIT_PER_MINUTE`).
+    pub rate_limit_publishable_per_minute: u32,
     pub log_format: LogFormat,
     pub rust_log: String,
     /// How long a finished reply's buffer stays in memory for late resumes.
@@ -158,6 +161,68 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Creates a demo client whose publishable key the demo page uses.
     pub demo_client: bool,
+    /// Timeouts and connection caps of the HTTP server.
+    pub edge: EdgeSettings,
+    /// The demo client may use the configured provider: only with `DEMO_CLIENT=true` set
+    /// explicitly; by default it answers with the offline provider.
+    pub demo_client_paid: bool,
+}
+
+/// What the HTTP server allows a connection: how long a request's head and body may take
+/// to arrive, and how many connections may be open (in all, and from one address).
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// `HEADER_READ_TIMEOUT` (default 10 s): the longest a request's head may take, from the
+    /// first byte (or the end of the previous response, so it bounds idle keep-alive too).
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT` (default 15 s): the longest wait for the next piece of a body.
+    pub body_read_timeout: Duration,
+    /// `MAX_CONNECTIONS`: open connections in all (default: below the open-files limit).
+    pub max_connections: Option<usize>,
+    /// `MAX_CONNECTIONS_PER_IP` (default 256; 0 = no cap): open connections from one address.
+    pub max_connections_per_ip: usize,
+}
+
+impl EdgeSettings {
+    fn from_lookup(var: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let header_read_timeout = secs(var, "HEADER_READ_TIMEOUT", Duration::from_secs(10))?;
+        let body_read_timeout = secs(var, "BODY_READ_TIMEOUT", Duration::from_secs(15))?;
+        if header_read_timeout.is_zero() || body_read_timeout.is_zero() {
+            bail!("HEADER_READ_TIMEOUT and BODY_READ_TIMEOUT must be above 0");
+        }
+        let max_connections: Option<usize> = match var("MAX_CONNECTIONS") {
+            Some(v) => Some(v.parse().ok().filter(|n| *n > 0).with_context(|| {
+                format!("MAX_CONNECTIONS must be a positive number, got {v:?}")
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            header_read_timeout,
+            body_read_timeout,
+            max_connections,
+            max_connections_per_ip: parse_or(var, "MAX_CONNECTIONS_PER_IP", 256)?,
+        })
+    }
+}
+
+/// Shortest `JWT_SECRET` accepted outside development.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// True when the URL's host is `localhost` (or `*.localhost`) or a loopback address: a
+/// development setup, where a short `JWT_SECRET` is allowed.
+pub fn is_loopback_url(u: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(u) else {
+        return false;
+    };
+    match parsed.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 impl Settings {
@@ -195,6 +260,11 @@ impl Settings {
         url::Url::parse(&public_url)
             .with_context(|| format!("PUBLIC_URL is not a URL: {public_url:?}"))?;
         let (jwt_secret, jwt_secret_generated) = match var("JWT_SECRET") {
+            Some(s) if s.len() < MIN_JWT_SECRET_BYTES && !is_loopback_url(&public_url) => bail!(
+                "JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes (it is {}): anyone who guesses it can sign in as any user. \
+                 Make one with `openssl rand -base64 48`; short secrets are accepted only when PUBLIC_URL is localhost",
+                s.len()
+            ),
             Some(s) => (Secret::new(s), false),
             None => (Secret::new(crate::domain::secret::random_token(32)), true),
         };
@@ -263,6 +333,18 @@ impl Settings {
         if rate_limit_per_minute == 0 {
             bail!("RATE_LIMIT_PER_MINUTE must be at least 1");
         }
+        let rate_limit_publishable_per_minute: u32 = parse_or(
+            &var,
+            "RATE_LIMIT_PUBLISHABLE_PER_MINUTE",
+            rate_limit_per_minute.saturating_mul(5),
+        )?;
+        if rate_limit_publishable_per_minute == 0 {
+            bail!("RATE_LIMIT_PUBLISHABLE_PER_MINUTE must be at least 1");
+        }
+        let demo_client: bool = parse_or(&var, "DEMO_CLIENT", true)?;
+        // Only an explicit DEMO_CLIENT=true lets the demo (a public page with a public key)
+        // spend a paid provider's tokens.
+        let demo_client_paid = demo_client && var("DEMO_CLIENT").is_some();
         Ok(Self {
             host,
             port,
@@ -276,12 +358,15 @@ impl Settings {
             frontend_url: var("FRONTEND_URL").map(|u| u.trim_end_matches('/').to_string()),
             session_timeout: secs(&var, "CHAT_SESSION_TIMEOUT", Duration::from_secs(1800))?,
             rate_limit_per_minute,
+            rate_limit_publishable_per_minute,
             log_format,
             rust_log: var("RUST_LOG").unwrap_or_else(|| "info".into()),
             reply_retention: secs(&var, "REPLY_RETENTION", Duration::from_secs(300))?,
             ping_interval: secs(&var, "SSE_PING_INTERVAL", Duration::from_secs(15))?,
             shutdown_grace: secs(&var, "SHUTDOWN_GRACE", Duration::from_secs(20))?,
-            demo_client: parse_or(&var, "DEMO_CLIENT", true)?,
+            demo_client,
+            demo_client_paid,
+            edge: EdgeSettings::from_lookup(&var)?,
         })
     }
 
@@ -354,6 +439,7 @@ mod tests {
         assert_eq!(s.ai_provider, ProviderKind::Offline);
         assert_eq!(s.session_timeout, Duration::from_secs(1800));
         assert_eq!(s.rate_limit_per_minute, 120);
+        assert_eq!(s.rate_limit_publishable_per_minute, 600);
         assert!(s.jwt_secret_generated);
     }
 
@@ -368,6 +454,46 @@ mod tests {
         map.insert("GOOGLE_TOKEN_URL".to_string(), "not a url".to_string());
         let err = Settings::from_map(&map).unwrap_err().to_string();
         assert!(err.contains("GOOGLE_TOKEN_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_outside_development() {
+        let mut map = HashMap::new();
+        map.insert("JWT_SECRET".to_string(), "a".to_string());
+        // PUBLIC_URL defaults to localhost: development, accepted.
+        assert!(Settings::from_map(&map).is_ok());
+        for dev in [
+            "http://127.0.0.1:8000",
+            "http://[::1]:8000",
+            "http://app.localhost",
+        ] {
+            map.insert("PUBLIC_URL".to_string(), dev.to_string());
+            assert!(Settings::from_map(&map).is_ok(), "{dev}");
+        }
+        map.insert(
+            "PUBLIC_URL".to_string(),
+            "https://chat.example.com".to_string(),
+        );
+        let err = Settings::from_map(&map).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET") && err.contains("32"), "{err}");
+        assert!(!err.contains("\"a\""), "the secret is not printed: {err}");
+        map.insert("JWT_SECRET".to_string(), "x".repeat(32));
+        assert!(Settings::from_map(&map).is_ok());
+        // Unset: one is generated, long enough.
+        map.remove("JWT_SECRET");
+        assert!(Settings::from_map(&map).unwrap().jwt_secret.expose().len() >= 32);
+    }
+
+    #[test]
+    fn the_demo_client_uses_a_paid_provider_only_when_asked_explicitly() {
+        let s = Settings::from_map(&HashMap::new()).unwrap();
+        assert!(s.demo_client && !s.demo_client_paid);
+        let mut map = HashMap::new();
+        map.insert("DEMO_CLIENT".to_string(), "true".to_string());
+        assert!(Settings::from_map(&map).unwrap().demo_client_paid);
+        map.insert("DEMO_CLIENT".to_string(), "false".to_string());
+        let s = Settings::from_map(&map).unwrap();
+        assert!(!s.demo_client && !s.demo_client_paid);
     }
 
     #[test]

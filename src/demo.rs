@@ -45,13 +45,31 @@ pub async fn ensure_demo_client(db: &Db, settings: &Settings, port: u16) -> anyh
         if changed {
             clients::set_allowed_origins(db, &found.client_id, &origins).await?;
         }
+        pin_demo_provider(db, settings, &found.client_id).await?;
         tracing::info!(client_id = %found.client_id, "demo client ready");
         return Ok(key);
     }
     let made = clients::create_client_with_keys(db, DEMO_CLIENT_NAME, &wanted, None).await?;
     api_keys::revoke(db, &made.client.id, &made.secret.0.id).await?;
+    pin_demo_provider(db, settings, &made.client.id).await?;
     let key = made.publishable.1;
     app_meta::set(db, DEMO_KEY_META, &key).await?;
     tracing::info!(client_id = %made.client.id, origins = ?wanted, "demo client created");
     Ok(key)
+}
+
+/// The demo page and its key are public, so anyone may chat through them: unless
+/// `DEMO_CLIENT=true` was set explicitly, the demo client answers with the offline provider
+/// whatever `AI_PROVIDER` is, and a paid provider's bill is not the demo's to spend. With
+/// the explicit opt-in it follows `AI_PROVIDER` (no provider of its own).
+async fn pin_demo_provider(db: &Db, settings: &Settings, client_id: &str) -> anyhow::Result<()> {
+    let Some(mut client) = clients::get_client(db, client_id).await? else {
+        return Ok(());
+    };
+    let wanted = (!settings.demo_client_paid).then(|| "offline".to_string());
+    if client.ai_provider != wanted {
+        client.ai_provider = wanted;
+        clients::update_client(db, &client).await?;
+    }
+    Ok(())
 }

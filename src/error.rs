@@ -151,6 +151,15 @@ impl From<sqlx::Error> for ApiError {
                 tracing::error!(error = %err, "database unavailable");
                 Self::unavailable("Database unavailable")
             }
+            // PostgreSQL refuses U+0000 in text (22021). The edge refuses it first, naming the
+            // field; this catches a path it does not see, as bad input rather than a bug.
+            sqlx::Error::Database(ref db) if db.code().as_deref() == Some("22021") => {
+                tracing::warn!(error = %err, "text with a NUL character reached the database");
+                Self::bad_request(
+                    "Text must not contain NUL characters",
+                    "A value holds the character U+0000",
+                )
+            }
             other => Self::internal(anyhow::Error::new(other).context("database query")),
         }
     }

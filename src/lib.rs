@@ -19,10 +19,14 @@ pub mod db;
 pub mod demo;
 /// Newtypes that parse input at the edge.
 pub mod domain;
+/// The HTTP edge: read limits and timeouts, NUL refusal, JSON errors, security headers, the server loop.
+pub mod edge;
 /// The one error type and its JSON bodies.
 pub mod error;
 /// Uploaded CSV and JSON files: parsing, analysis, query, context.
 pub mod files;
+/// The home page at `/`.
+pub mod home;
 /// AI providers behind one trait.
 pub mod providers;
 /// The background job that deletes sessions past their client's retention.

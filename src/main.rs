@@ -2,8 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+use anyhow::Context;
 use chatbot::app::{Application, openapi_json, shutdown_signal};
 use chatbot::config::{LogFormat, Settings};
+use chatbot::domain::KeyKind;
 use chatbot::{cli, telemetry};
 
 #[derive(Parser)]
@@ -35,13 +37,59 @@ enum Command {
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Create a client and print its id, secret key and publishable key (shown only once)
+    #[command(
+        after_help = "Example, setting CHATBOT_CLIENT_ID, CHATBOT_SECRET_KEY and CHATBOT_PUBLISHABLE_KEY in your shell:\n  eval \"$(chatbot client create --name \"My site\" --origin http://localhost:3000 --format env)\""
+    )]
     Create {
         /// The client's name
         #[arg(long)]
         name: String,
-        /// An origin the widget may be used from, such as https://example.com (repeatable)
+        /// An origin the widget may be used from, such as https://example.com (repeatable).
+        /// http://localhost:3000 and http://127.0.0.1:3000 are two different origins.
         #[arg(long = "origin")]
         origins: Vec<String>,
+        /// The email of an account that owns the client (it then shows in their account)
+        #[arg(long, value_name = "EMAIL")]
+        owner: Option<String>,
+        /// text, json, or env (CHATBOT_CLIENT_ID=… lines for `eval "$(…)"`)
+        #[arg(long, value_enum, default_value_t)]
+        format: cli::Format,
+    },
+    /// List every client with its owner, origins and keys (ids and prefixes, never the keys)
+    List {
+        /// text or json
+        #[arg(long, value_enum, default_value_t)]
+        format: cli::Format,
+    },
+    /// Add or revoke a client's keys
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Make a new key for a client and print it (shown only once)
+    Add {
+        /// The client's id (see `chatbot client list`)
+        #[arg(long = "client", value_name = "CLIENT_ID")]
+        client: String,
+        /// secret (for servers) or publishable (for the widget, from allowed origins)
+        #[arg(long, value_parser = ["secret", "publishable"])]
+        kind: String,
+        /// text, json, or env (CHATBOT_…_KEY=… lines for `eval "$(…)"`)
+        #[arg(long, value_enum, default_value_t)]
+        format: cli::Format,
+    },
+    /// Revoke a key: it answers 401 from then on
+    Revoke {
+        /// The client's id
+        #[arg(long = "client", value_name = "CLIENT_ID")]
+        client: String,
+        /// The key's id (see `chatbot client list`)
+        #[arg(long = "key", value_name = "KEY_ID")]
+        key: String,
     },
 }
 
@@ -106,14 +154,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Client {
-            command: ClientCommand::Create { name, origins },
-        } => {
-            let out = runtime.block_on(cli::create_client(&settings, &name, &origins))?;
+        Command::Client { command } => {
+            let out = runtime.block_on(client_command(&settings, command))?;
             print!("{out}");
             Ok(())
         }
         Command::Openapi => unreachable!("handled above"),
+    }
+}
+
+async fn client_command(settings: &Settings, command: ClientCommand) -> anyhow::Result<String> {
+    match command {
+        ClientCommand::Create {
+            name,
+            origins,
+            owner,
+            format,
+        } => cli::create_client(settings, &name, &origins, owner.as_deref(), format).await,
+        ClientCommand::List { format } => cli::list_clients(settings, format).await,
+        ClientCommand::Key {
+            command:
+                KeyCommand::Add {
+                    client,
+                    kind,
+                    format,
+                },
+        } => {
+            let kind = KeyKind::parse(&kind).context("--kind must be secret or publishable")?;
+            cli::add_key(settings, &client, kind, format).await
+        }
+        ClientCommand::Key {
+            command: KeyCommand::Revoke { client, key },
+        } => cli::revoke_key(settings, &client, &key).await,
     }
 }
 
@@ -131,8 +203,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         port = app.port(),
         public_url = %settings.public_url,
         provider = settings.ai_provider.as_str(),
-        "chatbot is serving: open {}/widget/demo or {}/docs",
-        settings.public_url,
+        "chatbot is serving: open {}/ (links to the widget demo, the API docs and the console)",
         settings.public_url
     );
     app.run_until(shutdown_signal()).await?;

@@ -20,7 +20,8 @@ use crate::state::AppState;
 /// minutes, while the ETag makes the revalidation after that a cheap `304`.
 const CACHE_CONTROL: &str = "public, max-age=300";
 
-/// The files of `widget/`: `chatbot.js`, `demo.html` (a template), `demo.css`, `demo.js`.
+/// The files of `widget/`: `chatbot.js`, `demo.html` (a template), `demo.css`, `demo.js`,
+/// and the home page's `home.html` (a template, see `home.rs`) and `home.css`.
 #[derive(RustEmbed)]
 #[folder = "widget/"]
 struct WidgetFiles;
@@ -35,7 +36,7 @@ pub fn routes() -> impl Endpoint {
 
 /// An embedded file that may be served as it is (the demo template is not).
 fn public_file(name: &str) -> Option<rust_embed::EmbeddedFile> {
-    if name == "demo.html" {
+    if name == "demo.html" || name == "home.html" {
         return None;
     }
     WidgetFiles::get(name)
@@ -50,6 +51,7 @@ fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next() {
         Some("js") => "text/javascript; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json; charset=utf-8",
         Some("html") => "text/html; charset=utf-8",
         Some("svg") => "image/svg+xml",
         Some("png") => "image/png",
@@ -101,13 +103,49 @@ fn asset(req: &Request) -> Response {
     let Some(file) = public_file(&name) else {
         return crate::error::ApiError::not_found("File").into_response();
     };
+    let etag = etag_of(&file);
+    let body = if name == "chatbot.js" {
+        static COMPACT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        COMPACT
+            .get_or_init(|| compact_script(&String::from_utf8_lossy(&file.data)).into_bytes())
+            .clone()
+    } else {
+        file.data.into_owned()
+    };
     Response::builder()
         .header(header::CONTENT_TYPE, content_type(&name))
-        .header(header::ETAG, etag_of(&file))
+        .header(header::ETAG, etag)
         .header(header::CACHE_CONTROL, CACHE_CONTROL)
         .header(header::VARY, "Accept-Encoding")
         .header("X-Content-Type-Options", "nosniff")
-        .body(file.data.into_owned())
+        .body(body)
+}
+
+/// `chatbot.js` as sent: the readable source without its comment lines, blank lines and
+/// indentation (about a fifth of its bytes), so every page view downloads less. Line breaks
+/// stay, so automatic semicolons and error line numbers work as in the source. The source
+/// keeps to what this needs: comments on lines of their own (or trailing), block comments
+/// starting a line, and no template literal spanning lines.
+pub fn compact_script(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut in_block = false;
+    for line in src.lines() {
+        let t = line.trim();
+        if in_block {
+            in_block = !t.contains("*/");
+            continue;
+        }
+        if t.starts_with("/*") {
+            in_block = !t.contains("*/");
+            continue;
+        }
+        if t.is_empty() || t.starts_with("//") {
+            continue;
+        }
+        out.push_str(t);
+        out.push('\n');
+    }
+    out
 }
 
 /// The demo page's own policy: the strict kind a careful host page has (no inline script or
@@ -169,18 +207,25 @@ async fn demo(state: Data<&AppState>, query: poem::web::Query<DemoQuery>) -> Res
         .body(html)
 }
 
-const DEMO_OFF_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Widget demo is off</title></head><body><h1>The widget demo is off</h1><p>This server runs with <code>DEMO_CLIENT=false</code>, so it has no demo client. Create a client with <code>chatbot client create --name NAME --origin https://your.site</code> and embed the widget with its publishable key.</p></body></html>";
+const DEMO_OFF_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Widget demo is off</title></head><body><h1>The widget demo is off</h1><p>This server runs with <code>DEMO_CLIENT=false</code>, so it has no demo client. Create a client with <code>./target/release/chatbot client create --name NAME --origin https://your.site</code> and embed the widget with its publishable key.</p></body></html>";
 
-/// Fills the demo template: the widget's `src` (same origin as the page, relative) and the
-/// embed snippet a site owner would copy, both escaped.
+/// What the embed snippet shows instead of a key: the demo's key answers 403 on any other
+/// origin, so copying it would only lead a reader to that 403.
+pub const KEY_PLACEHOLDER: &str = "cb_pk_YOUR_PUBLISHABLE_KEY";
+
+/// Fills the demo template: the widget's `src` (same origin as the page, relative), the
+/// embed snippet a site owner would copy (with a placeholder key) and this server's address
+/// in the lines that make a key for the reader's own origin, all escaped.
 fn render_demo(template: &str, key: &str, public_url: &str) -> String {
     let key_q: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
     let src = format!("/widget/chatbot.js?apiKey={key_q}");
-    let snippet =
-        format!("<script src=\"{public_url}/widget/chatbot.js?apiKey={key_q}\"></script>");
+    let snippet = format!(
+        "<script src=\"{public_url}/widget/chatbot.js?apiKey={KEY_PLACEHOLDER}\"></script>"
+    );
     template
         .replace("{{WIDGET_SRC}}", &html_escape(&src))
         .replace("{{EMBED_SNIPPET}}", &html_escape(&snippet))
+        .replace("{{PUBLIC_URL}}", &html_escape(public_url))
 }
 
 fn html_escape(s: &str) -> String {
@@ -231,6 +276,10 @@ mod tests {
         assert!(out.contains("/widget/chatbot.js?apiKey=cb_pk_a%22%3Cb%3E%26\""));
         assert!(out.contains("&lt;script src=&quot;http://h/widget/chatbot.js?apiKey="));
         assert!(!out.contains("<b>"));
+        assert!(
+            out.contains(&format!("apiKey={KEY_PLACEHOLDER}")),
+            "the snippet shows a placeholder, not the demo's key: {out}"
+        );
     }
 
     #[test]
@@ -241,5 +290,19 @@ mod tests {
             "chatbot.js must stay under 40 KB"
         );
         assert!(public_file("demo.html").is_none());
+    }
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::compact_script;
+
+    #[test]
+    fn comments_blank_lines_and_indentation_go_code_stays() {
+        let src = "/*\n * header\n */\n(() => {\n  // note\n\n  const a = 'x // y';\n  /* one */\n  return a; // trailing\n})();\n";
+        assert_eq!(
+            compact_script(src),
+            "(() => {\nconst a = 'x // y';\nreturn a; // trailing\n})();\n"
+        );
     }
 }

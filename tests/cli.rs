@@ -17,7 +17,10 @@ fn chatbot(dir: &std::path::Path) -> Command {
             "DATABASE_URL",
             format!("sqlite://{}", dir.join("cli.db").display()),
         )
-        .env("JWT_SECRET", "cli-test-secret")
+        .env(
+            "JWT_SECRET",
+            "cli-test-secret-that-is-at-least-32-bytes-long",
+        )
         .env("HOST", "127.0.0.1");
     c
 }
@@ -239,8 +242,526 @@ async fn client_create_works_against_a_running_server_and_logs_are_json_without_
             !l.contains(&sk[6..])
                 && !l.contains(&pk[6..])
                 && !l.contains("wrong-key-value")
-                && !l.contains("cli-test-secret"),
+                && !l.contains("cli-test-secret-that-is-at-least-32-bytes-long"),
             "secret in log: {l}"
         );
+    }
+}
+
+/// Runs a subcommand that must succeed; answers its standard output.
+fn ok(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = chatbot(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The `NAME=value` lines of `--format env`, as a POSIX shell's `eval` would set them.
+fn eval_env(dir: &std::path::Path, env_output: &str, names: &[&str]) -> Vec<String> {
+    let script = format!(
+        "eval \"$CHATBOT_OUT\"; printf '%s\\n' {}",
+        names
+            .iter()
+            .map(|n| format!("\"${n}\""))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = Command::new("sh")
+        .current_dir(dir)
+        .env("CHATBOT_OUT", env_output)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn client_create_prints_json_and_env_that_a_shell_can_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let http = reqwest::Client::new();
+
+    let out = ok(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "Shop",
+            "--origin",
+            "https://shop.example",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.lines().count(), 1, "one JSON line: {out}");
+    let made: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(uuid::Uuid::parse_str(made["clientId"].as_str().unwrap()).is_ok());
+    assert_eq!(made["name"], "Shop");
+    assert_eq!(
+        made["allowedOrigins"],
+        serde_json::json!(["https://shop.example"])
+    );
+    assert!(made["owner"].is_null());
+    assert!(made["secretKey"].as_str().unwrap().starts_with("cb_sk_"));
+    assert!(
+        made["publishableKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("cb_pk_")
+    );
+    assert!(made["secretKeyId"].is_string() && made["publishableKeyId"].is_string());
+
+    let out = ok(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "My site",
+            "--origin",
+            "http://localhost:3000",
+            "--format",
+            "env",
+        ],
+    );
+    let names: Vec<&str> = out.lines().map(|l| l.split('=').next().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "CHATBOT_CLIENT_ID",
+            "CHATBOT_SECRET_KEY",
+            "CHATBOT_PUBLISHABLE_KEY"
+        ]
+    );
+    let values = eval_env(
+        dir.path(),
+        &out,
+        &[
+            "CHATBOT_CLIENT_ID",
+            "CHATBOT_SECRET_KEY",
+            "CHATBOT_PUBLISHABLE_KEY",
+        ],
+    );
+    assert!(uuid::Uuid::parse_str(&values[0]).is_ok(), "{values:?}");
+    assert!(values[1].starts_with("cb_sk_") && values[2].starts_with("cb_pk_"));
+    // What eval set works against the running server.
+    let resp = http
+        .post(format!("{base}/api/chat/sessions/create"))
+        .header("X-API-Key", &values[2])
+        .header("Origin", "http://localhost:3000")
+        .json(&serde_json::json!({"userIdentifier": "v1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+}
+
+#[tokio::test]
+async fn client_create_with_an_owner_shows_in_their_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&serde_json::json!({"email": "Owner@Example.com", "password": "a long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let token = resp.json::<serde_json::Value>().await.unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The email is matched as sign-up normalised it.
+    let out = ok(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "Owned",
+            "--origin",
+            "https://owned.example",
+            "--owner",
+            "owner@example.COM",
+            "--format",
+            "json",
+        ],
+    );
+    let made: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(made["owner"], "owner@example.com");
+    let mine: serde_json::Value = http
+        .get(format!("{base}/api/clients"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = mine["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [made["clientId"].as_str().unwrap()]);
+
+    let mut c = chatbot(dir.path());
+    c.args([
+        "client",
+        "create",
+        "--name",
+        "x",
+        "--owner",
+        "nobody@example.com",
+    ]);
+    one_line_failure(c, "nobody@example.com");
+    let mut c = chatbot(dir.path());
+    c.args(["client", "create", "--name", "x", "--owner", "not an email"]);
+    one_line_failure(c, "--owner");
+}
+
+#[tokio::test]
+async fn keys_are_listed_added_and_revoked_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let http = reqwest::Client::new();
+    assert!(ok(dir.path(), &["client", "list"]).contains("No clients yet"));
+    assert_eq!(
+        ok(dir.path(), &["client", "list", "--format", "json"]).trim(),
+        "[]"
+    );
+
+    let made: serde_json::Value = serde_json::from_str(&ok(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "Shop",
+            "--origin",
+            "https://shop.example",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let id = made["clientId"].as_str().unwrap();
+    let old_secret = made["secretKey"].as_str().unwrap();
+
+    // A lost secret key is replaced: add a new one, revoke the old.
+    let added: serde_json::Value = serde_json::from_str(&ok(
+        dir.path(),
+        &[
+            "client", "key", "add", "--client", id, "--kind", "secret", "--format", "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(added["clientId"], id);
+    assert_eq!(added["kind"], "secret");
+    let new_secret = added["secretKey"].as_str().unwrap();
+    assert!(new_secret.starts_with("cb_sk_") && new_secret != old_secret);
+
+    let env = ok(
+        dir.path(),
+        &[
+            "client",
+            "key",
+            "add",
+            "--client",
+            id,
+            "--kind",
+            "publishable",
+            "--format",
+            "env",
+        ],
+    );
+    let values = eval_env(
+        dir.path(),
+        &env,
+        &["CHATBOT_CLIENT_ID", "CHATBOT_PUBLISHABLE_KEY"],
+    );
+    assert_eq!(values[0], id);
+    assert!(values[1].starts_with("cb_pk_"));
+    let text = ok(
+        dir.path(),
+        &["client", "key", "add", "--client", id, "--kind", "secret"],
+    );
+    assert!(
+        text.contains("key_id: ") && text.contains("secret_key: cb_sk_"),
+        "{text}"
+    );
+
+    let stats = |key: String| {
+        let http = http.clone();
+        let url = format!("{base}/api/chat/sessions/stats/summary");
+        async move {
+            http.get(url)
+                .header("X-API-Key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(stats(old_secret.to_string()).await, 200);
+    assert_eq!(stats(new_secret.to_string()).await, 200);
+
+    // The listing names every key by id, kind and prefix, never the key itself.
+    let listed = ok(dir.path(), &["client", "list"]);
+    assert!(listed.contains(&format!("client_id: {id}")) && listed.contains("name: Shop"));
+    assert!(listed.contains("https://shop.example"));
+    assert!(!listed.contains(old_secret) && !listed.contains(new_secret));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["client", "list", "--format", "json"])).unwrap();
+    let keys = json[0]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 5);
+    assert!(
+        keys.iter()
+            .all(|k| k["active"] == true && k["prefix"].as_str().unwrap().len() < 20)
+    );
+    let old_id = made["secretKeyId"].as_str().unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k["id"] == old_id && k["kind"] == "secret")
+    );
+
+    let out = ok(
+        dir.path(),
+        &["client", "key", "revoke", "--client", id, "--key", old_id],
+    );
+    assert!(out.contains(&format!("revoked key {old_id}")), "{out}");
+    // The running server had checked the old key: it forgets it within its key cache's 5 s.
+    let deadline = Instant::now() + Duration::from_secs(7);
+    loop {
+        let status = stats(old_secret.to_string()).await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            Instant::now() < deadline,
+            "the revoked key still works after 7 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(stats(new_secret.to_string()).await, 200);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["client", "list", "--format", "json"])).unwrap();
+    let old = json[0]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == old_id)
+        .unwrap()
+        .clone();
+    assert_eq!(old["active"], false);
+    assert!(old["revokedAt"].is_string());
+    assert!(ok(dir.path(), &["client", "list"]).contains("revoked "));
+
+    // Mistakes fail in one line that says where to look.
+    let mut c = chatbot(dir.path());
+    c.args([
+        "client",
+        "key",
+        "revoke",
+        "--client",
+        id,
+        "--key",
+        "no-such-key",
+    ]);
+    one_line_failure(c, "no-such-key");
+    let mut c = chatbot(dir.path());
+    c.args([
+        "client",
+        "key",
+        "add",
+        "--client",
+        "no-such-client",
+        "--kind",
+        "secret",
+    ]);
+    one_line_failure(c, "chatbot client list");
+    let mut c = chatbot(dir.path());
+    c.args(["client", "key", "add", "--client", id, "--kind", "admin"]);
+    one_line_failure(c, "admin");
+    let mut c = chatbot(dir.path());
+    c.args(["client", "list", "--format", "env"]);
+    one_line_failure(c, "--format env");
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_logged_once_with_the_allowed_origins_and_no_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let made: serde_json::Value = serde_json::from_str(&ok(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "Shop",
+            "--origin",
+            "http://localhost:3000",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let pk = made["publishableKey"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let resp = http
+            .get(format!("{base}/api/chat/sessions/bot-config"))
+            .header("X-API-Key", pk)
+            .header("Origin", "http://127.0.0.1:3000")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403);
+    }
+    // The three requests are logged after their answers; wait for all three lines.
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines
+        .iter()
+        .filter(|l: &&String| l.contains("\"request\""))
+        .count()
+        < 3
+        && Instant::now() < deadline
+    {
+        if let Ok(l) = server.lines.recv_timeout(Duration::from_millis(100)) {
+            lines.push(l);
+        }
+    }
+    let refusals: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["origin"].is_string())
+        .collect();
+    assert_eq!(refusals.len(), 1, "logged once: {lines:?}");
+    let r = &refusals[0];
+    assert_eq!(r["level"], "WARN");
+    assert_eq!(r["origin"], "http://127.0.0.1:3000");
+    assert_eq!(r["allowed_origins"], "http://localhost:3000");
+    assert_eq!(r["client_id"], made["clientId"]);
+    for l in &lines {
+        assert!(!l.contains(&pk[6..]), "key in log: {l}");
+    }
+}
+
+#[test]
+fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = chatbot(dir.path());
+    c.env("PORT", "0")
+        .env("LOG_FORMAT", "text")
+        .env("DEMO_CLIENT", "false")
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("chatbot is serving") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("chatbot is serving"), "{seen}");
+    assert!(
+        !seen.contains('\u{1b}'),
+        "ANSI escape codes in a piped log: {seen:?}"
+    );
+}
+
+/// With PostgreSQL (`TEST_DATABASE_URL`), a key revoked on the command line answers 401 from
+/// a running server at once: the command tells every server through `NOTIFY`. Without it the
+/// test has nothing to check and passes.
+#[tokio::test]
+async fn on_postgres_a_key_revoked_on_the_command_line_stops_at_once() {
+    let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return;
+    };
+    let name = format!("cli_{}", uuid::Uuid::new_v4().simple());
+    let admin = chatbot::db::Db::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin.pool)
+        .await
+        .unwrap();
+    admin.pool.close().await;
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[("DATABASE_URL", &url)]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let run = |args: &[&str]| {
+        let out = chatbot(dir.path())
+            .env("DATABASE_URL", &url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let made: serde_json::Value = serde_json::from_str(&run(&[
+        "client", "create", "--name", "Shop", "--format", "json",
+    ]))
+    .unwrap();
+    let (id, sk, sk_id) = (
+        made["clientId"].as_str().unwrap(),
+        made["secretKey"].as_str().unwrap(),
+        made["secretKeyId"].as_str().unwrap(),
+    );
+    let http = reqwest::Client::new();
+    let stats = || {
+        http.get(format!("{base}/api/chat/sessions/stats/summary"))
+            .header("X-API-Key", sk)
+            .send()
+    };
+    // Checked once, so the server remembers it.
+    assert_eq!(stats().await.unwrap().status(), 200);
+    assert_eq!(stats().await.unwrap().status(), 200);
+    let out = run(&["client", "key", "revoke", "--client", id, "--key", sk_id]);
+    assert!(!out.contains("within 5 seconds"), "{out}");
+    // NOTIFY is delivered asynchronously; a second is far more than it takes, far less than
+    // the 5 s the cache would otherwise keep the key.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let status = stats().await.unwrap().status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status} a second after the revocation"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

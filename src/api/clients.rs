@@ -22,7 +22,7 @@ use crate::domain::client::{
     parse_ai_provider, parse_max_tokens, parse_model, parse_retention_days, parse_system_prompt,
     parse_temperature,
 };
-use crate::domain::{AllowedOrigins, BotConfig, ClientName};
+use crate::domain::{AllowedOrigins, BotConfig, ClientName, visitor_config};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -39,6 +39,7 @@ pub struct ApiKeyInfo {
     pub prefix: String,
     pub created_at: String,
     /// Set once the key was revoked; it then answers 401
+    #[oai(nullable)]
     pub revoked_at: Option<String>,
     pub active: bool,
 }
@@ -90,21 +91,32 @@ pub struct Client {
     /// Origins the publishable keys work from
     pub allowed_origins: Vec<String>,
     /// Default provider of its sessions: `claude`, `openai` or `offline`
+    #[oai(nullable)]
     pub ai_provider: Option<String>,
     /// Default model
+    #[oai(nullable)]
     pub model: Option<String>,
     /// Instructions given to the model before every conversation
+    #[oai(nullable)]
     pub system_prompt: Option<String>,
+    #[oai(nullable)]
     pub temperature: Option<f64>,
+    #[oai(nullable)]
     pub max_tokens: Option<i64>,
     /// The bot's look as set (the widget sees it over the defaults)
     pub bot_config: Value,
     /// Days after their last activity that sessions are deleted; `null` keeps them forever
     pub retention_days: Option<i64>,
+    /// Session config keys visitors (publishable keys) may set besides `pageContext`
+    pub visitor_config_keys: Vec<String>,
     /// Every key, revoked ones included, without the keys themselves
     pub keys: Vec<ApiKeyInfo>,
     pub created_at: String,
     pub updated_at: String,
+    /// Publishable keys start sessions only for visitors with a valid identity hash
+    pub require_verified_visitors: bool,
+    /// When the visitor identity secret was made; `null` while there is none
+    pub identity_secret_created_at: Option<String>,
 }
 
 impl Client {
@@ -120,9 +132,12 @@ impl Client {
             max_tokens: c.max_tokens,
             bot_config: c.bot_config,
             retention_days: c.retention_days,
+            visitor_config_keys: c.visitor_config_keys,
             keys: keys.into_iter().map(ApiKeyInfo::from).collect(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+            require_verified_visitors: c.require_verified_visitors,
+            identity_secret_created_at: c.identity_secret_created_at.map(rfc3339),
         }
     }
 }
@@ -151,14 +166,19 @@ pub struct CreateClientRequest {
     #[oai(default)]
     pub allowed_origins: Vec<String>,
     /// `claude`, `openai` or `offline`
+    #[oai(nullable)]
     pub ai_provider: Option<String>,
     /// 1 to 200 characters
+    #[oai(nullable)]
     pub model: Option<String>,
     /// At most 8000 characters
+    #[oai(nullable)]
     pub system_prompt: Option<String>,
     /// 0 to 2
+    #[oai(nullable)]
     pub temperature: Option<f64>,
     /// 1 to 32000
+    #[oai(nullable)]
     pub max_tokens: Option<i64>,
 }
 
@@ -167,8 +187,10 @@ pub struct CreateClientRequest {
 #[oai(rename_all = "camelCase")]
 pub struct UpdateClientRequest {
     /// 1 to 200 characters
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Replaces the list (at most 50)
+    #[oai(nullable)]
     pub allowed_origins: Option<Vec<String>>,
     /// `claude`, `openai` or `offline`
     pub ai_provider: MaybeUndefined<String>,
@@ -183,6 +205,13 @@ pub struct UpdateClientRequest {
     /// 1 to 3650: sessions whose last activity is older are deleted (at least hourly);
     /// `null` keeps them forever
     pub retention_days: MaybeUndefined<i64>,
+    /// Replaces the session config keys visitors (publishable keys) may set besides
+    /// `pageContext` (at most 20 names of 1 to 64 characters). Everything else, `aiProvider`,
+    /// `model` and `customInstructions` included, only a secret key or the owner sets.
+    pub visitor_config_keys: Option<Vec<String>>,
+    /// Only visitors with a valid identity hash may start sessions with publishable keys
+    /// (needs an identity secret first)
+    pub require_verified_visitors: Option<bool>,
 }
 
 #[derive(Object)]
@@ -240,6 +269,7 @@ fn parse_ai_defaults(body: &CreateClientRequest) -> ApiResult<AiDefaults> {
             .transpose()?,
         temperature: body.temperature.map(parse_temperature).transpose()?,
         max_tokens: body.max_tokens.map(parse_max_tokens).transpose()?,
+        visitor_config_keys: Vec::new(),
     })
 }
 
@@ -359,6 +389,12 @@ impl ClientsApi {
             client.retention_days,
             parse_retention_days,
         )?;
+        if let Some(keys) = body.visitor_config_keys {
+            client.visitor_config_keys = visitor_config::parse_keys(keys)?;
+        }
+        if let Some(on) = body.require_verified_visitors {
+            super::identity::set_require_verified(&state, &client, on).await?;
+        }
         clients::update_client(&state.db, &client).await?;
         // Keys remember their client's origins and AI defaults: they must be read again.
         state.keys.changed(&state.db).await?;

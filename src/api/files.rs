@@ -98,8 +98,10 @@ pub struct QueryRequest {
     /// Text to find in cells (case-insensitive); empty matches every row
     pub query: String,
     /// Search only this column
+    #[oai(nullable)]
     pub column: Option<String>,
     /// At most this many results (1 to 1000, default 100)
+    #[oai(nullable)]
     pub limit: Option<u32>,
 }
 
@@ -132,6 +134,23 @@ fn file_error(err: FileError) -> ApiError {
             "Invalid file",
             Some(json!({ "field": "file", "line": line, "problem": message })),
         ),
+    }
+}
+
+/// Uploads parsed at once: one per core.
+static PARSE_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// How long an upload waits for a parsing slot before the client hears 503.
+const PARSE_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn parse_slot() -> ApiResult<tokio::sync::SemaphorePermit<'static>> {
+    match tokio::time::timeout(PARSE_SLOT_WAIT, PARSE_SLOTS.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::unavailable(
+            "Too many uploads at once; retry shortly",
+        )),
     }
 }
 
@@ -174,6 +193,9 @@ impl FilesApi {
         auth: ChatAuth,
         form: UploadForm,
     ) -> ApiResult<UploadFile> {
+        if crate::edge::has_nul(&form.session_id) {
+            return Err(crate::edge::nul_refused("sessionId"));
+        }
         let session = match state
             .chat
             .find_session(&auth.owner(), &form.session_id)
@@ -192,6 +214,12 @@ impl FilesApi {
             .chars()
             .take(255)
             .collect::<String>();
+        if crate::edge::has_nul(&name) {
+            return Err(crate::edge::nul_refused("file"));
+        }
+        // The upload waits on disk (poem-openapi spools it) until a parsing slot is free, so
+        // memory holds at most one file per core however many arrive at once.
+        let _slot = parse_slot().await?;
         let bytes = form
             .file
             .into_vec()

@@ -14,7 +14,7 @@ use crate::chat::hub::{HubEvent, ReplyEnd};
 use crate::chat::sse::{self, SseBody};
 use crate::chat::{Cancelled, Started, Unavailable};
 use crate::db::{messages, sessions};
-use crate::domain::{MessageText, SessionConfig};
+use crate::domain::{MessageText, SessionConfig, visitor_config};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -362,6 +362,7 @@ async fn start(
     body: SendRequest,
 ) -> ApiResult<Result<Started, Unavailable>> {
     let message = MessageText::parse(body.message)?;
+    visitor_config::check_request(auth.visitor_config_keys(), body.config.as_ref())?;
     let config = body.config.map(SessionConfig::parse).transpose()?;
     state
         .chat

@@ -1,9 +1,11 @@
 //! The typed REST API: one `#[OpenApi]` struct per resource, and the pieces they share.
 
 pub mod clients;
+pub mod feedback;
 pub mod files;
 pub mod google;
 pub mod health;
+pub mod identity;
 pub mod messages;
 pub mod owners;
 pub mod scheme;

@@ -81,6 +81,18 @@ impl ChatAuth {
         }
     }
 
+    /// For a visitor (publishable key): the session config keys the owner opened to visitors
+    /// besides `pageContext` (`domain::visitor_config`, the client's `visitorConfigKeys`);
+    /// `None` for secret keys and users.
+    pub fn visitor_config_keys(&self) -> Option<&[String]> {
+        match self {
+            Self::ApiKey(ClientAuth(c)) if c.kind == KeyKind::Publishable => {
+                Some(&c.ai.visitor_config_keys)
+            }
+            _ => None,
+        }
+    }
+
     /// Stats and other server-side reads: secret keys and users, never publishable keys.
     pub fn require_private(&self) -> Result<(), ApiError> {
         match self {
@@ -149,6 +161,11 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
                     .any(|a| a == "*" || normalise_origin(a).as_ref() == Some(o))
             });
             if !allowed {
+                crate::auth::origin_refusals::note(
+                    &found.client_id,
+                    origin.as_deref(),
+                    &found.allowed_origins,
+                );
                 return Err(ApiError::forbidden(
                     "Origin not allowed",
                     format!(
@@ -178,7 +195,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<UserPrincip
     };
     // A signed-out sign-in (logout, a password change, a reused refresh token) ends its
     // access tokens at once, not when they expire.
-    if !refresh_tokens::family_is_live(&state.db, &claims.sid)
+    if !refresh_tokens::family_is_live(&state.db, &claims.sub, &claims.sid)
         .await
         .map_err(ApiError::from)?
     {

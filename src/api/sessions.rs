@@ -14,8 +14,8 @@ use crate::api::scheme::ChatAuth;
 
 use crate::chat::snapshots::Snapshot;
 use crate::db::{self, clients, sessions};
-use crate::domain::{SessionConfig, UserIdentifier};
-use crate::error::ApiResult;
+use crate::domain::{SessionConfig, UserIdentifier, visitor_config};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Object)]
@@ -26,6 +26,17 @@ pub struct CreateSessionRequest {
     /// Who the visitor is, as the site knows them (at most 255 characters).
     #[oai(rename = "user_identifier")]
     pub user_identifier: Option<String>,
+    /// The same, spelled in camelCase like every other field; if both are given they must
+    /// be equal.
+    #[oai(rename = "userIdentifier")]
+    pub user_identifier_camel: Option<String>,
+    /// `hex(HMAC-SHA256(identity secret, "<user_identifier>:<userExpires>"))` from the
+    /// site's server: a valid one marks the session `verified` (see `identity-secret`).
+    #[oai(rename = "userHash")]
+    pub user_hash: Option<String>,
+    /// Unix seconds until which `userHash` is valid, at most 7 days ahead.
+    #[oai(rename = "userExpires")]
+    pub user_expires: Option<i64>,
 }
 
 #[derive(Object)]
@@ -36,6 +47,8 @@ pub struct SessionCreated {
     /// Always `created`
     pub status: String,
     pub timestamp: String,
+    /// Whether the visitor's identity was proven with a valid `userHash`
+    pub verified: bool,
 }
 
 #[derive(Object)]
@@ -47,6 +60,8 @@ pub struct SessionInfo {
     pub has_file: bool,
     pub created_at: String,
     pub last_activity: String,
+    /// Whether the visitor's identity was proven with a valid `userHash`
+    pub verified: bool,
     /// The visitor's identifier, when the session has one
     #[oai(rename = "user_identifier", skip_serializing_if_is_none)]
     pub user_identifier: Option<String>,
@@ -117,6 +132,8 @@ impl SessionsApi {
     /// Create a chat session
     ///
     /// Starts a conversation for a visitor (API key) or for the signed-in user (Bearer).
+    /// The visitor's id may be sent as `user_identifier` or `userIdentifier` (400 if both are
+    /// given and differ). Unknown top-level fields are ignored.
     #[oai(path = "/create", method = "post")]
     #[tracing::instrument(skip_all)]
     async fn create(
@@ -125,11 +142,29 @@ impl SessionsApi {
         auth: ChatAuth,
         body: Json<CreateSessionRequest>,
     ) -> ApiResult<CreateSessionResponse> {
+        visitor_config::check_request(auth.visitor_config_keys(), body.0.config.as_ref())?;
         let config = SessionConfig::parse(body.0.config.unwrap_or_else(|| json!({})))?;
-        let who = match body.0.user_identifier.as_deref() {
+        let (snake, camel) = (body.0.user_identifier, body.0.user_identifier_camel);
+        if let (Some(a), Some(b)) = (&snake, &camel)
+            && a != b
+        {
+            return Err(ApiError::bad_field(
+                "userIdentifier",
+                "user_identifier and userIdentifier differ; send one of them",
+            ));
+        }
+        let who = match snake.or(camel).as_deref() {
             Some(raw) => UserIdentifier::parse(raw)?,
             None => None,
         };
+        let verified = super::identity::verify_new_session(
+            &state,
+            &auth,
+            who.as_ref(),
+            body.0.user_hash.as_deref(),
+            body.0.user_expires,
+        )
+        .await?;
         let row = sessions::create(
             &state.db,
             &auth.owner(),
@@ -137,6 +172,9 @@ impl SessionsApi {
             &config,
         )
         .await?;
+        if verified {
+            db::identity::mark_verified(&state.db, &row.id).await?;
+        }
         // A new session is at revision 0 with nothing but its config: its first reply need
         // not read it back.
         state.chat.snapshots.put(
@@ -156,6 +194,7 @@ impl SessionsApi {
             config: config.to_json(),
             status: "created".into(),
             timestamp: rfc3339(row.created_at),
+            verified,
         })))
     }
 
@@ -237,6 +276,7 @@ impl SessionsApi {
         };
         let message_count = sessions::message_count(&state.db, &row.id).await?;
         let has_file = sessions::has_file(&state.db, &row.id).await?;
+        let verified = db::identity::is_verified(&state.db, &row.id).await?;
         Ok(GetSession::Ok(Json(SessionInfo {
             session_id: row.id,
             config: row.config.to_json(),
@@ -244,6 +284,7 @@ impl SessionsApi {
             has_file,
             created_at: rfc3339(row.created_at),
             last_activity: rfc3339(row.last_activity),
+            verified,
             user_identifier: row.user_identifier,
         })))
     }
@@ -264,6 +305,7 @@ impl SessionsApi {
             Ok(row) => row,
             Err(why) => return Ok(why.into()),
         };
+        visitor_config::check_request(auth.visitor_config_keys(), Some(&body.0.config))?;
         let config = row.config.changed(body.0.config)?;
         sessions::update_config(&state.db, &row.id, &config).await?;
         Ok(UpdateConfig::Ok(Json(ConfigUpdated {

@@ -26,6 +26,7 @@ pub struct User {
     pub id: String,
     /// Normalised: trimmed and lowercased
     pub email: String,
+    #[oai(nullable)]
     pub name: Option<String>,
     /// True once Google vouched for the email
     pub email_verified: bool,
@@ -85,6 +86,7 @@ pub struct RegisterRequest {
     /// 8 to 128 characters
     pub password: String,
     /// At most 100 characters
+    #[oai(nullable)]
     pub name: Option<String>,
 }
 
@@ -105,6 +107,7 @@ pub struct UpdateProfileRequest {
     /// At most 100 characters; `null` or empty removes the name
     pub name: MaybeUndefined<String>,
     /// A new email (unverified until Google vouches for it again); must not be taken
+    #[oai(nullable)]
     pub email: Option<String>,
 }
 
@@ -156,8 +159,9 @@ impl AuthApi {
     /// Create an account
     ///
     /// Registers with email and password and signs in: answers the user and a token pair.
-    /// An email that is already registered answers 409. One address may open 10 accounts in a
-    /// row, then one every six minutes (429 with `Retry-After`).
+    /// An email that is already registered answers 409. One address may try 10 sign-ups in a
+    /// row, then one every six minutes (429 with `Retry-After`); a taken email counts too,
+    /// so probing for accounts is no faster than that.
     #[oai(path = "/register", method = "post")]
     #[tracing::instrument(skip_all, fields(user_id))]
     async fn register(
@@ -173,16 +177,17 @@ impl AuthApi {
             Some(raw) => DisplayName::parse(raw)?,
             None => None,
         };
-        // Cheap early answer for the common case; the unique index decides races.
+        // Every attempt counts, a taken email included, and both cost the same hash: asking
+        // which emails have accounts is no faster than the sign-up budget.
+        state.rate_limits.check_registration(client_ip(req))?;
+        let hash = password::hash(password).await?;
+        // Early answer for the common case; the unique index decides races.
         if users::find_by_email(&state.db, email.as_str())
             .await?
             .is_some()
         {
             return Err(email_taken());
         }
-        // Only attempts that would cost a password hash count.
-        state.rate_limits.check_registration(client_ip(req))?;
-        let hash = password::hash(password).await?;
         let user = users::create(
             &state.db,
             &users::NewUser {
@@ -210,8 +215,10 @@ impl AuthApi {
     /// Sign in with email and password
     ///
     /// Answers the user and a token pair. A wrong password and an unknown email answer the
-    /// same 401 after the same work. Repeated failures for one email or from one address
-    /// answer 429 with `Retry-After` for a while, even with the right password.
+    /// same 401 after the same work. Repeated failures for one email from one address, or
+    /// from one address for many emails, answer 429 with `Retry-After` for a while there,
+    /// even with the right password; failures for one email from many addresses only slow
+    /// that email's sign-ins down (about a second each), so its owner is never locked out.
     #[oai(path = "/login", method = "post")]
     #[tracing::instrument(skip_all, fields(user_id))]
     async fn login(
@@ -225,7 +232,7 @@ impl AuthApi {
         let password = Password::parse_presented("password", body.password)?;
         let ip = client_ip(req);
         let throttle = &state.rate_limits.logins;
-        throttle.check(email.as_str(), ip)?;
+        throttle.admit(email.as_str(), ip).await?;
         let user = users::find_by_email(&state.db, email.as_str()).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = password::verify(password, stored).await;
@@ -354,7 +361,7 @@ impl AuthApi {
         // A stolen access token must not become a way to guess the password.
         let ip = client_ip(req);
         let throttle = &state.rate_limits.logins;
-        throttle.check(&user.email, ip)?;
+        throttle.admit(&user.email, ip).await?;
         if !password::verify(current, Some(stored)).await {
             throttle.record_failure(&user.email, ip)?;
             return Err(ApiError::bad_field(

@@ -1,11 +1,19 @@
-//! Slows down password guessing: failed logins are counted per email and per client IP
-//! (GCRA from `governor`); when either budget is spent, that email or IP is locked until the
-//! budget has a cell again, and every login for it answers 429 with `Retry-After`, even with
-//! the right password, so a guesser learns nothing while locked. Successful logins cost
-//! nothing, so the owner of an account is not slowed by their own sign-ins.
+//! Slows down password guessing without handing anyone a way to lock an owner out.
+//!
+//! Failed sign-ins are counted three ways (GCRA from `governor`):
+//! - per (email, address): a guesser at one account from one address is locked out of that
+//!   pair for a while (429 with `Retry-After`, even with the right password, so the guesser
+//!   learns nothing while locked);
+//! - per address: one address guessing many accounts is locked as a whole;
+//! - per account (email): guesses spread over many addresses only *delay* every sign-in of
+//!   that account for a while, they never lock it: the owner, signing in from their own
+//!   address, still gets in with the right password, a moment later.
+//!
+//! Before, five failures from anywhere locked an email for everyone for a minute, so one
+//! request a minute kept a chosen owner out. Successful sign-ins cost nothing.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,25 +23,33 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::error::ApiError;
 
-/// Failed logins one email may have in a burst before it is locked.
-pub const EMAIL_BURST: u32 = 5;
+/// Failed sign-ins for one email from one address in a burst before that pair is locked.
+pub const PAIR_BURST: u32 = 5;
 /// Then one more attempt per this period.
-pub const EMAIL_PERIOD: Duration = Duration::from_secs(60);
+pub const PAIR_PERIOD: Duration = Duration::from_secs(60);
 /// One address guessing many accounts: a larger burst (offices share an address).
 pub const IP_BURST: u32 = 20;
 pub const IP_PERIOD: Duration = Duration::from_secs(30);
+/// Failed sign-ins of one account, from anywhere, before its sign-ins are slowed down.
+pub const ACCOUNT_BURST: u32 = 10;
+pub const ACCOUNT_PERIOD: Duration = Duration::from_secs(6);
+/// How long each sign-in of a slowed account waits before its password is checked.
+pub const ACCOUNT_DELAY: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Subject {
-    Email(String),
+    Pair(String, IpAddr),
     Ip(IpAddr),
 }
 
 pub struct LoginThrottle {
-    per_email: DefaultKeyedRateLimiter<String>,
+    per_pair: DefaultKeyedRateLimiter<(String, IpAddr)>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_account: DefaultKeyedRateLimiter<String>,
     /// Who is locked, and until when.
     locked: Mutex<HashMap<Subject, Instant>>,
+    /// Accounts whose sign-ins are slowed, and until when.
+    slowed: Mutex<HashMap<String, Instant>>,
 }
 
 impl Default for LoginThrottle {
@@ -48,37 +64,64 @@ fn quota(burst: u32, period: Duration) -> Quota {
         .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
 }
 
+/// Requests whose address is unknown share one budget.
+fn address(ip: Option<IpAddr>) -> IpAddr {
+    ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+}
+
 impl LoginThrottle {
     pub fn new() -> Self {
         Self {
-            per_email: DefaultKeyedRateLimiter::keyed(quota(EMAIL_BURST, EMAIL_PERIOD)),
+            per_pair: DefaultKeyedRateLimiter::keyed(quota(PAIR_BURST, PAIR_PERIOD)),
             per_ip: DefaultKeyedRateLimiter::keyed(quota(IP_BURST, IP_PERIOD)),
+            per_account: DefaultKeyedRateLimiter::keyed(quota(ACCOUNT_BURST, ACCOUNT_PERIOD)),
             locked: Mutex::new(HashMap::new()),
+            slowed: Mutex::new(HashMap::new()),
         }
     }
 
-    fn subjects(email: &str, ip: Option<IpAddr>) -> impl Iterator<Item = Subject> {
-        std::iter::once(Subject::Email(email.to_string())).chain(ip.map(Subject::Ip))
-    }
-
-    /// Before checking a password: 429 while the email or the IP is locked.
-    pub fn check(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    /// Before checking a password: 429 while this (email, address) pair or this address is
+    /// locked; otherwise how long to wait first (zero unless the account is being guessed at).
+    pub fn check(&self, email: &str, ip: Option<IpAddr>) -> Result<Duration, ApiError> {
+        let ip = address(ip);
         let now = Instant::now();
-        let locked = self.locked.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = Self::subjects(email, ip)
-            .filter_map(|s| locked.get(&s))
-            .filter(|until| **until > now)
-            .map(|until| *until - now)
-            .max();
-        match wait {
-            Some(wait) => Err(too_many(wait)),
-            None => Ok(()),
+        {
+            let locked = self.locked.lock().unwrap_or_else(|e| e.into_inner());
+            let wait = [Subject::Pair(email.to_string(), ip), Subject::Ip(ip)]
+                .iter()
+                .filter_map(|s| locked.get(s))
+                .filter(|until| **until > now)
+                .map(|until| *until - now)
+                .max();
+            if let Some(wait) = wait {
+                return Err(too_many(wait));
+            }
         }
+        let slowed = self.slowed.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(match slowed.get(email) {
+            Some(until) if *until > now => ACCOUNT_DELAY,
+            _ => Duration::ZERO,
+        })
+    }
+
+    /// [`check`](Self::check), then the wait it asks for.
+    pub async fn admit(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let delay = self.check(email, ip)?;
+        if !delay.is_zero() {
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "sign-in slowed: account under guessing"
+            );
+            tokio::time::sleep(delay).await;
+        }
+        Ok(())
     }
 
     /// After a wrong password: counts it, and answers 429 when this failure spent the last
-    /// of a budget (the caller answers it instead of the 401).
+    /// of the pair's or the address's budget (the caller answers it instead of the 401).
+    /// The account's own budget only ever slows its sign-ins down.
     pub fn record_failure(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let ip = address(ip);
         let clock = DefaultClock::default();
         let mut wait: Option<Duration> = None;
         let mut lock = |subject: Subject, not_until: Duration| {
@@ -86,22 +129,27 @@ impl LoginThrottle {
             locked.insert(subject, Instant::now() + not_until);
             wait = Some(wait.map_or(not_until, |w| w.max(not_until)));
         };
-        if let Err(n) = self.per_email.check_key(&email.to_string()) {
+        if let Err(n) = self.per_pair.check_key(&(email.to_string(), ip)) {
             lock(
-                Subject::Email(email.to_string()),
+                Subject::Pair(email.to_string(), ip),
                 n.wait_time_from(clock.now()),
             );
         }
-        if let Some(ip) = ip
-            && let Err(n) = self.per_ip.check_key(&ip)
-        {
+        if let Err(n) = self.per_ip.check_key(&ip) {
             lock(Subject::Ip(ip), n.wait_time_from(clock.now()));
+        }
+        if let Err(n) = self.per_account.check_key(&email.to_string()) {
+            let mut slowed = self.slowed.lock().unwrap_or_else(|e| e.into_inner());
+            slowed.insert(
+                email.to_string(),
+                Instant::now() + n.wait_time_from(clock.now()),
+            );
         }
         match wait {
             Some(w) => {
                 tracing::warn!(
                     retry_after_secs = w.as_secs(),
-                    "too many failed logins: locked"
+                    "too many failed sign-ins: locked"
                 );
                 Err(too_many(w))
             }
@@ -116,10 +164,16 @@ impl LoginThrottle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, until| *until > now);
-        self.per_email.retain_recent();
+        self.slowed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, until| *until > now);
+        self.per_pair.retain_recent();
         self.per_ip.retain_recent();
-        self.per_email.shrink_to_fit();
+        self.per_account.retain_recent();
+        self.per_pair.shrink_to_fit();
         self.per_ip.shrink_to_fit();
+        self.per_account.shrink_to_fit();
     }
 }
 
@@ -136,20 +190,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_email_is_locked_after_its_burst_of_failures() {
+    fn a_pair_is_locked_after_its_burst_of_failures() {
         let t = LoginThrottle::new();
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        for _ in 0..EMAIL_BURST {
+        for _ in 0..PAIR_BURST {
             t.check("a@example.com", Some(ip)).unwrap();
             t.record_failure("a@example.com", Some(ip)).unwrap();
         }
         let err = t.record_failure("a@example.com", Some(ip)).unwrap_err();
         assert_eq!(err.status.as_u16(), 429);
         assert!((1..=60).contains(&err.retry_after.unwrap()));
-        // Locked now, whatever the password would be.
+        // Locked now from this address, whatever the password would be.
         assert!(t.check("a@example.com", Some(ip)).is_err());
         // Another email from the same address is not locked by this one.
         t.check("b@example.com", Some(ip)).unwrap();
+        // Nor is the same email from another address.
+        t.check("a@example.com", Some("10.0.0.9".parse().unwrap()))
+            .unwrap();
     }
 
     #[test]
@@ -168,6 +225,26 @@ mod tests {
         assert!(
             t.check("fresh@example.com", Some(ip)).is_err(),
             "still locked"
+        );
+    }
+
+    #[test]
+    fn guesses_from_many_addresses_only_slow_the_account_down() {
+        let t = LoginThrottle::new();
+        let owner: IpAddr = "192.0.2.1".parse().unwrap();
+        // Each address stays under its own budgets; together they spend the account's.
+        for n in 0..(ACCOUNT_BURST + 5) {
+            let ip = IpAddr::from([10, 1, 0, n as u8]);
+            let _ = t.record_failure("owner@example.com", Some(ip));
+        }
+        assert_eq!(
+            t.check("owner@example.com", Some(owner)).unwrap(),
+            ACCOUNT_DELAY,
+            "slowed, not locked"
+        );
+        assert_eq!(
+            t.check("other@example.com", Some(owner)).unwrap(),
+            Duration::ZERO
         );
     }
 }

@@ -5,8 +5,10 @@ pub mod google;
 pub mod jwt;
 pub mod key_cache;
 pub mod login_throttle;
+pub mod origin_refusals;
 pub mod password;
 pub mod rate_limit;
 pub mod tokens;
+pub mod visitor;
 
 pub use crate::domain::secret::{random_token, sha256_hex};

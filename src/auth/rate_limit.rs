@@ -1,16 +1,20 @@
 //! Request rate limits: `RATE_LIMIT_PER_MINUTE` with bursts up to half of it, counted per
-//! secret key, and per visitor IP for publishable keys: a widget on a busy site is used by
-//! many visitors at once, so one visitor must neither be able to flood the service nor to
-//! spend the whole site's budget. GCRA from `governor`, in memory. Failed password sign-ins
-//! have their own budgets (`login_throttle`), kept here so housekeeping trims them too, and so
-//! do new accounts per IP: each costs an argon2 hash, so sign-ups must not be a way to burn the
-//! service's CPU.
+//! secret key, per signed-in user (Bearer), and per visitor address for publishable keys: a
+//! widget on a busy site is used by many visitors at once, so one visitor must neither be
+//! able to flood the service nor to spend the whole site's budget. A publishable key is
+//! public (it is in every page that embeds the widget), so it also has an overall budget,
+//! `RATE_LIMIT_PUBLISHABLE_PER_MINUTE` (default five times the per-visitor one): a handful
+//! of addresses cannot multiply the per-visitor budget without bound. IPv6 visitors are
+//! counted per /64, the block one subscriber usually holds. GCRA from `governor`, in memory.
+//! Failed password sign-ins have their own budgets (`login_throttle`), kept here so
+//! housekeeping trims them too, and so do new accounts per IP: each costs an argon2 hash, so
+//! sign-ups must not be a way to burn the service's CPU.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultKeyedRateLimiter, NotUntil, Quota};
 
 use super::login_throttle::LoginThrottle;
 use crate::error::ApiError;
@@ -18,7 +22,10 @@ use crate::error::ApiError;
 pub struct RateLimits {
     per_key: DefaultKeyedRateLimiter<String>,
     per_visitor: DefaultKeyedRateLimiter<(String, IpAddr)>,
-    /// Failed password sign-ins, per email and per IP.
+    /// Publishable keys overall, whatever the visitor.
+    per_publishable: DefaultKeyedRateLimiter<String>,
+    per_user: DefaultKeyedRateLimiter<String>,
+    /// Failed password sign-ins, per (email, IP), per IP and per email.
     pub logins: LoginThrottle,
     per_ip_registrations: DefaultKeyedRateLimiter<IpAddr>,
 }
@@ -26,14 +33,36 @@ pub struct RateLimits {
 /// Accounts one address may open in a burst; then one more every six minutes.
 pub const REGISTRATION_BURST: u32 = 10;
 
+/// `per_minute` a minute with bursts up to half of it.
+fn quota(per_minute: u32) -> Quota {
+    let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(per_minute.get() / 2).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(per_minute).allow_burst(burst)
+}
+
+/// The address a visitor is counted by: IPv4 as it is, IPv6 by its /64.
+pub fn visitor_address(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 impl RateLimits {
-    pub fn new(per_minute: u32) -> Self {
-        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(per_minute.get() / 2).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+    /// `per_minute` per secret key, user and visitor; `publishable_per_minute` per
+    /// publishable key overall.
+    pub fn new(per_minute: u32, publishable_per_minute: u32) -> Self {
         Self {
-            per_key: DefaultKeyedRateLimiter::keyed(quota),
-            per_visitor: DefaultKeyedRateLimiter::keyed(quota),
+            per_key: DefaultKeyedRateLimiter::keyed(quota(per_minute)),
+            per_visitor: DefaultKeyedRateLimiter::keyed(quota(per_minute)),
+            per_publishable: DefaultKeyedRateLimiter::keyed(quota(publishable_per_minute)),
+            per_user: DefaultKeyedRateLimiter::keyed(quota(per_minute)),
             logins: LoginThrottle::new(),
             per_ip_registrations: DefaultKeyedRateLimiter::keyed(Quota::per_hour(
                 NonZeroU32::new(REGISTRATION_BURST).unwrap_or(NonZeroU32::MIN),
@@ -43,35 +72,70 @@ impl RateLimits {
 
     /// Counts one new account from `ip` (unknown addresses share one budget).
     pub fn check_registration(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let ip = ip.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
-        self.per_ip_registrations
-            .check_key(&ip)
-            .map_err(|not_until| {
-                retry_after(not_until.wait_time_from(DefaultClock::default().now()))
-            })
+        let ip = visitor_address(ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+        self.per_ip_registrations.check_key(&ip).map_err(refused)
     }
 
-    /// Counts one request of `key_id`, or of the visitor at `visitor` for publishable keys.
+    /// Counts one request of `key_id`; for publishable keys `visitor` is the visitor's
+    /// address, and the request counts against the visitor's budget and the key's overall
+    /// one. A request refused by the visitor's budget does not spend the key's.
     pub fn check(&self, key_id: &str, visitor: Option<IpAddr>) -> Result<(), ApiError> {
-        let verdict = match visitor {
-            Some(ip) => self.per_visitor.check_key(&(key_id.to_string(), ip)),
-            None => self.per_key.check_key(&key_id.to_string()),
+        match visitor {
+            Some(ip) => {
+                self.per_visitor
+                    .check_key(&(key_id.to_string(), visitor_address(ip)))
+                    .map_err(refused)?;
+                self.per_publishable
+                    .check_key(&key_id.to_string())
+                    .map_err(refused)
+            }
+            None => self.per_key.check_key(&key_id.to_string()).map_err(refused),
+        }
+    }
+
+    /// Counts one request of a signed-in user (Bearer).
+    pub fn check_user(&self, user_id: &str) -> Result<(), ApiError> {
+        self.per_user
+            .check_key(&user_id.to_string())
+            .map_err(refused)
+    }
+
+    /// Counts a request that carries a validly signed access token against its user's
+    /// budget. Done once per request in front of the routes, not in the security scheme:
+    /// the chat endpoints take a Bearer token or an API key, and there a refused token's
+    /// error gives way to the API key's 401, so the 429 would never be seen. Requests
+    /// without a valid token are left to the scheme's 401.
+    pub fn check_request(&self, req: &poem::Request, jwt_secret: &str) -> Result<(), ApiError> {
+        let Some(token) = req
+            .header("Authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+        else {
+            return Ok(());
         };
-        verdict.map_err(|not_until| {
-            retry_after(not_until.wait_time_from(DefaultClock::default().now()))
-        })
+        match super::jwt::verify(jwt_secret, token.trim()) {
+            Some(claims) => self.check_user(&claims.sub),
+            None => Ok(()),
+        }
     }
 
     /// Forgets keys whose budget is full again, so memory does not grow with every visitor.
     pub fn shrink(&self) {
         self.per_key.retain_recent();
         self.per_visitor.retain_recent();
+        self.per_publishable.retain_recent();
+        self.per_user.retain_recent();
         self.per_ip_registrations.retain_recent();
         self.per_key.shrink_to_fit();
         self.per_visitor.shrink_to_fit();
+        self.per_publishable.shrink_to_fit();
+        self.per_user.shrink_to_fit();
         self.per_ip_registrations.shrink_to_fit();
         self.logins.shrink();
     }
+}
+
+fn refused(not_until: NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
+    retry_after(not_until.wait_time_from(DefaultClock::default().now()))
 }
 
 /// 429 with the wait in whole seconds, rounded up.
@@ -85,7 +149,7 @@ mod tests {
 
     #[test]
     fn burst_is_half_the_minute_budget() {
-        let limits = RateLimits::new(10);
+        let limits = RateLimits::new(10, 30);
         for _ in 0..5 {
             limits.check("k", None).unwrap();
         }
@@ -98,7 +162,7 @@ mod tests {
 
     #[test]
     fn visitors_of_a_publishable_key_are_limited_apart() {
-        let limits = RateLimits::new(10);
+        let limits = RateLimits::new(10, 30);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..5 {
@@ -110,8 +174,52 @@ mod tests {
     }
 
     #[test]
+    fn a_publishable_key_has_an_overall_budget_too() {
+        // 10 a minute per visitor (burst 5), 16 a minute for the key (burst 8).
+        let limits = RateLimits::new(10, 16);
+        for n in 0..8u8 {
+            limits
+                .check("pk", Some(IpAddr::from([10, 0, 1, n])))
+                .unwrap();
+        }
+        let err = limits
+            .check("pk", Some(IpAddr::from([10, 0, 1, 99])))
+            .unwrap_err();
+        assert_eq!(err.status.as_u16(), 429);
+        assert!(err.retry_after.unwrap() >= 1);
+        // Another site's key is not held back.
+        limits
+            .check("pk2", Some(IpAddr::from([10, 0, 1, 99])))
+            .unwrap();
+    }
+
+    #[test]
+    fn ipv6_visitors_count_per_slash_64() {
+        let limits = RateLimits::new(10, 1000);
+        for n in 0..5u16 {
+            let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, n, n, n, n));
+            limits.check("pk", Some(ip)).unwrap();
+        }
+        let same_block: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        assert!(limits.check("pk", Some(same_block)).is_err());
+        limits
+            .check("pk", Some("2001:db8:1:3::1".parse().unwrap()))
+            .unwrap();
+    }
+
+    #[test]
+    fn users_have_a_budget() {
+        let limits = RateLimits::new(10, 30);
+        for _ in 0..5 {
+            limits.check_user("u").unwrap();
+        }
+        assert_eq!(limits.check_user("u").unwrap_err().status.as_u16(), 429);
+        limits.check_user("v").unwrap();
+    }
+
+    #[test]
     fn new_accounts_are_limited_per_address() {
-        let limits = RateLimits::new(10);
+        let limits = RateLimits::new(10, 30);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..REGISTRATION_BURST {
             limits.check_registration(Some(a)).unwrap();

@@ -464,7 +464,10 @@ impl Service {
             ("OPENAI_API_KEY", "bench".into()),
             ("RATE_LIMIT_PER_MINUTE", "1000000000".into()),
             ("RUST_LOG", "warn".into()),
-            ("JWT_SECRET", "bench-jwt-secret".into()),
+            (
+                "JWT_SECRET",
+                "bench-jwt-secret-that-is-at-least-32-bytes-long".into(),
+            ),
             ("DEMO_CLIENT", "false".into()),
             ("SHUTDOWN_GRACE", "10".into()),
         ];

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use moka::ops::compute::Op;
 use moka::sync::Cache;
+use serde_json::Value;
 
 use crate::db::sessions::Turn;
 use crate::domain::{Owner, SessionConfig};
@@ -50,7 +51,46 @@ impl Snapshot {
             .iter()
             .map(|t| t.content.len() + t.id.len() + 32)
             .sum();
-        u32::try_from(256 + file + turns).unwrap_or(u32::MAX)
+        let config = config_weight(&self.config);
+        u32::try_from(256 + file + turns + config).unwrap_or(u32::MAX)
+    }
+}
+
+/// Overhead counted for every JSON value and key.
+const NODE: usize = 48;
+
+/// Roughly what a session's config holds in memory: its keys as given and the typed copies
+/// of the known ones. A config is bounded (`domain::config_size`) but may still be most of a
+/// snapshot (a page's text in `pageContext`), so the cache's budget counts it.
+fn config_weight(c: &SessionConfig) -> usize {
+    let keys: usize = c
+        .keys()
+        .iter()
+        .map(|(k, v)| NODE + k.len() + json_weight(v))
+        .sum();
+    let page = c.page_context.as_ref().map_or(0, |p| {
+        [&p.url, &p.title, &p.content]
+            .iter()
+            .filter_map(|s| s.as_deref())
+            .map(str::len)
+            .sum()
+    });
+    let typed: usize = [c.model.as_deref(), c.custom_instructions.as_deref()]
+        .iter()
+        .flatten()
+        .map(|s| s.len())
+        .sum();
+    NODE + keys + page + typed
+}
+
+/// Roughly what a JSON value holds in memory: its texts and a node's overhead for every value
+/// and key.
+fn json_weight(v: &Value) -> usize {
+    NODE + match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(json_weight).sum(),
+        Value::Object(m) => m.iter().map(|(k, v)| NODE + k.len() + json_weight(v)).sum(),
+        _ => 0,
     }
 }
 
@@ -192,6 +232,17 @@ mod tests {
         // Nothing to move on from.
         assert_eq!(snapshots.advance("s", 9, turn("y")), None);
         assert!(snapshots.get("s", &owner).is_none());
+    }
+
+    #[test]
+    fn the_weight_counts_the_config() {
+        let owner = Owner::User("u".into());
+        let small = snapshot(&owner, 1, vec![]);
+        let mut big = snapshot(&owner, 1, vec![]);
+        big.config = Arc::new(SessionConfig::from_stored(
+            serde_json::json!({"pageContext": {"content": "x".repeat(16_000)}}),
+        ));
+        assert!(big.weight() >= small.weight() + 16_000);
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub async fn revoke(db: &Db, client_id: &str, key_id: &str) -> sqlx::Result<bool
 /// The live key with this hash, with what the auth check needs of its client.
 pub async fn find_active(db: &Db, key_hash: &str) -> sqlx::Result<Option<KeyLookup>> {
     let row = sqlx::query(
-        "SELECT k.id, k.client_id, k.kind, c.allowed_origins, c.ai_provider, c.ai_model, c.system_prompt, c.temperature, c.max_tokens FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        "SELECT k.id, k.client_id, k.kind, c.allowed_origins, c.ai_provider, c.ai_model, c.system_prompt, c.temperature, c.max_tokens, c.visitor_config_keys FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(key_hash)
     .fetch_optional(&db.pool)
@@ -139,6 +139,10 @@ pub async fn find_active(db: &Db, key_hash: &str) -> sqlx::Result<Option<KeyLook
             system_prompt: row.try_get("system_prompt")?,
             temperature: row.try_get("temperature")?,
             max_tokens: row.try_get("max_tokens")?,
+            visitor_config_keys: serde_json::from_str(
+                &row.try_get::<String, _>("visitor_config_keys")?,
+            )
+            .unwrap_or_default(),
         }),
     }))
 }

@@ -25,11 +25,17 @@ pub struct ClientRow {
     pub bot_config: Value,
     /// Days after their last activity that its sessions are deleted; `None`: kept forever.
     pub retention_days: Option<i64>,
+    /// Session config keys visitors may set besides `pageContext` (`visitorConfigKeys`).
+    pub visitor_config_keys: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Signed visitor identity (db/identity.rs): when the secret was made, and whether
+    /// publishable keys need a valid hash to start a session.
+    pub identity_secret_created_at: Option<i64>,
+    pub require_verified_visitors: bool,
 }
 
-const CLIENT_COLUMNS: &str = "id, name, owner_user_id, allowed_origins, ai_provider, ai_model, system_prompt, temperature, max_tokens, bot_config, retention_days, created_at, updated_at";
+const CLIENT_COLUMNS: &str = "id, name, owner_user_id, allowed_origins, ai_provider, ai_model, system_prompt, temperature, max_tokens, bot_config, visitor_config_keys, created_at, updated_at, identity_secret_created_at, require_verified_visitors, retention_days";
 
 impl ClientRow {
     fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
@@ -47,8 +53,14 @@ impl ClientRow {
             bot_config: serde_json::from_str(&row.try_get::<String, _>("bot_config")?)
                 .unwrap_or(Value::Object(Default::default())),
             retention_days: row.try_get("retention_days")?,
+            visitor_config_keys: serde_json::from_str(
+                &row.try_get::<String, _>("visitor_config_keys")?,
+            )
+            .unwrap_or_default(),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            identity_secret_created_at: row.try_get("identity_secret_created_at")?,
+            require_verified_visitors: row.try_get::<i64, _>("require_verified_visitors")? != 0,
         })
     }
 }
@@ -61,6 +73,7 @@ impl ClientRow {
             system_prompt: self.system_prompt.clone(),
             temperature: self.temperature,
             max_tokens: self.max_tokens,
+            visitor_config_keys: self.visitor_config_keys.clone(),
         }
     }
 }
@@ -151,7 +164,7 @@ pub async fn get_client_of_user(
 /// Writes the client's name, allowed origins, AI defaults and retention as they are in
 /// `client`.
 pub async fn update_client(db: &Db, client: &ClientRow) -> sqlx::Result<()> {
-    sqlx::query("UPDATE clients SET name = $1, allowed_origins = $2, ai_provider = $3, ai_model = $4, system_prompt = $5, temperature = $6, max_tokens = $7, updated_at = $8, retention_days = $10 WHERE id = $9")
+    sqlx::query("UPDATE clients SET name = $1, allowed_origins = $2, ai_provider = $3, ai_model = $4, system_prompt = $5, temperature = $6, max_tokens = $7, updated_at = $8, visitor_config_keys = $10, retention_days = $11 WHERE id = $9")
         .bind(&client.name)
         .bind(serde_json::to_string(&client.allowed_origins).unwrap_or_else(|_| "[]".into()))
         .bind(&client.ai_provider)
@@ -161,6 +174,7 @@ pub async fn update_client(db: &Db, client: &ClientRow) -> sqlx::Result<()> {
         .bind(client.max_tokens)
         .bind(now_ms())
         .bind(&client.id)
+        .bind(serde_json::to_string(&client.visitor_config_keys).unwrap_or_else(|_| "[]".into()))
         .bind(client.retention_days)
         .execute(&db.pool)
         .await?;

@@ -9,7 +9,10 @@ pub mod clients;
 pub mod conversations;
 pub mod direct;
 pub mod erase;
+pub mod feedback;
 pub mod files;
+pub mod identity;
+pub mod listing;
 pub mod messages;
 pub mod oauth_states;
 pub mod refresh_tokens;
@@ -52,6 +55,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 include_str!("../../migrations/sqlite/0004_visitor_identity_feedback.sql"),
             ),
             (
+                5,
+                "visitor config keys",
+                include_str!("../../migrations/sqlite/0005_visitor_config_keys.sql"),
+            ),
+            (
                 7,
                 "reply metrics retention",
                 include_str!("../../migrations/sqlite/0007_reply_metrics_retention.sql"),
@@ -77,6 +85,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 4,
                 "visitor identity feedback",
                 include_str!("../../migrations/postgres/0004_visitor_identity_feedback.sql"),
+            ),
+            (
+                5,
+                "visitor config keys",
+                include_str!("../../migrations/postgres/0005_visitor_config_keys.sql"),
             ),
             (
                 7,

@@ -86,6 +86,9 @@ pub struct AiDefaults {
     pub system_prompt: Option<String>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<i64>,
+    /// Not an AI default but a setting the key check carries the same way: the session
+    /// config keys the owner lets visitors set besides `pageContext` (`visitorConfigKeys`).
+    pub visitor_config_keys: Vec<String>,
 }
 
 /// Bounds of the AI defaults, shared by the API's docs and the checks.
@@ -219,6 +222,8 @@ impl BotConfig {
                         ));
                     }
                 }
+            } else if let Some(words) = super::bot_words::parse(&key, &value) {
+                out.insert(key, words?);
             } else {
                 if key.is_empty()
                     || key.chars().count() > Self::MAX_KEY_CHARS

@@ -4,13 +4,16 @@
 
 pub mod account;
 pub mod api_key;
+pub mod bot_words;
 pub mod client;
+pub mod config_size;
 pub mod message;
 pub mod owner;
 pub mod provider;
 pub mod secret;
 pub mod session_config;
 pub mod time;
+pub mod visitor_config;
 
 pub use account::{DisplayName, Email, Password};
 pub use api_key::KeyKind;

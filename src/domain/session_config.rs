@@ -60,6 +60,7 @@ impl SessionConfig {
                 "config must be a JSON object",
             ));
         };
+        super::config_size::check_size(&keys)?;
         check(&keys)?;
         Ok(Self::read(keys))
     }

@@ -124,6 +124,332 @@ pub(super) fn parse(value: Value, warnings: &mut Vec<String>) -> Result<TableBui
     Ok(builder)
 }
 
+/// A document that is one top-level array, read one record at a time: each record is
+/// flattened into the table as soon as it is parsed, so memory stays bounded by the table's
+/// caps rather than growing with a whole-document `Value` (a 10 MiB array of small numbers
+/// made 160 MB of `Value`s). `None` when the text is not a single well-formed array; the
+/// whole-document path then reads it and reports any error as before.
+pub(super) fn stream_array(
+    text: &str,
+    warnings: &mut Vec<String>,
+) -> Option<Result<TableBuilder, FileError>> {
+    let mut state = ArrayStream {
+        depth: 2,
+        ..Default::default()
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut note = None;
+    let read = match text.trim_start().as_bytes().first() {
+        Some(b'[') => serde::Deserializer::deserialize_seq(&mut de, &mut state),
+        Some(b'{') => {
+            // Records wrapped in an object (`{"data": [...]}`): a first pass finds them as
+            // `find_records` would, keeping only the shape of the top levels; a second
+            // streams that one array.
+            let shape = serde_json::from_str::<Shape>(text).ok()?;
+            let Shape::Object(top) = &shape else {
+                return None;
+            };
+            let (path, len) = shape.records()?;
+            if top.len() > 1 || path.len() > 1 {
+                note = Some(format!(
+                    "the {} records were read from `{}`; the rest of the top-level object \
+                     was left out",
+                    fmt_count(len),
+                    path.join(".")
+                ));
+            }
+            state.depth = path.len() + 2;
+            serde::de::DeserializeSeed::deserialize(
+                Descend {
+                    path: &path,
+                    state: &mut state,
+                },
+                &mut de,
+            )
+        }
+        _ => return None,
+    }
+    .and_then(|()| de.end());
+    if let Some(failure) = state.failure.take() {
+        return Some(Err(failure));
+    }
+    if read.is_err() {
+        return None;
+    }
+    warnings.extend(note);
+    if state.records == 0 {
+        return Some(Err(FileError::invalid(
+            "the JSON array is empty: there are no records",
+            None,
+        )));
+    }
+    if state.columns.names.is_empty() {
+        return Some(Err(FileError::invalid(
+            "the JSON records hold no fields",
+            None,
+        )));
+    }
+    state.builder.columns = state.columns.names;
+    Some(Ok(state.builder))
+}
+
+/// The top levels of a document without its contents: objects down to [`SEARCH_DEPTH`]
+/// levels, and for each array its length and whether it holds only objects.
+enum Shape {
+    Object(Vec<(String, Shape)>),
+    Array { len: u64, all_objects: bool },
+    Other,
+}
+
+impl Shape {
+    /// The records' path and count, chosen exactly as [`find_records`] does on a `Value`.
+    fn records(&self) -> Option<(Vec<String>, u64)> {
+        let mut level: Vec<(Vec<String>, &Shape)> = vec![(Vec::new(), self)];
+        let mut best: Option<(Vec<String>, u64)> = None;
+        for _ in 0..SEARCH_DEPTH {
+            let mut next = Vec::new();
+            for (path, shape) in level {
+                let Shape::Object(map) = shape else {
+                    continue;
+                };
+                for (key, child) in map {
+                    let mut child_path = path.clone();
+                    child_path.push(key.clone());
+                    match child {
+                        Shape::Array { len, all_objects }
+                            if *len > 0
+                                && *all_objects
+                                && best.as_ref().is_none_or(|(_, n)| len > n) =>
+                        {
+                            best = Some((child_path, *len));
+                        }
+                        Shape::Object(_) => next.push((child_path, child)),
+                        _ => {}
+                    }
+                }
+            }
+            level = next;
+        }
+        best
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ShapeVisitor {
+            levels: SEARCH_DEPTH,
+        })
+    }
+}
+
+/// Reads a value's shape, objects only `levels` deep (an object's keys are level 1).
+struct ShapeVisitor {
+    levels: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ShapeVisitor {
+    type Value = Shape;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Shape, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let mut out: Vec<(String, Shape)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if self.levels == 0 {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let shape = map.next_value_seed(ShapeVisitor {
+                levels: self.levels - 1,
+            })?;
+            // A repeated key keeps its first place and its last value, as in `Value`.
+            match out.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = shape,
+                None => out.push((key, shape)),
+            }
+        }
+        Ok(Shape::Object(out))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        let (mut len, mut all_objects) = (0u64, true);
+        while let Some(is_object) = seq.next_element_seed(IsObject)? {
+            len += 1;
+            all_objects &= is_object;
+        }
+        Ok(Shape::Array { len, all_objects })
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+}
+
+/// Whether a value is an object, skipping its contents.
+struct IsObject;
+
+impl<'de> serde::de::DeserializeSeed<'de> for IsObject {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = bool;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<bool, A::Error> {
+                while m
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(true)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<bool, A::Error> {
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(false)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_unit<E>(self) -> Result<bool, E> {
+                Ok(false)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Walks down `path` (object keys) and streams the array found there into `state`; the
+/// rest of the document is skipped. Only a key's last occurrence is streamed, as `Value`
+/// keeps the last of repeated keys.
+struct Descend<'a> {
+    path: &'a [String],
+    state: &'a mut ArrayStream,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Descend<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        match self.path.split_first() {
+            None => d.deserialize_seq(&mut *self.state),
+            Some(_) => d.deserialize_map(self),
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Descend<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some((head, rest)) = self.path.split_first() else {
+            return Ok(());
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            if key == *head {
+                // A later repeat of the key would replace this one in `Value`: start over.
+                self.state.reset();
+                map.next_value_seed(Descend {
+                    path: rest,
+                    state: &mut *self.state,
+                })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct ArrayStream {
+    /// The nesting level of each record in the document (top = 1).
+    depth: usize,
+    columns: Columns,
+    builder: TableBuilder,
+    row: Vec<Option<String>>,
+    path: String,
+    records: u64,
+    failure: Option<FileError>,
+}
+
+impl ArrayStream {
+    fn reset(&mut self) {
+        *self = ArrayStream {
+            depth: self.depth,
+            ..Default::default()
+        };
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut ArrayStream {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(record) = seq.next_element::<Value>()? {
+            self.records += 1;
+            self.row.clear();
+            self.path.clear();
+            if let Err(e) = flatten(
+                record,
+                &mut self.path,
+                self.depth,
+                &mut self.columns,
+                &mut self.row,
+            ) {
+                self.failure = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+            self.builder
+                .push_row(self.row.iter().map(|c| c.as_deref().and_then(cell)));
+        }
+        Ok(())
+    }
+}
+
 /// The largest non-empty array of objects within the top object's first levels (the first
 /// one found, shallowest first, on a tie), as a path of keys.
 fn find_records(root: &Value) -> Option<Vec<String>> {
@@ -190,6 +516,15 @@ fn set(
     value: Option<String>,
 ) -> Result<(), FileError> {
     let name = if path.is_empty() { VALUE_COLUMN } else { path };
+    if name.contains('\0') || value.as_deref().is_some_and(|v| v.contains('\0')) {
+        return Err(FileError::invalid(
+            format!(
+                "`{}` holds a NUL character (\\u0000), which cannot be stored",
+                shorten(&name.replace('\0', "\u{FFFD}"), 80)
+            ),
+            None,
+        ));
+    }
     let i = columns.slot(name)?;
     if row.len() <= i {
         row.resize(i + 1, None);
@@ -277,5 +612,38 @@ fn describe(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    /// The streamed table and warnings are those of the whole-document path.
+    #[test]
+    fn streaming_reads_what_the_whole_document_path_reads() {
+        for doc in [
+            r#"[1, 2, "x", null, true]"#,
+            r#"[{"a": 1, "b": {"c": [1, 2]}}, {"a": 2, "d": [{"e": 1}]}]"#,
+            r#"{"data": [{"a": 1}, {"a": 2}], "total": 2}"#,
+            r#"{"meta": {"page": 1}, "result": {"items": [{"x": 1}], "more": [{"y": 1}, {"y": 2}]}}"#,
+            r#"{"data": [{"a": 1}], "data": [{"b": 1}, {"b": 2}]}"#,
+            r#"{"only": [{"a": 1}, {"a": 2}]}"#,
+        ] {
+            let mut streamed_warnings = Vec::new();
+            let streamed = stream_array(doc, &mut streamed_warnings)
+                .expect("streamed")
+                .expect("parses");
+            let mut warnings = Vec::new();
+            let whole = parse(serde_json::from_str(doc).unwrap(), &mut warnings).unwrap();
+            let (a, _) = streamed.finish("f.json", &mut streamed_warnings);
+            let (b, _) = whole.finish("f.json", &mut warnings);
+            assert_eq!(a, b, "{doc}");
+            assert_eq!(streamed_warnings, warnings, "{doc}");
+        }
+        // Not records: the whole-document path decides.
+        assert!(stream_array(r#"{"a": 1}"#, &mut Vec::new()).is_none());
+        assert!(stream_array("[1, 2", &mut Vec::new()).is_none());
+        assert!(stream_array(r#"[[1], {"a": [[[[1]]]]}]"#, &mut Vec::new()).is_some());
     }
 }

@@ -176,13 +176,25 @@ pub fn process(name: &str, bytes: &[u8]) -> Result<ParsedFile, FileError> {
     }
     let name = detect::base_name(name);
     let text = detect::decode(bytes)?;
+    if let Some(at) = text.find('\0') {
+        let line = 1 + text[..at].matches('\n').count() as u64;
+        return Err(FileError::invalid(
+            "the file holds a NUL character, which cannot be stored",
+            Some(line),
+        ));
+    }
     let mut warnings = Vec::new();
-    let (kind, builder) = match detect::kind(name, text)? {
-        detect::Decision::Json(value) => (FileKind::Json, json_input::parse(value, &mut warnings)?),
-        detect::Decision::Csv(delimiter) => (
-            FileKind::Csv,
-            csv_input::parse(text, delimiter, &mut warnings)?,
-        ),
+    let (kind, builder) = match json_input::stream_array(text, &mut warnings) {
+        Some(builder) => (FileKind::Json, builder?),
+        None => match detect::kind(name, text)? {
+            detect::Decision::Json(value) => {
+                (FileKind::Json, json_input::parse(value, &mut warnings)?)
+            }
+            detect::Decision::Csv(delimiter) => (
+                FileKind::Csv,
+                csv_input::parse(text, delimiter, &mut warnings)?,
+            ),
+        },
     };
     let (table, analysis) = builder.finish(name, &mut warnings);
     Ok(ParsedFile {

@@ -230,14 +230,21 @@ fn tokens(value: &Value) -> Option<u32> {
 mod tests {
     use std::time::Duration;
 
-    use futures::StreamExt;
-
     use super::*;
-    use crate::providers::mock::{MockUpstream, Reply, Script};
-    use crate::providers::test_support::{collect, providers, text_of};
+    use crate::providers::mock::{MockUpstream, Script};
+    use crate::providers::test_support::{Wire, collect, provider_contract, providers, text_of};
     use crate::providers::{OfflineContext, Providers};
 
     const WAIT: Duration = Duration::from_secs(10);
+
+    /// The provider contract (`test_support::contract`) runs against this wire format.
+    const WIRE: Wire = Wire {
+        kind: ProviderKind::Claude,
+        settings_for: settings,
+        request_for: request,
+        api_key: "sk-ant-test",
+    };
+    provider_contract!(WIRE);
 
     fn settings(base_url: &str) -> ProviderSettings {
         ProviderSettings {
@@ -267,26 +274,6 @@ mod tests {
 
     async fn start(providers: &Providers) -> Result<ProviderStream, ProviderError> {
         providers.get(ProviderKind::Claude).start(request()).await
-    }
-
-    #[tokio::test]
-    async fn streams_text_then_usage_then_finish() {
-        let (base, _mock) = MockUpstream::anthropic(Script::reply(&["Four", "."])).await;
-        let providers = providers(settings(&base));
-        let (events, error) = collect(start(&providers).await.unwrap()).await;
-        assert_eq!(error, None);
-        assert_eq!(
-            events,
-            vec![
-                ProviderEvent::Delta("Four".into()),
-                ProviderEvent::Delta(".".into()),
-                ProviderEvent::Usage {
-                    prompt_tokens: 10,
-                    completion_tokens: 2
-                },
-                ProviderEvent::Finish("stop".into()),
-            ]
-        );
     }
 
     #[tokio::test]
@@ -381,66 +368,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_slow_stream_arrives_piece_by_piece() {
-        let script = Script::new()
-            .text("a")
-            .delay(Duration::from_millis(30))
-            .text("b")
-            .delay(Duration::from_millis(30))
-            .text("c")
-            .finish("stop")
-            .done();
-        let (base, _mock) = MockUpstream::anthropic(script).await;
-        let providers = providers(settings(&base));
-        let mut stream = start(&providers).await.unwrap();
-        let first = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
-        assert_eq!(first, Some(Ok(ProviderEvent::Delta("a".into()))));
-        let (rest, error) = collect(stream).await;
-        assert_eq!(error, None);
-        assert_eq!(text_of(&rest), "bc");
-    }
-
-    #[tokio::test]
-    async fn http_errors_map_to_typed_errors() {
-        let (base, mock) = MockUpstream::anthropic(Reply::Status(401)).await;
-        let error = start(&providers(settings(&base))).await.err();
-        assert_eq!(
-            error,
-            Some(ProviderError::Upstream {
-                status: 401,
-                message: "the provider rejected the API key".into()
-            })
-        );
-        assert_eq!(mock.request_count(), 1);
-
-        let (base, mock) = MockUpstream::anthropic(Reply::Status(429)).await;
-        let error = start(&providers(settings(&base))).await.err();
-        assert_eq!(error, Some(ProviderError::RateLimited));
-        assert_eq!(mock.request_count(), 3);
-
-        let (base, mock) = MockUpstream::anthropic(Reply::Status(529)).await;
-        let error = start(&providers(settings(&base))).await.err();
-        assert_eq!(
-            error,
-            Some(ProviderError::Upstream {
-                status: 529,
-                message: "the provider is overloaded".into()
-            })
-        );
-        assert_eq!(mock.request_count(), 3);
-    }
-
-    #[tokio::test]
-    async fn a_500_then_a_stream_succeeds() {
-        let (base, mock) =
-            MockUpstream::anthropic(vec![Reply::Status(500), Script::reply(&["ok"]).into()]).await;
-        let (events, error) = collect(start(&providers(settings(&base))).await.unwrap()).await;
-        assert_eq!(error, None);
-        assert_eq!(text_of(&events), "ok");
-        assert_eq!(mock.request_count(), 2);
-    }
-
-    #[tokio::test]
     async fn an_error_event_mid_stream_is_an_upstream_error() {
         let script = Script::new()
             .text("Par")
@@ -456,60 +383,6 @@ mod tests {
             })
         );
         assert_eq!(error.unwrap().http_status(), 502);
-    }
-
-    #[tokio::test]
-    async fn pings_and_preamble_are_not_tokens_so_the_first_token_timeout_fires() {
-        let (base, mock) = MockUpstream::anthropic(Script::new().hang()).await;
-        let providers = providers(ProviderSettings {
-            first_token_timeout: Duration::from_millis(200),
-            ..settings(&base)
-        });
-        let (events, error) = collect(start(&providers).await.unwrap()).await;
-        assert_eq!(events, vec![]);
-        assert_eq!(error, Some(ProviderError::Timeout("first token")));
-        assert!(mock.wait_client_closed(1, WAIT).await);
-    }
-
-    #[tokio::test]
-    async fn a_stall_after_tokens_hits_the_idle_timeout() {
-        let (base, _mock) = MockUpstream::anthropic(Script::new().text("x").hang()).await;
-        let providers = providers(ProviderSettings {
-            idle_timeout: Duration::from_millis(200),
-            ..settings(&base)
-        });
-        let (events, error) = collect(start(&providers).await.unwrap()).await;
-        assert_eq!(text_of(&events), "x");
-        assert_eq!(error, Some(ProviderError::Timeout("idle")));
-    }
-
-    #[tokio::test]
-    async fn a_cut_connection_is_reported_after_the_text_received() {
-        let (base, _mock) =
-            MockUpstream::anthropic(Script::new().text("Hel").text("lo").cut()).await;
-        let (events, error) = collect(start(&providers(settings(&base))).await.unwrap()).await;
-        assert_eq!(text_of(&events), "Hello");
-        assert_eq!(error, Some(ProviderError::StreamCut));
-
-        let (base, _mock) = MockUpstream::anthropic(Script::new().text("Hel")).await;
-        let (events, error) = collect(start(&providers(settings(&base))).await.unwrap()).await;
-        assert_eq!(text_of(&events), "Hel");
-        assert_eq!(
-            error,
-            Some(ProviderError::StreamCut),
-            "a clean close without message_stop"
-        );
-    }
-
-    #[tokio::test]
-    async fn dropping_the_stream_closes_the_upstream_connection() {
-        let (base, mock) = MockUpstream::anthropic(Script::new().text("Hel").hang()).await;
-        let providers = providers(settings(&base));
-        let mut stream = start(&providers).await.unwrap();
-        let first = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
-        assert_eq!(first, Some(Ok(ProviderEvent::Delta("Hel".into()))));
-        drop(stream);
-        assert!(mock.wait_client_closed(1, WAIT).await);
     }
 
     #[tokio::test]

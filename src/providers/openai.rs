@@ -194,11 +194,20 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
-    use crate::providers::mock::{MockUpstream, Reply, Script};
-    use crate::providers::test_support::{collect, providers, text_of};
+    use crate::providers::mock::{MockUpstream, Script};
+    use crate::providers::test_support::{Wire, collect, provider_contract, providers, text_of};
     use crate::providers::{ChatTurn, OfflineContext, Providers};
 
     const WAIT: Duration = Duration::from_secs(10);
+
+    /// The provider contract (`test_support::contract`) runs against this wire format.
+    const WIRE: Wire = Wire {
+        kind: ProviderKind::OpenAi,
+        settings_for: settings,
+        request_for: request,
+        api_key: "sk-test-key",
+    };
+    provider_contract!(WIRE);
 
     fn settings(base_url: &str) -> ProviderSettings {
         ProviderSettings {
@@ -224,33 +233,6 @@ mod tests {
             max_tokens: Some(100),
             offline: OfflineContext::default(),
         }
-    }
-
-    #[tokio::test]
-    async fn streams_text_then_usage_then_finish() {
-        let (base, mock) = MockUpstream::openai(Script::reply(&["Hel", "lo", " world"])).await;
-        let providers = providers(settings(&base));
-        let stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let (events, error) = collect(stream).await;
-        assert_eq!(error, None);
-        assert_eq!(
-            events,
-            vec![
-                ProviderEvent::Delta("Hel".into()),
-                ProviderEvent::Delta("lo".into()),
-                ProviderEvent::Delta(" world".into()),
-                ProviderEvent::Usage {
-                    prompt_tokens: 10,
-                    completion_tokens: 3
-                },
-                ProviderEvent::Finish("stop".into()),
-            ]
-        );
-        assert_eq!(mock.request_count(), 1);
     }
 
     #[tokio::test]
@@ -314,8 +296,10 @@ mod tests {
         assert_eq!(body["messages"], json!([{"role": "user", "content": "Hi"}]));
     }
 
+    /// OpenAI reports usage in a chunk of its own: without one, no usage event (Anthropic
+    /// always sends usage, in `message_start`).
     #[tokio::test]
-    async fn a_slow_stream_arrives_piece_by_piece() {
+    async fn a_stream_without_a_usage_chunk_has_no_usage_event() {
         let script = Script::new()
             .text("one ")
             .delay(Duration::from_millis(30))
@@ -335,267 +319,10 @@ mod tests {
         assert_eq!(first, Some(Ok(ProviderEvent::Delta("one ".into()))));
         let (rest, error) = collect(stream).await;
         assert_eq!(error, None);
-        assert_eq!(text_of(&rest), "two three");
-        assert_eq!(rest.last(), Some(&ProviderEvent::Finish("length".into())));
         assert!(
             !rest
                 .iter()
                 .any(|e| matches!(e, ProviderEvent::Usage { .. }))
-        );
-    }
-
-    #[tokio::test]
-    async fn a_rejected_key_is_not_retried() {
-        let (base, mock) = MockUpstream::openai(Reply::Status(401)).await;
-        let providers = providers(settings(&base));
-        let error = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .err();
-        assert_eq!(
-            error,
-            Some(ProviderError::Upstream {
-                status: 401,
-                message: "the provider rejected the API key".into()
-            })
-        );
-        assert_eq!(mock.request_count(), 1);
-        let message = error.unwrap().user_message();
-        assert!(!message.contains("sk-test-key") && !message.contains("Incorrect"));
-    }
-
-    #[tokio::test]
-    async fn rate_limits_are_retried_then_reported() {
-        let (base, mock) = MockUpstream::openai(Reply::Status(429)).await;
-        let providers = providers(settings(&base));
-        let error = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .err();
-        assert_eq!(error, Some(ProviderError::RateLimited));
-        assert_eq!(
-            mock.request_count(),
-            3,
-            "one try and max_retries = 2 retries"
-        );
-    }
-
-    #[tokio::test]
-    async fn server_errors_are_retried_then_reported() {
-        let (base, mock) = MockUpstream::openai(Reply::Status(500)).await;
-        let providers = providers(ProviderSettings {
-            max_retries: 1,
-            ..settings(&base)
-        });
-        let error = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .err();
-        assert_eq!(
-            error,
-            Some(ProviderError::Upstream {
-                status: 500,
-                message: "the provider had an internal error".into()
-            })
-        );
-        assert_eq!(mock.request_count(), 2);
-        assert_eq!(error.unwrap().http_status(), 502);
-    }
-
-    #[tokio::test]
-    async fn a_500_then_a_stream_succeeds() {
-        let (base, mock) = MockUpstream::openai(vec![
-            Reply::Status(500),
-            Reply::from(Script::reply(&["fine"])),
-        ])
-        .await;
-        let providers = providers(settings(&base));
-        let stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let (events, error) = collect(stream).await;
-        assert_eq!(error, None);
-        assert_eq!(text_of(&events), "fine");
-        assert_eq!(mock.request_count(), 2);
-        assert_eq!(mock.requests()[0].body, mock.requests()[1].body);
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_server_is_a_connect_error() {
-        // Bind then drop a listener: nothing listens on that port any more.
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let providers = providers(settings(&format!("http://127.0.0.1:{port}/v1")));
-        let error = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .err();
-        assert!(
-            matches!(error, Some(ProviderError::Connect(_))),
-            "{error:?}"
-        );
-        assert_eq!(error.unwrap().http_status(), 502);
-    }
-
-    #[tokio::test]
-    async fn a_silent_provider_hits_the_first_token_timeout() {
-        let (base, mock) = MockUpstream::openai(Script::new().hang()).await;
-        let providers = providers(ProviderSettings {
-            first_token_timeout: Duration::from_millis(200),
-            ..settings(&base)
-        });
-        let stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let (events, error) = collect(stream).await;
-        assert_eq!(events, vec![]);
-        assert_eq!(error, Some(ProviderError::Timeout("first token")));
-        assert_eq!(error.unwrap().http_status(), 504);
-        assert!(
-            mock.wait_client_closed(1, WAIT).await,
-            "the timed-out upstream is closed"
-        );
-    }
-
-    #[tokio::test]
-    async fn no_response_headers_hits_the_first_token_timeout() {
-        let (base, mock) = MockUpstream::openai(Reply::Hang).await;
-        let providers = providers(ProviderSettings {
-            first_token_timeout: Duration::from_millis(200),
-            ..settings(&base)
-        });
-        let error = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .err();
-        assert_eq!(error, Some(ProviderError::Timeout("first token")));
-        assert_eq!(mock.request_count(), 1, "a timeout is not retried");
-    }
-
-    #[tokio::test]
-    async fn a_stall_after_tokens_hits_the_idle_timeout() {
-        let (base, _mock) = MockUpstream::openai(Script::new().text("partial").hang()).await;
-        let providers = providers(ProviderSettings {
-            idle_timeout: Duration::from_millis(200),
-            ..settings(&base)
-        });
-        let stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let (events, error) = collect(stream).await;
-        assert_eq!(text_of(&events), "partial");
-        assert_eq!(error, Some(ProviderError::Timeout("idle")));
-    }
-
-    #[tokio::test]
-    async fn a_cut_connection_is_reported_after_the_text_received() {
-        let (base, _mock) = MockUpstream::openai(Script::new().text("Hel").text("lo").cut()).await;
-        let providers = providers(settings(&base));
-        let stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let (events, error) = collect(stream).await;
-        assert_eq!(text_of(&events), "Hello");
-        assert_eq!(error, Some(ProviderError::StreamCut));
-    }
-
-    #[tokio::test]
-    async fn a_clean_close_without_finish_is_a_cut_too() {
-        // The script ends: the HTTP body ends properly, but no finish_reason nor [DONE].
-        let (base, _mock) = MockUpstream::openai(Script::new().text("Hel")).await;
-        let providers = providers(settings(&base));
-        let stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let (events, error) = collect(stream).await;
-        assert_eq!(text_of(&events), "Hel");
-        assert_eq!(error, Some(ProviderError::StreamCut));
-    }
-
-    #[tokio::test]
-    async fn a_finish_reason_without_done_is_a_complete_reply() {
-        let (base, _mock) = MockUpstream::openai(Script::new().text("Hi").finish("stop")).await;
-        let providers = providers(settings(&base));
-        let stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let (events, error) = collect(stream).await;
-        assert_eq!(error, None);
-        assert_eq!(events.last(), Some(&ProviderEvent::Finish("stop".into())));
-    }
-
-    #[tokio::test]
-    async fn an_error_chunk_mid_stream_is_an_upstream_error() {
-        let script = Script::new().text("Hi").error("server_error", "boom");
-        let (base, _mock) = MockUpstream::openai(script).await;
-        let providers = providers(settings(&base));
-        let stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let (events, error) = collect(stream).await;
-        assert_eq!(text_of(&events), "Hi");
-        let Some(ProviderError::Upstream { message, .. }) = error else {
-            panic!("expected an upstream error, got {error:?}");
-        };
-        assert!(
-            !message.contains("boom"),
-            "the upstream's words are not passed on"
-        );
-    }
-
-    #[tokio::test]
-    async fn garbage_is_a_protocol_error() {
-        let (base, _mock) = MockUpstream::openai(Script::new().raw("data: {not json\n\n")).await;
-        let providers = providers(settings(&base));
-        let stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let (_, error) = collect(stream).await;
-        assert!(
-            matches!(error, Some(ProviderError::Protocol(_))),
-            "{error:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn dropping_the_stream_closes_the_upstream_connection() {
-        let (base, mock) = MockUpstream::openai(Script::new().text("Hel").hang()).await;
-        let providers = providers(settings(&base));
-        let mut stream = providers
-            .get(ProviderKind::OpenAi)
-            .start(request())
-            .await
-            .unwrap();
-        let first = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
-        assert_eq!(first, Some(Ok(ProviderEvent::Delta("Hel".into()))));
-        assert_eq!(mock.client_closed(), 0);
-        drop(stream);
-        assert!(
-            mock.wait_client_closed(1, WAIT).await,
-            "the upstream saw the close"
         );
     }
 

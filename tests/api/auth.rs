@@ -8,7 +8,7 @@ use chatbot::auth::rate_limit::REGISTRATION_BURST;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json, retry_after, spawn_app};
+use crate::helpers::{Credential, TestApp, json, retry_after, spawn_app};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -17,7 +17,7 @@ pub async fn register(app: &TestApp, email: &str) -> Value {
     let (status, body) = json(
         app.post(
             "/api/auth/register",
-            "",
+            Credential::Anonymous,
             json!({"email": email, "password": PASSWORD, "name": "Ada"}),
         )
         .await,
@@ -31,7 +31,7 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value) {
     json(
         app.post(
             "/api/auth/login",
-            "",
+            Credential::Anonymous,
             json!({"email": email, "password": password}),
         )
         .await,
@@ -41,8 +41,12 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value) {
 
 pub async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
     json(
-        app.post("/api/auth/refresh", "", json!({"refreshToken": token}))
-            .await,
+        app.post(
+            "/api/auth/refresh",
+            Credential::Anonymous,
+            json!({"refreshToken": token}),
+        )
+        .await,
     )
     .await
 }
@@ -68,8 +72,11 @@ async fn register_answers_the_user_and_a_working_token_pair() {
     assert!(chrono::DateTime::parse_from_rfc3339(str_of(user, "createdAt")).is_ok());
 
     let (status, profile) = json(
-        app.get("/api/auth/profile", str_of(&body, "accessToken"))
-            .await,
+        app.get(
+            "/api/auth/profile",
+            Credential::bearer(str_of(&body, "accessToken")),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 200);
@@ -115,17 +122,25 @@ async fn register_names_the_bad_field() {
             "name",
         ),
     ] {
-        let (status, resp) = json(app.post("/api/auth/register", "", body.clone()).await).await;
+        let (status, resp) = json(
+            app.post("/api/auth/register", Credential::Anonymous, body.clone())
+                .await,
+        )
+        .await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(resp["detail"]["field"], field, "{body}: {resp}");
         assert!(resp["error"].as_str().unwrap().contains(field), "{resp}");
     }
-    // Exactly 8 and exactly 128 characters are fine.
-    for (i, pw) in ["12345678".to_string(), "p".repeat(128)].iter().enumerate() {
+    // Exactly 8 and exactly 128 characters are fine (these were "12345678" and 128 times
+    // "p", which are refused now as common passwords).
+    for (i, pw) in ["k3!vq9Zp".to_string(), "pq3".repeat(42) + "xy"]
+        .iter()
+        .enumerate()
+    {
         let resp = app
             .post(
                 "/api/auth/register",
-                "",
+                Credential::Anonymous,
                 json!({"email": format!("edge{i}@example.com"), "password": pw}),
             )
             .await;
@@ -133,8 +148,12 @@ async fn register_names_the_bad_field() {
     }
     // A missing field: the typed body fails validation, a JSON 422.
     let (status, resp) = json(
-        app.post("/api/auth/register", "", json!({"email": "x@example.com"}))
-            .await,
+        app.post(
+            "/api/auth/register",
+            Credential::Anonymous,
+            json!({"email": "x@example.com"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 422);
@@ -153,7 +172,7 @@ async fn a_registered_email_answers_409_in_any_spelling() {
     let (status, body) = json(
         app.post(
             "/api/auth/register",
-            "",
+            Credential::Anonymous,
             json!({"email": " DUP@example.com", "password": "another password"}),
         )
         .await,
@@ -172,9 +191,12 @@ async fn login_answers_tokens_and_failures_look_alike() {
     assert_eq!(body["user"]["id"], registered["user"]["id"]);
     assert_ne!(body["refreshToken"], registered["refreshToken"]);
     assert_eq!(
-        app.get("/api/auth/profile", str_of(&body, "accessToken"))
-            .await
-            .status(),
+        app.get(
+            "/api/auth/profile",
+            Credential::bearer(str_of(&body, "accessToken"))
+        )
+        .await
+        .status(),
         200
     );
 
@@ -215,7 +237,7 @@ async fn repeated_failed_logins_answer_429_even_with_the_right_password() {
     let resp = app
         .post(
             "/api/auth/login",
-            "",
+            Credential::Anonymous,
             json!({"email": "target@example.com", "password": "one more guess"}),
         )
         .await;
@@ -261,9 +283,12 @@ async fn refresh_rotates_and_a_reused_token_revokes_its_family() {
     let r2 = str_of(&second, "refreshToken").to_string();
     assert_ne!(r1, r2);
     assert_eq!(
-        app.get("/api/auth/profile", str_of(&second, "accessToken"))
-            .await
-            .status(),
+        app.get(
+            "/api/auth/profile",
+            Credential::bearer(str_of(&second, "accessToken"))
+        )
+        .await
+        .status(),
         200
     );
 
@@ -275,9 +300,12 @@ async fn refresh_rotates_and_a_reused_token_revokes_its_family() {
     let (status, _) = refresh(&app, &r2).await;
     assert_eq!(status, 401, "the successor is revoked with its family");
     assert_eq!(
-        app.get("/api/auth/profile", str_of(&second, "accessToken"))
-            .await
-            .status(),
+        app.get(
+            "/api/auth/profile",
+            Credential::bearer(str_of(&second, "accessToken"))
+        )
+        .await
+        .status(),
         401,
         "and so are the family's access tokens"
     );
@@ -329,14 +357,22 @@ async fn logout_revokes_the_sign_in_at_once() {
 
     // Logging out with the latest token of the family ends the family.
     let resp = app
-        .post("/api/auth/logout", "", json!({"refreshToken": r2}))
+        .post(
+            "/api/auth/logout",
+            Credential::Anonymous,
+            json!({"refreshToken": r2}),
+        )
         .await;
     assert_eq!(resp.status(), 204);
     assert_eq!(refresh(&app, r2).await.0, 401);
     // Again, or with an unknown token: still 204.
     for t in [r2, "unknown-token"] {
         let resp = app
-            .post("/api/auth/logout", "", json!({"refreshToken": t}))
+            .post(
+                "/api/auth/logout",
+                Credential::Anonymous,
+                json!({"refreshToken": t}),
+            )
             .await;
         assert_eq!(resp.status(), 204);
     }
@@ -345,15 +381,22 @@ async fn logout_revokes_the_sign_in_at_once() {
         str_of(&first, "accessToken"),
         str_of(&renewed, "accessToken"),
     ] {
-        let (status, body) = json(app.get("/api/auth/profile", access).await).await;
+        let (status, body) = json(
+            app.get("/api/auth/profile", Credential::bearer(access))
+                .await,
+        )
+        .await;
         assert_eq!(status, 401);
         assert_eq!(body["error"], "Invalid or expired access token");
     }
     // The other sign-in is still alive.
     assert_eq!(
-        app.get("/api/auth/profile", str_of(&other, "accessToken"))
-            .await
-            .status(),
+        app.get(
+            "/api/auth/profile",
+            Credential::bearer(str_of(&other, "accessToken"))
+        )
+        .await
+        .status(),
         200
     );
     assert_eq!(refresh(&app, str_of(&other, "refreshToken")).await.0, 200);
@@ -364,9 +407,9 @@ async fn change_password_checks_the_current_one_and_signs_out_everywhere() {
     let app = spawn_app().await;
     let first = register(&app, "pw@example.com").await;
     let (_, second) = login(&app, "pw@example.com", PASSWORD).await;
-    let access = str_of(&first, "accessToken");
+    let access = Credential::bearer(str_of(&first, "accessToken"));
     let change = |body: Value| {
-        app.req(Method::POST, "/api/auth/change-password", access)
+        app.req(Method::POST, "/api/auth/change-password", &access)
             .json(&body)
             .send()
     };
@@ -396,7 +439,7 @@ async fn change_password_checks_the_current_one_and_signs_out_everywhere() {
     assert_eq!(resp.status(), 204);
     // Every refresh token of the user is revoked, and with them every access token.
     assert_eq!(refresh(&app, str_of(&first, "refreshToken")).await.0, 401);
-    for token in [access, str_of(&second, "accessToken")] {
+    for token in [access, Credential::bearer(str_of(&second, "accessToken"))] {
         assert_eq!(app.get("/api/auth/profile", token).await.status(), 401);
     }
     let (_, second_renewed) = login(&app, "pw@example.com", "brand new secret").await;
@@ -407,7 +450,7 @@ async fn change_password_checks_the_current_one_and_signs_out_everywhere() {
     let resp = app
         .post(
             "/api/auth/change-password",
-            "",
+            Credential::Anonymous,
             json!({"currentPassword": "a", "newPassword": "bbbbbbbb"}),
         )
         .await;
@@ -424,9 +467,9 @@ async fn profile_needs_a_valid_token_and_can_be_changed() {
     let app = spawn_app().await;
     let me = register(&app, "me@example.com").await;
     register(&app, "taken@example.com").await;
-    let access = str_of(&me, "accessToken");
+    let access = Credential::bearer(str_of(&me, "accessToken"));
 
-    let (status, body) = json(app.get("/api/auth/profile", "").await).await;
+    let (status, body) = json(app.get("/api/auth/profile", Credential::Anonymous).await).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "Authentication required");
     assert!(body["detail"].as_str().unwrap().contains("Bearer"));
@@ -434,7 +477,8 @@ async fn profile_needs_a_valid_token_and_can_be_changed() {
     let forged =
         chatbot::auth::jwt::issue("another-secret", str_of(&me["user"], "id"), "any").unwrap();
     for bad in [forged.as_str(), "not.a.jwt"] {
-        let (status, body) = json(app.get("/api/auth/profile", bad).await).await;
+        let (status, body) =
+            json(app.get("/api/auth/profile", Credential::bearer(bad)).await).await;
         assert_eq!(status, 401, "{bad}");
         assert!(body["error"].is_string());
     }
@@ -443,7 +487,7 @@ async fn profile_needs_a_valid_token_and_can_be_changed() {
     assert_eq!(app.get("/api/auth/profile", &c.secret).await.status(), 401);
 
     let patch = |body: Value| {
-        app.req(Method::PATCH, "/api/auth/profile", access)
+        app.req(Method::PATCH, "/api/auth/profile", &access)
             .json(&body)
             .send()
     };
@@ -478,9 +522,9 @@ async fn profile_needs_a_valid_token_and_can_be_changed() {
 async fn personal_sessions_and_client_sessions_are_kept_apart() {
     let app = spawn_app().await;
     let me = register(&app, "chat@example.com").await;
-    let access = str_of(&me, "accessToken").to_string();
+    let access = Credential::bearer(str_of(&me, "accessToken"));
     let other = register(&app, "other@example.com").await;
-    let other_access = str_of(&other, "accessToken").to_string();
+    let other_access = Credential::bearer(str_of(&other, "accessToken"));
     // The user's own client: its keys still must not reach the user's personal sessions.
     let (status, made) = json(
         app.post(
@@ -492,25 +536,17 @@ async fn personal_sessions_and_client_sessions_are_kept_apart() {
     )
     .await;
     assert_eq!(status, 201, "{made}");
-    let secret = str_of(&made["secretKey"], "key").to_string();
-    let publishable = str_of(&made["publishableKey"], "key").to_string();
+    let secret = Credential::secret(str_of(&made["secretKey"], "key"));
+    let publishable = Credential::publishable(str_of(&made["publishableKey"], "key"));
 
     let personal = app
         .new_session(&access, json!({"customInstructions": "mine"}))
         .await;
-    let (status, body) = json(
-        app.get(&format!("/api/chat/sessions/{personal}"), &access)
-            .await,
-    )
-    .await;
+    let (status, body) = json(app.session(&access, &personal).await).await;
     assert_eq!(status, 200);
     assert_eq!(body["config"]["customInstructions"], "mine");
     for key in [&secret, &publishable, &other_access] {
-        let (status, body) = json(
-            app.get(&format!("/api/chat/sessions/{personal}"), key)
-                .await,
-        )
-        .await;
+        let (status, body) = json(app.session(key, &personal).await).await;
         assert_eq!(status, 404, "{key}");
         assert!(!body.to_string().contains("mine"));
         let resp = app
@@ -527,24 +563,17 @@ async fn personal_sessions_and_client_sessions_are_kept_apart() {
     }
 
     let tenant = app.new_session(&secret, json!({})).await;
+    assert_eq!(app.session(&secret, &tenant).await.status(), 200);
     assert_eq!(
-        app.get(&format!("/api/chat/sessions/{tenant}"), &secret)
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.get(&format!("/api/chat/sessions/{tenant}"), &access)
-            .await
-            .status(),
+        app.session(&access, &tenant).await.status(),
         404,
         "the client's owner, signed in, does not see the client's sessions as their own"
     );
 
     // Statistics are per owner too.
-    let (_, stats) = json(app.get("/api/chat/sessions/stats/summary", &access).await).await;
+    let (_, stats) = json(app.stats_summary(&access).await).await;
     assert_eq!(stats["totalSessions"], 1);
-    let (_, stats) = json(app.get("/api/chat/sessions/stats/summary", &secret).await).await;
+    let (_, stats) = json(app.stats_summary(&secret).await).await;
     assert_eq!(stats["totalSessions"], 1);
 }
 
@@ -557,7 +586,7 @@ async fn one_address_opens_a_bounded_number_of_accounts() {
     let resp = app
         .post(
             "/api/auth/register",
-            "",
+            Credential::Anonymous,
             json!({"email": "one-more@example.com", "password": PASSWORD}),
         )
         .await;
@@ -579,7 +608,7 @@ async fn one_address_opens_a_bounded_number_of_accounts() {
     let (status, _) = json(
         app.post(
             "/api/auth/login",
-            "",
+            Credential::Anonymous,
             json!({"email": "many0@example.com", "password": PASSWORD}),
         )
         .await,

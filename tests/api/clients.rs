@@ -5,16 +5,20 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::auth::register;
-use crate::helpers::{ORIGIN, TestApp, json, spawn_app};
+use crate::helpers::{Credential, ORIGIN, TestApp, json, spawn_app};
 
-async fn signed_in(app: &TestApp, email: &str) -> String {
-    register(app, email).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string()
+/// A new user's access token.
+async fn signed_in(app: &TestApp, email: &str) -> Credential {
+    Credential::bearer(register(app, email).await["accessToken"].as_str().unwrap())
 }
 
-async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> (u16, Value) {
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &Credential,
+    body: Value,
+) -> (u16, Value) {
     let resp = app
         .req(method, path, token)
         .json(&body)
@@ -26,7 +30,7 @@ async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Valu
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn create_client(app: &TestApp, token: &str, body: Value) -> Value {
+async fn create_client(app: &TestApp, token: &Credential, body: Value) -> Value {
     let (status, made) = json(app.post("/api/clients", token, body).await).await;
     assert_eq!(status, 201, "{made}");
     made
@@ -67,8 +71,10 @@ async fn a_new_client_has_two_working_keys_shown_only_once() {
     assert!(key_ids.contains(&made["publishableKey"]["id"].as_str().unwrap()));
 
     // Both keys work: the secret one from a server, the publishable one from the origin.
-    app.new_session(&secret, json!({})).await;
-    app.new_session(&publishable, json!({})).await;
+    app.new_session(Credential::secret(&secret), json!({}))
+        .await;
+    app.new_session(Credential::publishable(&publishable), json!({}))
+        .await;
 
     // Reading and listing never show a key again.
     let id = client["id"].as_str().unwrap();
@@ -98,12 +104,16 @@ async fn a_new_client_has_two_working_keys_shown_only_once() {
 async fn clients_need_an_access_token() {
     let app = spawn_app().await;
     let c = app.new_client().await;
-    for key in ["", c.secret.as_str(), "not.a.jwt"] {
-        let (status, body) = json(app.get("/api/clients", key).await).await;
+    for key in [
+        Credential::Anonymous,
+        c.secret.clone(),
+        Credential::bearer("not.a.jwt"),
+    ] {
+        let (status, body) = json(app.get("/api/clients", &key).await).await;
         assert_eq!(status, 401, "{key}");
         assert!(body["error"].is_string());
     }
-    let (_, body) = json(app.get("/api/clients", "").await).await;
+    let (_, body) = json(app.get("/api/clients", Credential::Anonymous).await).await;
     assert_eq!(body["error"], "Authentication required");
     assert!(
         body["detail"].as_str().unwrap().contains("Bearer"),
@@ -178,8 +188,11 @@ async fn another_users_client_answers_404_everywhere() {
         assert!(!resp.to_string().contains("A's"));
     }
     // Nothing changed: A's secret key still works, the name is A's.
-    app.new_session(made["secretKey"]["key"].as_str().unwrap(), json!({}))
-        .await;
+    app.new_session(
+        Credential::secret(made["secretKey"]["key"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
     let (_, read) = json(app.get(&format!("/api/clients/{id}"), &a).await).await;
     assert_eq!(read["name"], "A's");
     assert_eq!(read["keys"].as_array().unwrap().len(), 2);
@@ -282,7 +295,7 @@ async fn patch_changes_only_what_it_names_and_null_removes_a_default() {
     )
     .await;
     let id = made["client"]["id"].as_str().unwrap();
-    let publishable = made["publishableKey"]["key"].as_str().unwrap();
+    let publishable = &Credential::publishable(made["publishableKey"]["key"].as_str().unwrap());
     let path = format!("/api/clients/{id}");
 
     let (status, c) = call(
@@ -304,9 +317,7 @@ async fn patch_changes_only_what_it_names_and_null_removes_a_default() {
 
     // Changing the origins takes effect for the publishable key at once, also when it was
     // just checked (and so remembered).
-    let resp = app
-        .post("/api/chat/sessions/create", publishable, json!({}))
-        .await;
+    let resp = app.create_session(publishable, json!({})).await;
     assert_eq!(resp.status(), 201);
     let (status, c) = call(
         &app,
@@ -318,9 +329,7 @@ async fn patch_changes_only_what_it_names_and_null_removes_a_default() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(c["allowedOrigins"], json!(["https://other.example"]));
-    let resp = app
-        .post("/api/chat/sessions/create", publishable, json!({}))
-        .await;
+    let resp = app.create_session(publishable, json!({})).await;
     assert_eq!(resp.status(), 403, "ORIGIN is no longer allowed");
 }
 
@@ -350,7 +359,8 @@ async fn keys_can_be_added_and_revoked_and_revocation_is_immediate() {
     let new_id = key["id"].as_str().unwrap().to_string();
     assert!(new_secret.starts_with("cb_sk_"));
     assert_eq!(key["kind"], "secret");
-    app.new_session(&new_secret, json!({})).await;
+    app.new_session(Credential::secret(&new_secret), json!({}))
+        .await;
 
     let (status, key) = json(
         app.post(
@@ -386,15 +396,18 @@ async fn keys_can_be_added_and_revoked_and_revocation_is_immediate() {
     .await;
     assert_eq!(status, 204);
     let (status, body) = json(
-        app.post("/api/chat/sessions/create", &new_secret, json!({}))
+        app.create_session(Credential::secret(&new_secret), json!({}))
             .await,
     )
     .await;
     assert_eq!(status, 401);
     assert_eq!(body, json!({"error": "Invalid API key"}));
     // The other keys still work.
-    app.new_session(made["secretKey"]["key"].as_str().unwrap(), json!({}))
-        .await;
+    app.new_session(
+        Credential::secret(made["secretKey"]["key"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
 
     let (_, c) = json(app.get(&format!("/api/clients/{id}"), &token).await).await;
     let revoked = c["keys"]
@@ -472,10 +485,10 @@ async fn bot_config_is_validated_and_served_to_the_widget() {
     )
     .await;
     let id = made["client"]["id"].as_str().unwrap();
-    let publishable = made["publishableKey"]["key"].as_str().unwrap();
+    let publishable = &Credential::publishable(made["publishableKey"]["key"].as_str().unwrap());
     let path = format!("/api/clients/{id}/bot-config");
 
-    let (_, defaults) = json(app.get("/api/chat/sessions/bot-config", publishable).await).await;
+    let (_, defaults) = json(app.bot_config(publishable).await).await;
 
     let (status, answered) = call(
         &app,
@@ -486,7 +499,7 @@ async fn bot_config_is_validated_and_served_to_the_widget() {
     )
     .await;
     assert_eq!(status, 200, "{answered}");
-    let (_, served) = json(app.get("/api/chat/sessions/bot-config", publishable).await).await;
+    let (_, served) = json(app.bot_config(publishable).await).await;
     assert_eq!(answered, served, "the answer is what the widget now gets");
     assert_eq!(served["botName"], "Shopbot");
     assert_eq!(served["botColor"], "#ff0000");
@@ -511,13 +524,13 @@ async fn bot_config_is_validated_and_served_to_the_widget() {
         assert_eq!(resp["detail"]["field"], field, "{body}: {resp}");
     }
     // Refused configs changed nothing.
-    let (_, served) = json(app.get("/api/chat/sessions/bot-config", publishable).await).await;
+    let (_, served) = json(app.bot_config(publishable).await).await;
     assert_eq!(served["botName"], "Shopbot");
 
     // PUT replaces: what is left out falls back to the default.
     let (status, _) = call(&app, Method::PUT, &path, &token, json!({"botName": "Two"})).await;
     assert_eq!(status, 200);
-    let (_, served) = json(app.get("/api/chat/sessions/bot-config", publishable).await).await;
+    let (_, served) = json(app.bot_config(publishable).await).await;
     assert_eq!(served["botName"], "Two");
     assert_eq!(served["botColor"], defaults["botColor"]);
     let (_, c) = json(app.get(&format!("/api/clients/{id}"), &token).await).await;
@@ -535,18 +548,10 @@ async fn ai_defaults_set_here_are_what_the_clients_sessions_use() {
     )
     .await;
     let id = made["client"]["id"].as_str().unwrap();
-    let secret = made["secretKey"]["key"].as_str().unwrap();
+    let secret = &Credential::secret(made["secretKey"]["key"].as_str().unwrap());
     let sid = app.new_session(secret, json!({})).await;
     let send = || async {
-        let (status, body) = json(
-            app.post(
-                "/api/chat/messages/send",
-                secret,
-                json!({"sessionId": sid, "message": "Hello?"}),
-            )
-            .await,
-        )
-        .await;
+        let (status, body) = json(app.send_message(secret, &sid, "Hello?").await).await;
         assert_eq!(status, 200, "{body}");
         body
     };

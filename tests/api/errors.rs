@@ -3,12 +3,12 @@
 
 use serde_json::json;
 
-use crate::helpers::{json, spawn_app};
+use crate::helpers::{Credential, json, spawn_app};
 
 #[tokio::test]
 async fn unknown_route_and_wrong_method_answer_json() {
     let app = spawn_app().await;
-    let (status, body) = json(app.get("/no/such/route", "").await).await;
+    let (status, body) = json(app.get("/no/such/route", Credential::Anonymous).await).await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "Not found");
     let (status, body) = json(app.http.delete(app.url("/healthz")).send().await.unwrap()).await;
@@ -24,7 +24,7 @@ async fn malformed_json_wrong_content_type_and_oversized_bodies() {
     let send = |ct: &'static str, body: Vec<u8>| {
         app.http
             .post(&url)
-            .header("X-API-Key", &c.secret)
+            .header("X-API-Key", c.secret.key())
             .header("content-type", ct)
             .body(body)
             .send()
@@ -52,7 +52,10 @@ async fn malformed_json_wrong_content_type_and_oversized_bodies() {
     assert!(body["error"].is_string());
 
     // Still serving.
-    assert_eq!(app.get("/healthz", "").await.status(), 200);
+    assert_eq!(
+        app.get("/healthz", Credential::Anonymous).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -60,23 +63,15 @@ async fn bad_field_names_the_field() {
     let app = spawn_app().await;
     let c = app.new_client().await;
     let (status, body) = json(
-        app.post(
-            "/api/chat/sessions/create",
-            &c.secret,
-            json!({"config": {"aiProvider": "gpt-9"}}),
-        )
-        .await,
+        app.create_session(&c.secret, json!({"config": {"aiProvider": "gpt-9"}}))
+            .await,
     )
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["detail"]["field"], "config.aiProvider");
     let (status, body) = json(
-        app.post(
-            "/api/chat/sessions/create",
-            &c.secret,
-            json!({"config": [1, 2]}),
-        )
-        .await,
+        app.create_session(&c.secret, json!({"config": [1, 2]}))
+            .await,
     )
     .await;
     assert_eq!(status, 400);
@@ -101,7 +96,7 @@ async fn garbage_never_yields_a_server_error() {
         let resp = app
             .http
             .post(app.url("/api/chat/sessions/create"))
-            .header("X-API-Key", &c.secret)
+            .header("X-API-Key", c.secret.key())
             .header("content-type", "application/json")
             .body(body.to_vec())
             .send()
@@ -116,7 +111,10 @@ async fn garbage_never_yields_a_server_error() {
             assert!(v["error"].is_string(), "{text}");
         }
     }
-    assert_eq!(app.get("/healthz", "").await.status(), 200);
+    assert_eq!(
+        app.get("/healthz", Credential::Anonymous).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -134,7 +132,10 @@ async fn oversized_headers_answer_431_and_the_server_goes_on() {
     let n = s.read(&mut buf).await.unwrap();
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 431"), "{head}");
-    assert_eq!(app.get("/healthz", "").await.status(), 200);
+    assert_eq!(
+        app.get("/healthz", Credential::Anonymous).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -147,7 +148,7 @@ async fn chunked_bodies_over_the_limit_answer_413() {
     let resp = app
         .http
         .post(app.url("/api/chat/sessions/create"))
-        .header("X-API-Key", &c.secret)
+        .header("X-API-Key", c.secret.key())
         .header("content-type", "application/json")
         .body(body)
         .send()
@@ -162,7 +163,7 @@ async fn chunked_bodies_over_the_limit_answer_413() {
     let resp = app
         .http
         .post(app.url("/api/chat/sessions/create"))
-        .header("X-API-Key", &c.secret)
+        .header("X-API-Key", c.secret.key())
         .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(futures::stream::iter(small)))
         .send()
@@ -180,11 +181,7 @@ async fn json_that_does_not_fit_the_schema_answers_422() {
         json!([1, 2]),
         json!({"sessionId": {"x": 1}, "message": "hi"}),
     ] {
-        let (status, resp) = json(
-            app.post("/api/chat/messages/send", &c.secret, body.clone())
-                .await,
-        )
-        .await;
+        let (status, resp) = json(app.send_message_with(&c.secret, body.clone()).await).await;
         assert_eq!(status, 422, "{body}");
         assert_eq!(resp["error"], "Validation failed");
         assert!(
@@ -198,7 +195,7 @@ async fn json_that_does_not_fit_the_schema_answers_422() {
     let resp = app
         .http
         .post(app.url("/api/chat/messages/send"))
-        .header("X-API-Key", &c.secret)
+        .header("X-API-Key", c.secret.key())
         .header("content-type", "application/json")
         .body("{\"sessionId\":")
         .send()

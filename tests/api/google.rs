@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{PASSWORD, login, refresh, register};
-use crate::helpers::{TestApp, json, spawn_app, spawn_app_with};
+use crate::helpers::{Credential, TestApp, json, spawn_app, spawn_app_with};
 
 const CLIENT_ID: &str = "test-client-id.apps.googleusercontent.com";
 const CLIENT_SECRET: &str = "test-client-secret";
@@ -295,7 +295,11 @@ async fn callback_signs_in_with_json_and_pkce_checks_out() {
 
     // The tokens are an ordinary pair.
     let access = body["accessToken"].as_str().unwrap();
-    let (status, profile) = json(app.get("/api/auth/profile", access).await).await;
+    let (status, profile) = json(
+        app.get("/api/auth/profile", Credential::bearer(access))
+            .await,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(profile["id"], user["id"]);
     let (status, _) = refresh(&app, body["refreshToken"].as_str().unwrap()).await;
@@ -331,7 +335,14 @@ async fn callback_redirects_to_an_allowed_target_with_tokens_in_the_fragment() {
         .into_owned()
         .collect();
     assert_eq!(parts["tokenType"], "Bearer");
-    let (status, profile) = json(app.get("/api/auth/profile", &parts["accessToken"]).await).await;
+    let (status, profile) = json(
+        app.get(
+            "/api/auth/profile",
+            Credential::bearer(&parts["accessToken"]),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(profile["email"], "ada@example.com");
     assert_eq!(refresh(&app, &parts["refreshToken"]).await.0, 200);
@@ -519,7 +530,7 @@ async fn google_links_to_the_account_with_that_email() {
     let resp = app
         .post(
             "/api/auth/change-password",
-            body["accessToken"].as_str().unwrap(),
+            Credential::bearer(body["accessToken"].as_str().unwrap()),
             json!({"currentPassword": PASSWORD, "newPassword": "a new password"}),
         )
         .await;
@@ -548,7 +559,7 @@ async fn google_sign_in_off_is_a_clear_error() {
         "/auth/google/login?redirect=https://app.example/",
         "/auth/google/callback?code=c&state=s",
     ] {
-        let resp = app.get(path, "").await;
+        let resp = app.get(path, Credential::Anonymous).await;
         let body = assert_refused(resp, 404).await;
         assert_eq!(body["error"], "Google sign-in is not configured", "{path}");
     }

@@ -30,12 +30,74 @@ pub struct AppHandles {
     pub keys: std::sync::Arc<chatbot::auth::key_cache::KeyCache>,
 }
 
-/// A client (tenant) made for a test, with its two keys.
+/// A client (tenant) made for a test, with its two keys, each typed as the credential it is.
 pub struct TestClient {
     pub id: String,
-    pub secret: String,
-    pub publishable: String,
+    pub secret: Credential,
+    pub publishable: Credential,
 }
+
+/// How a test request proves who it is. Said by the test, never guessed from the text of a
+/// key, so a test about a malformed key sends exactly what it says.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// A secret key (`cb_sk_…`, or anything the test wants tried as one) in `X-API-Key`.
+    Secret(String),
+    /// A publishable key in `X-API-Key`, sent from the allowed [`ORIGIN`] as a browser would.
+    Publishable(String),
+    /// A user's access token (or any text tried as one) in `Authorization: Bearer`.
+    Bearer(String),
+    /// No credential at all.
+    Anonymous,
+}
+
+impl Credential {
+    pub fn secret(key: impl Into<String>) -> Self {
+        Self::Secret(key.into())
+    }
+
+    pub fn publishable(key: impl Into<String>) -> Self {
+        Self::Publishable(key.into())
+    }
+
+    pub fn bearer(token: impl Into<String>) -> Self {
+        Self::Bearer(token.into())
+    }
+
+    /// The key or token itself (empty for [`Credential::Anonymous`]).
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Secret(k) | Self::Publishable(k) | Self::Bearer(k) => k,
+            Self::Anonymous => "",
+        }
+    }
+
+    /// Puts the credential on a request.
+    pub fn apply(&self, request: RequestBuilder) -> RequestBuilder {
+        match self {
+            Self::Secret(key) => request.header("X-API-Key", key),
+            Self::Publishable(key) => request.header("X-API-Key", key).header("Origin", ORIGIN),
+            Self::Bearer(token) => request.bearer_auth(token),
+            Self::Anonymous => request,
+        }
+    }
+}
+
+/// The key or token itself, as tests print it in their failure messages.
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+impl From<&Credential> for Credential {
+    fn from(c: &Credential) -> Self {
+        c.clone()
+    }
+}
+
+/// The `JWT_SECRET` every test app runs with (32 bytes or more, as outside development).
+pub const JWT_SECRET: &str = "test-jwt-secret-that-is-at-least-32-bytes-long";
 
 pub const ORIGIN: &str = "https://shop.example";
 
@@ -86,7 +148,7 @@ async fn start(
         ("HOST".to_string(), "127.0.0.1".to_string()),
         ("PORT".to_string(), "0".to_string()),
         ("DATABASE_URL".to_string(), database_url.clone()),
-        ("JWT_SECRET".to_string(), "test-jwt-secret".to_string()),
+        ("JWT_SECRET".to_string(), JWT_SECRET.to_string()),
         ("RATE_LIMIT_PER_MINUTE".to_string(), "100000".to_string()),
         ("OFFLINE_WORD_DELAY_MS".to_string(), "0".to_string()),
         ("SHUTDOWN_GRACE".to_string(), "5".to_string()),
@@ -141,29 +203,21 @@ impl TestApp {
                 .unwrap();
         TestClient {
             id: made.client.id,
-            secret: made.secret.1,
-            publishable: made.publishable.1,
+            secret: Credential::Secret(made.secret.1),
+            publishable: Credential::Publishable(made.publishable.1),
         }
     }
 
-    pub fn req(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
-        let b = self.http.request(method, self.url(path));
-        if key.starts_with("cb_pk_") {
-            b.header("X-API-Key", key).header("Origin", ORIGIN)
-        } else if key.is_empty() {
-            b
-        } else if key.starts_with("cb_") {
-            b.header("X-API-Key", key)
-        } else {
-            b.bearer_auth(key)
-        }
+    /// A request to `path` carrying `key`.
+    pub fn req(&self, method: Method, path: &str, key: impl Into<Credential>) -> RequestBuilder {
+        key.into().apply(self.http.request(method, self.url(path)))
     }
 
-    pub async fn get(&self, path: &str, key: &str) -> Response {
+    pub async fn get(&self, path: &str, key: impl Into<Credential>) -> Response {
         self.req(Method::GET, path, key).send().await.unwrap()
     }
 
-    pub async fn post(&self, path: &str, key: &str, body: Value) -> Response {
+    pub async fn post(&self, path: &str, key: impl Into<Credential>, body: Value) -> Response {
         self.req(Method::POST, path, key)
             .json(&body)
             .send()
@@ -171,7 +225,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn put(&self, path: &str, key: &str, body: Value) -> Response {
+    pub async fn put(&self, path: &str, key: impl Into<Credential>, body: Value) -> Response {
         self.req(Method::PUT, path, key)
             .json(&body)
             .send()
@@ -179,7 +233,7 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn delete(&self, path: &str, key: &str) -> Response {
+    pub async fn delete(&self, path: &str, key: impl Into<Credential>) -> Response {
         self.req(Method::DELETE, path, key).send().await.unwrap()
     }
 
@@ -193,18 +247,182 @@ impl TestApp {
             .unwrap();
     }
 
+    /// `POST /api/chat/sessions/create` with this body.
+    pub async fn create_session(&self, key: impl Into<Credential>, body: Value) -> Response {
+        self.post("/api/chat/sessions/create", key, body).await
+    }
+
     /// Creates a session and answers its id.
-    pub async fn new_session(&self, key: &str, config: Value) -> String {
+    pub async fn new_session(&self, key: impl Into<Credential>, config: Value) -> String {
         let resp = self
-            .post(
-                "/api/chat/sessions/create",
-                key,
-                serde_json::json!({ "config": config }),
-            )
+            .create_session(key, serde_json::json!({ "config": config }))
             .await;
         assert_eq!(resp.status(), 201);
         let body: Value = resp.json().await.unwrap();
         body["sessionId"].as_str().unwrap().to_string()
+    }
+
+    /// `GET /api/chat/sessions/bot-config`: what the widget shows for this key's client.
+    pub async fn bot_config(&self, key: impl Into<Credential>) -> Response {
+        self.get("/api/chat/sessions/bot-config", key).await
+    }
+
+    /// `GET /api/chat/sessions/stats/summary`.
+    pub async fn stats_summary(&self, key: impl Into<Credential>) -> Response {
+        self.get("/api/chat/sessions/stats/summary", key).await
+    }
+
+    /// `GET /api/chat/sessions/{session_id}`.
+    pub async fn session(&self, key: impl Into<Credential>, session_id: &str) -> Response {
+        self.get(&format!("/api/chat/sessions/{session_id}"), key)
+            .await
+    }
+
+    /// `PUT /api/chat/sessions/{session_id}/config` with this body.
+    pub async fn update_config(
+        &self,
+        key: impl Into<Credential>,
+        session_id: &str,
+        body: Value,
+    ) -> Response {
+        self.put(
+            &format!("/api/chat/sessions/{session_id}/config"),
+            key,
+            body,
+        )
+        .await
+    }
+
+    /// `POST /api/chat/messages/send`: `text` to the session, the whole reply as JSON.
+    pub async fn send_message(
+        &self,
+        key: impl Into<Credential>,
+        session_id: &str,
+        text: &str,
+    ) -> Response {
+        self.send_message_with(key, message_body(session_id, text))
+            .await
+    }
+
+    /// `POST /api/chat/messages/send` with a body of the test's making.
+    pub async fn send_message_with(&self, key: impl Into<Credential>, body: Value) -> Response {
+        self.post("/api/chat/messages/send", key, body).await
+    }
+
+    /// `POST /api/chat/messages/stream`: `text` to the session, the reply as SSE.
+    pub async fn stream(
+        &self,
+        key: impl Into<Credential>,
+        session_id: &str,
+        text: &str,
+    ) -> Response {
+        self.stream_with(key, message_body(session_id, text)).await
+    }
+
+    /// `POST /api/chat/messages/stream` with a body of the test's making.
+    pub async fn stream_with(&self, key: impl Into<Credential>, body: Value) -> Response {
+        self.post("/api/chat/messages/stream", key, body).await
+    }
+
+    /// `GET /api/chat/messages/stream/{message_id}`, with `Last-Event-ID` when given.
+    pub async fn resume(
+        &self,
+        key: impl Into<Credential>,
+        message_id: &str,
+        last_event_id: Option<&str>,
+    ) -> Response {
+        let mut req = self.req(
+            Method::GET,
+            &format!("/api/chat/messages/stream/{message_id}"),
+            key,
+        );
+        if let Some(last) = last_event_id {
+            req = req.header("Last-Event-ID", last);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// `POST /api/chat/messages/{message_id}/cancel`.
+    pub async fn cancel(&self, key: impl Into<Credential>, message_id: &str) -> Response {
+        self.post(
+            &format!("/api/chat/messages/{message_id}/cancel"),
+            key,
+            serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// `GET /api/chat/messages/history/{session_id}`: the newest page.
+    pub async fn history(&self, key: impl Into<Credential>, session_id: &str) -> Response {
+        self.history_page(key, session_id, "").await
+    }
+
+    /// `GET /api/chat/messages/history/{session_id}{query}`, `query` as `?limit=2&before=…`.
+    pub async fn history_page(
+        &self,
+        key: impl Into<Credential>,
+        session_id: &str,
+        query: &str,
+    ) -> Response {
+        self.get(
+            &format!("/api/chat/messages/history/{session_id}{query}"),
+            key,
+        )
+        .await
+    }
+
+    /// `DELETE /api/chat/messages/clear/{session_id}`.
+    pub async fn clear_history(&self, key: impl Into<Credential>, session_id: &str) -> Response {
+        self.delete(&format!("/api/chat/messages/clear/{session_id}"), key)
+            .await
+    }
+
+    /// `POST /api/chat/files/upload`: `bytes` as the file `name` for the session, as a
+    /// multipart form. Answers the status and JSON body, which every upload test reads.
+    pub async fn upload_file(
+        &self,
+        key: impl Into<Credential>,
+        session_id: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new()
+            .text("sessionId", session_id.to_string())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+            );
+        json(
+            self.req(Method::POST, "/api/chat/files/upload", key)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// `GET /api/chat/files/info/{session_id}`.
+    pub async fn file_info(&self, key: impl Into<Credential>, session_id: &str) -> Response {
+        self.get(&format!("/api/chat/files/info/{session_id}"), key)
+            .await
+    }
+
+    /// `POST /api/chat/files/query/{session_id}` with this body.
+    pub async fn query_file(
+        &self,
+        key: impl Into<Credential>,
+        session_id: &str,
+        body: Value,
+    ) -> Response {
+        self.post(&format!("/api/chat/files/query/{session_id}"), key, body)
+            .await
+    }
+
+    /// `DELETE /api/chat/files/{session_id}`.
+    pub async fn delete_file(&self, key: impl Into<Credential>, session_id: &str) -> Response {
+        self.delete(&format!("/api/chat/files/{session_id}"), key)
+            .await
     }
 
     /// Stops the server gracefully and waits for it.
@@ -226,7 +444,11 @@ impl Drop for TestApp {
     }
 }
 
-/// Status and JSON body of a response.
+/// The body of a question: `{"sessionId": …, "message": …}`.
+pub fn message_body(session_id: &str, text: &str) -> Value {
+    serde_json::json!({"sessionId": session_id, "message": text})
+}
+
 /// The whole seconds of a 429's `Retry-After`.
 pub fn retry_after(resp: &Response) -> u64 {
     resp.headers()["retry-after"]
@@ -236,6 +458,7 @@ pub fn retry_after(resp: &Response) -> u64 {
         .unwrap()
 }
 
+/// Status and JSON body of a response.
 pub async fn json(resp: Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();

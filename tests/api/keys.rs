@@ -9,26 +9,20 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::auth::register;
-use crate::helpers::{ORIGIN, json, retry_after, spawn_app, spawn_app_with};
+use crate::helpers::{Credential, ORIGIN, json, retry_after, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn missing_and_invalid_keys_answer_the_exact_401_bodies() {
     let app = spawn_app().await;
-    let (status, body) = json(app.post("/api/chat/sessions/create", "", json!({})).await).await;
+    let (status, body) = json(app.create_session(Credential::Anonymous, json!({})).await).await;
     assert_eq!(status, 401);
     assert_eq!(
         body,
         json!({"error": "Authentication required", "detail": "Valid API key must be provided in X-API-Key header"})
     );
     for bad in ["cb_sk_notarealkey", "nonsense", "cb_pk_"] {
-        let resp = app
-            .http
-            .post(app.url("/api/chat/sessions/create"))
-            .header("X-API-Key", bad)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
+        // Each sent as what it claims to be in `X-API-Key`, with no Origin.
+        let resp = app.create_session(Credential::secret(bad), json!({})).await;
         let (status, body) = json(resp).await;
         assert_eq!(status, 401, "{bad}");
         assert_eq!(body, json!({"error": "Invalid API key"}), "{bad}");
@@ -45,7 +39,7 @@ async fn keys_are_stored_only_as_hashes() {
         .unwrap();
     assert_eq!(stored.len(), 2);
     for h in &stored {
-        assert!(!h.contains(&c.secret[6..]) && !h.contains(&c.publishable[6..]));
+        assert!(!h.contains(&c.secret.key()[6..]) && !h.contains(&c.publishable.key()[6..]));
         assert_eq!(h.len(), 64);
     }
 }
@@ -55,10 +49,11 @@ async fn a_key_revoked_through_one_instance_stops_working_on_another() {
     let a = spawn_app().await;
     let b = a.another_instance().await;
     let postgres = a.db.kind == DbKind::Postgres;
-    let token = register(&a, "two@example.com").await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = Credential::bearer(
+        register(&a, "two@example.com").await["accessToken"]
+            .as_str()
+            .unwrap(),
+    );
     let (status, made) = json(
         a.post(
             "/api/clients",
@@ -73,7 +68,7 @@ async fn a_key_revoked_through_one_instance_stops_working_on_another() {
         made["client"]["id"].as_str().unwrap(),
         made["secretKey"]["id"].as_str().unwrap(),
     );
-    let key = made["secretKey"]["key"].as_str().unwrap();
+    let key = &Credential::secret(made["secretKey"]["key"].as_str().unwrap());
     // On PostgreSQL the instances trust their key caches once they hear each other's changes.
     let listening_by = Instant::now() + Duration::from_secs(10);
     while postgres && !b.state.keys.is_trusted() {
@@ -98,7 +93,7 @@ async fn a_key_revoked_through_one_instance_stops_working_on_another() {
     assert_eq!(resp.status(), 204);
     // A answers 401 on the very next request. B hears of it through PostgreSQL at once; with
     // SQLite (one process per file as a rule) its memory of the key lasts the cache's TTL.
-    let (status, body) = json(a.post("/api/chat/sessions/create", key, json!({})).await).await;
+    let (status, body) = json(a.create_session(key, json!({})).await).await;
     assert_eq!((status, body), (401, json!({"error": "Invalid API key"})));
     let bound = if postgres {
         Duration::from_secs(2)
@@ -107,10 +102,7 @@ async fn a_key_revoked_through_one_instance_stops_working_on_another() {
     };
     let revoked_at = Instant::now();
     loop {
-        let status = b
-            .post("/api/chat/sessions/create", key, json!({}))
-            .await
-            .status();
+        let status = b.create_session(key, json!({})).await.status();
         if status == 401 {
             break;
         }
@@ -130,9 +122,7 @@ async fn publishable_keys_only_from_allowed_origins_and_never_for_stats() {
     let c = app.new_client().await;
     // From the allowed origin: fine.
     assert_eq!(
-        app.post("/api/chat/sessions/create", &c.publishable, json!({}))
-            .await
-            .status(),
+        app.create_session(&c.publishable, json!({})).await.status(),
         201
     );
     // From a foreign origin, or with no origin: 403.
@@ -140,7 +130,7 @@ async fn publishable_keys_only_from_allowed_origins_and_never_for_stats() {
         let mut b = app
             .http
             .post(app.url("/api/chat/sessions/create"))
-            .header("X-API-Key", &c.publishable)
+            .header("X-API-Key", c.publishable.key())
             .json(&json!({}));
         if let Some(o) = origin {
             b = b.header("Origin", o);
@@ -193,7 +183,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     let other = app.new_client().await;
     let mut statuses = Vec::new();
     for _ in 0..8 {
-        statuses.push(app.get("/api/chat/sessions/stats/summary", &c.secret).await);
+        statuses.push(app.stats_summary(&c.secret).await);
     }
     // A burst of half the minute budget (5) passes, then 429.
     assert!(statuses[..5].iter().all(|r| r.status() == 200));
@@ -204,10 +194,5 @@ async fn rate_limit_answers_429_with_retry_after() {
     let (_, body) = json(limited).await;
     assert!(body["error"].is_string());
     // Another key is not affected.
-    assert_eq!(
-        app.get("/api/chat/sessions/stats/summary", &other.secret)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.stats_summary(&other.secret).await.status(), 200);
 }

@@ -12,13 +12,7 @@ async fn stream_follows_the_sse_protocol() {
     let app = spawn_app().await;
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let resp = app
-        .post(
-            "/api/chat/messages/stream",
-            &c.secret,
-            json!({"sessionId": sid, "message": "Hello there"}),
-        )
-        .await;
+    let resp = app.stream(&c.secret, &sid, "Hello there").await;
     assert_eq!(resp.status(), 200);
     let h = resp.headers();
     assert!(
@@ -70,15 +64,7 @@ async fn send_answers_json_and_history_keeps_both_messages() {
     let app = spawn_app().await;
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let (status, body) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "What is this?"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = json(app.send_message(&c.secret, &sid, "What is this?").await).await;
     assert_eq!(status, 200, "{body}");
     for k in [
         "response",
@@ -91,11 +77,7 @@ async fn send_answers_json_and_history_keeps_both_messages() {
         assert!(!body[k].is_null(), "{k}");
     }
     assert_eq!(body["messageCount"], 2);
-    let (status, hist) = json(
-        app.get(&format!("/api/chat/messages/history/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (status, hist) = json(app.history(&c.secret, &sid).await).await;
     assert_eq!(status, 200);
     assert_eq!(hist["messageCount"], 2);
     let msgs = hist["messages"].as_array().unwrap();
@@ -115,11 +97,7 @@ async fn send_answers_json_and_history_keeps_both_messages() {
         "Unix milliseconds, oldest first"
     );
     // The session counts its messages and was active.
-    let (_, s) = json(
-        app.get(&format!("/api/chat/sessions/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, s) = json(app.session(&c.secret, &sid).await).await;
     assert_eq!(s["messageCount"], 2);
 }
 
@@ -128,24 +106,10 @@ async fn message_length_limits_are_inclusive() {
     let app = spawn_app().await;
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let ok = app
-        .post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "é".repeat(10_000)}),
-        )
-        .await;
+    let ok = app.send_message(&c.secret, &sid, &"é".repeat(10_000)).await;
     assert_eq!(ok.status(), 200);
     for bad in ["x".repeat(10_001), String::new(), "   ".into()] {
-        let (status, body) = json(
-            app.post(
-                "/api/chat/messages/stream",
-                &c.secret,
-                json!({"sessionId": sid, "message": bad}),
-            )
-            .await,
-        )
-        .await;
+        let (status, body) = json(app.stream(&c.secret, &sid, &bad).await).await;
         assert_eq!(status, 400);
         assert_eq!(body["detail"]["field"], "message");
     }
@@ -158,24 +122,13 @@ async fn history_pages_with_limit_and_before() {
     let sid = app.new_session(&c.secret, json!({})).await;
     for i in 0..3 {
         assert_eq!(
-            app.post(
-                "/api/chat/messages/send",
-                &c.secret,
-                json!({"sessionId": sid, "message": format!("q{i}")})
-            )
-            .await
-            .status(),
+            app.send_message(&c.secret, &sid, &format!("q{i}"))
+                .await
+                .status(),
             200
         );
     }
-    let (_, page) = json(
-        app.get(
-            &format!("/api/chat/messages/history/{sid}?limit=2"),
-            &c.secret,
-        )
-        .await,
-    )
-    .await;
+    let (_, page) = json(app.history_page(&c.secret, &sid, "?limit=2").await).await;
     let msgs = page["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2);
     assert_eq!(page["messageCount"], 6);
@@ -183,24 +136,14 @@ async fn history_pages_with_limit_and_before() {
     assert_eq!(msgs[1]["role"], "assistant");
     let before = msgs[0]["id"].as_str().unwrap();
     let (_, older) = json(
-        app.get(
-            &format!("/api/chat/messages/history/{sid}?limit=10&before={before}"),
-            &c.secret,
-        )
-        .await,
+        app.history_page(&c.secret, &sid, &format!("?limit=10&before={before}"))
+            .await,
     )
     .await;
     let older = older["messages"].as_array().unwrap();
     assert_eq!(older.len(), 4);
     assert_eq!(older[0]["content"], "q0");
-    let (status, body) = json(
-        app.get(
-            &format!("/api/chat/messages/history/{sid}?limit=0"),
-            &c.secret,
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = json(app.history_page(&c.secret, &sid, "?limit=0").await).await;
     assert_eq!(status, 400);
     assert_eq!(body["detail"]["field"], "limit");
 }
@@ -210,25 +153,14 @@ async fn clear_deletes_the_history() {
     let app = spawn_app().await;
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    app.post(
-        "/api/chat/messages/send",
-        &c.secret,
-        json!({"sessionId": sid, "message": "hi"}),
-    )
-    .await;
-    let resp = app
-        .delete(&format!("/api/chat/messages/clear/{sid}"), &c.secret)
-        .await;
+    app.send_message(&c.secret, &sid, "hi").await;
+    let resp = app.clear_history(&c.secret, &sid).await;
     let (status, body) = json(resp).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "cleared");
     assert_eq!(body["messagesCleared"], 2);
     assert_eq!(body["sessionId"], sid.as_str());
-    let (_, hist) = json(
-        app.get(&format!("/api/chat/messages/history/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, hist) = json(app.history(&c.secret, &sid).await).await;
     assert_eq!(hist["messageCount"], 0);
 }
 
@@ -240,15 +172,7 @@ async fn resume_after_the_reply_ended_from_memory_and_from_the_database() {
     .await;
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let events = read_sse(
-        app.post(
-            "/api/chat/messages/stream",
-            &c.secret,
-            json!({"sessionId": sid, "message": "tell me everything"}),
-        )
-        .await,
-    )
-    .await;
+    let events = read_sse(app.stream(&c.secret, &sid, "tell me everything").await).await;
     let mid = events[0].data["messageId"].as_str().unwrap().to_string();
     let all: Vec<_> = events
         .iter()
@@ -256,18 +180,10 @@ async fn resume_after_the_reply_ended_from_memory_and_from_the_database() {
         .cloned()
         .collect();
     assert!(all.len() > 3);
-    let resume = |last: usize| {
-        app.req(
-            Method::GET,
-            &format!("/api/chat/messages/stream/{mid}"),
-            &c.secret,
-        )
-        .header("Last-Event-ID", last.to_string())
-        .send()
-    };
+    let resume = async |last: usize| app.resume(&c.secret, &mid, Some(&last.to_string())).await;
 
     // While the finished reply is still in memory.
-    let resumed = read_sse(resume(2).await.unwrap()).await;
+    let resumed = read_sse(resume(2).await).await;
     let deltas: Vec<_> = resumed
         .iter()
         .filter(|e| e.event == "delta")
@@ -283,7 +199,7 @@ async fn resume_after_the_reply_ended_from_memory_and_from_the_database() {
     // After it left memory: the stored message answers, with the same ids.
     app.state.hub.sweep();
     assert!(app.state.hub.is_empty());
-    let resumed = read_sse(resume(3).await.unwrap()).await;
+    let resumed = read_sse(resume(3).await).await;
     let deltas: Vec<_> = resumed
         .iter()
         .filter(|e| e.event == "delta")
@@ -304,15 +220,7 @@ async fn another_clients_session_and_reply_answer_404_everywhere() {
     let a = app.new_client().await;
     let b = app.new_client().await;
     let sid = app.new_session(&a.secret, json!({})).await;
-    let (_, sent) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &a.secret,
-            json!({"sessionId": sid, "message": "secret stuff"}),
-        )
-        .await,
-    )
-    .await;
+    let (_, sent) = json(app.send_message(&a.secret, &sid, "secret stuff").await).await;
     let mid = sent["messageId"].as_str().unwrap();
     let checks: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/api/chat/sessions/{sid}"), None),
@@ -362,11 +270,7 @@ async fn another_clients_session_and_reply_answer_404_everywhere() {
         assert!(!body.to_string().contains("secret stuff"));
     }
     // A's data is untouched.
-    let (_, hist) = json(
-        app.get(&format!("/api/chat/messages/history/{sid}"), &a.secret)
-            .await,
-    )
-    .await;
+    let (_, hist) = json(app.history(&a.secret, &sid).await).await;
     assert_eq!(hist["messageCount"], 2);
 }
 
@@ -376,25 +280,9 @@ async fn expired_sessions_refuse_messages_with_410() {
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
     app.idle_session(&sid, 3_600_000).await;
-    let (status, _) = json(
-        app.post(
-            "/api/chat/messages/stream",
-            &c.secret,
-            json!({"sessionId": sid, "message": "hi"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = json(app.stream(&c.secret, &sid, "hi").await).await;
     assert_eq!(status, 410);
-    let (status, _) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "hi"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = json(app.send_message(&c.secret, &sid, "hi").await).await;
     assert_eq!(status, 410);
     // Nothing of the refused questions was stored, and the session did not come back to life.
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE session_id = $1")
@@ -403,53 +291,20 @@ async fn expired_sessions_refuse_messages_with_410() {
         .await
         .unwrap();
     assert_eq!(stored, 0);
-    assert_eq!(
-        app.get(&format!("/api/chat/sessions/{sid}"), &c.secret)
-            .await
-            .status(),
-        410
-    );
+    assert_eq!(app.session(&c.secret, &sid).await.status(), 410);
 }
 
 #[tokio::test]
 async fn unknown_reply_ids_answer_404_and_bad_last_event_id_400() {
     let app = spawn_app().await;
     let c = app.new_client().await;
-    assert_eq!(
-        app.get("/api/chat/messages/stream/nope", &c.secret)
-            .await
-            .status(),
-        404
-    );
-    assert_eq!(
-        app.post("/api/chat/messages/nope/cancel", &c.secret, json!({}))
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(app.resume(&c.secret, "nope", None).await.status(), 404);
+    assert_eq!(app.cancel(&c.secret, "nope").await.status(), 404);
     let sid = app.new_session(&c.secret, json!({})).await;
-    let (_, sent) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "hi"}),
-        )
-        .await,
-    )
-    .await;
+    let (_, sent) = json(app.send_message(&c.secret, &sid, "hi").await).await;
     let resp = app
-        .req(
-            Method::GET,
-            &format!(
-                "/api/chat/messages/stream/{}",
-                sent["messageId"].as_str().unwrap()
-            ),
-            &c.secret,
-        )
-        .header("Last-Event-ID", "abc")
-        .send()
-        .await
-        .unwrap();
+        .resume(&c.secret, sent["messageId"].as_str().unwrap(), Some("abc"))
+        .await;
     let (status, body) = json(resp).await;
     assert_eq!(status, 400);
     assert_eq!(body["detail"]["field"], "Last-Event-ID");
@@ -472,11 +327,11 @@ async fn history_pages_never_drop_or_repeat_messages_of_the_same_millisecond() {
     let mut seen: Vec<String> = Vec::new();
     let mut before: Option<String> = None;
     for _ in 0..5 {
-        let path = match &before {
-            Some(b) => format!("/api/chat/messages/history/{sid}?limit=2&before={b}"),
-            None => format!("/api/chat/messages/history/{sid}?limit=2"),
+        let query = match &before {
+            Some(b) => format!("?limit=2&before={b}"),
+            None => "?limit=2".to_string(),
         };
-        let (_, page) = json(app.get(&path, &c.secret).await).await;
+        let (_, page) = json(app.history_page(&c.secret, &sid, &query).await).await;
         let ids: Vec<String> = page["messages"]
             .as_array()
             .unwrap()
@@ -491,20 +346,8 @@ async fn history_pages_never_drop_or_repeat_messages_of_the_same_millisecond() {
     }
     assert_eq!(seen, vec!["m-a", "m-b", "m-c", "m-d", "m-e"]);
     // New messages sort after them even within one millisecond.
-    let (_, sent) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "later"}),
-        )
-        .await,
-    )
-    .await;
-    let (_, all) = json(
-        app.get(&format!("/api/chat/messages/history/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, sent) = json(app.send_message(&c.secret, &sid, "later").await).await;
+    let (_, all) = json(app.history(&c.secret, &sid).await).await;
     let all = all["messages"].as_array().unwrap();
     assert_eq!(all[5]["content"], "later");
     assert_eq!(all[6]["id"], sent["messageId"]);

@@ -9,21 +9,18 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::auth::register;
-use crate::helpers::{ORIGIN, TestApp, json, read_until, spawn_app, spawn_app_with};
+use crate::helpers::{Credential, ORIGIN, TestApp, json, read_until, spawn_app, spawn_app_with};
 
 /// A signed-in owner with one client: (token, client id, secret key, publishable key).
 struct Owned {
-    token: String,
+    token: Credential,
     id: String,
-    secret: String,
-    publishable: String,
+    secret: Credential,
+    publishable: Credential,
 }
 
 async fn owner_with_client(app: &TestApp, email: &str) -> Owned {
-    let token = register(app, email).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = Credential::bearer(register(app, email).await["accessToken"].as_str().unwrap());
     let (status, made) = json(
         app.post(
             "/api/clients",
@@ -37,12 +34,12 @@ async fn owner_with_client(app: &TestApp, email: &str) -> Owned {
     Owned {
         token,
         id: made["client"]["id"].as_str().unwrap().into(),
-        secret: made["secretKey"]["key"].as_str().unwrap().into(),
-        publishable: made["publishableKey"]["key"].as_str().unwrap().into(),
+        secret: Credential::secret(made["secretKey"]["key"].as_str().unwrap()),
+        publishable: Credential::publishable(made["publishableKey"]["key"].as_str().unwrap()),
     }
 }
 
-async fn session_of(app: &TestApp, key: &str, visitor: Option<&str>) -> String {
+async fn session_of(app: &TestApp, key: &Credential, visitor: Option<&str>) -> String {
     let mut body = json!({"config": {}});
     if let Some(v) = visitor {
         body["user_identifier"] = json!(v);
@@ -52,7 +49,7 @@ async fn session_of(app: &TestApp, key: &str, visitor: Option<&str>) -> String {
     made["sessionId"].as_str().unwrap().to_string()
 }
 
-async fn send(app: &TestApp, key: &str, sid: &str, message: &str) {
+async fn send(app: &TestApp, key: &Credential, sid: &str, message: &str) {
     let (status, body) = json(
         app.post(
             "/api/chat/messages/send",
@@ -65,7 +62,7 @@ async fn send(app: &TestApp, key: &str, sid: &str, message: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-async fn get(app: &TestApp, path: &str, key: &str) -> (u16, Value) {
+async fn get(app: &TestApp, path: &str, key: &Credential) -> (u16, Value) {
     json(app.get(path, key).await).await
 }
 
@@ -152,9 +149,13 @@ async fn both_ways_in_and_the_wrong_ones_refused() {
             404,
             "another client's key: {path}"
         );
-        assert_eq!(get(&app, path, "").await.0, 401, "nobody: {path}");
         assert_eq!(
-            get(&app, path, "cb_sk_nope").await.0,
+            get(&app, path, &Credential::Anonymous).await.0,
+            401,
+            "nobody: {path}"
+        );
+        assert_eq!(
+            get(&app, path, &Credential::secret("cb_sk_nope")).await.0,
             401,
             "bad key: {path}"
         );
@@ -335,14 +336,14 @@ async fn a_transcript_has_statuses_feedback_and_the_file() {
     let app = spawn_app().await;
     let o = owner_with_client(&app, "t@example.com").await;
     let sid = session_of(&app, &o.secret, Some("visitor-1")).await;
-    let (status, _) = crate::files::upload(
-        &app,
-        &o.secret,
-        &sid,
-        "prices.csv",
-        b"product,price\nwidget,9.99\ngadget,19.50\n".to_vec(),
-    )
-    .await;
+    let (status, _) = app
+        .upload_file(
+            &o.secret,
+            &sid,
+            "prices.csv",
+            b"product,price\nwidget,9.99\ngadget,19.50\n".to_vec(),
+        )
+        .await;
     assert_eq!(status, 200);
     send(&app, &o.secret, &sid, "first question").await;
     send(&app, &o.secret, &sid, "second question").await;
@@ -687,11 +688,13 @@ async fn a_visitor_is_exported_and_erased_with_exact_counts_leaving_others_untou
     send(&app, &o.publishable, &s2, "alice three").await;
     send(&app, &o.secret, &s3, "bob one").await;
     send(&app, &other_client.secret, &s4, "other alice").await;
-    let (status, _) =
-        crate::files::upload(&app, &o.secret, &s2, "a.csv", b"a,b\n1,2\n".to_vec()).await;
+    let (status, _) = app
+        .upload_file(&o.secret, &s2, "a.csv", b"a,b\n1,2\n".to_vec())
+        .await;
     assert_eq!(status, 200);
-    let (status, _) =
-        crate::files::upload(&app, &o.secret, &s3, "b.csv", b"a,b\n1,2\n".to_vec()).await;
+    let (status, _) = app
+        .upload_file(&o.secret, &s3, "b.csv", b"a,b\n1,2\n".to_vec())
+        .await;
     assert_eq!(status, 200);
     let r1 = replies(&app, &s1).await;
     rate(&app, &o.id, &s1, &r1[1], "up", now_ms()).await;
@@ -874,8 +877,9 @@ async fn expired_sessions_lose_their_stored_files_only() {
     let expired = session_of(&app, &o.secret, None).await;
     let live = session_of(&app, &o.secret, None).await;
     for sid in [&expired, &live] {
-        let (status, _) =
-            crate::files::upload(&app, &o.secret, sid, "f.csv", b"a,b\n1,2\n".to_vec()).await;
+        let (status, _) = app
+            .upload_file(&o.secret, sid, "f.csv", b"a,b\n1,2\n".to_vec())
+            .await;
         assert_eq!(status, 200);
     }
     app.idle_session(&expired, 3_600_000).await;

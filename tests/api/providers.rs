@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use crate::mock::{MockHandle, MockUpstream, Reply, Script};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestClient, delta_text, json, read_sse, read_until, spawn_app_with};
@@ -44,15 +43,6 @@ fn slow(pieces: usize, pause_ms: u64) -> Script {
     s.finish("stop").usage(7, pieces as u32).done()
 }
 
-async fn stream(app: &TestApp, key: &str, sid: &str, message: &str) -> reqwest::Response {
-    app.post(
-        "/api/chat/messages/stream",
-        key,
-        json!({"sessionId": sid, "message": message}),
-    )
-    .await
-}
-
 async fn stored_assistant(app: &TestApp, mid: &str) -> Option<(String, String, Value)> {
     let row: Option<(String, Option<String>, Option<String>)> =
         sqlx::query_as("SELECT content, status, metadata FROM messages WHERE id = $1")
@@ -86,21 +76,13 @@ async fn openai_stream_relays_deltas_usage_and_carries_the_context_upstream() {
     let config = json!({"customInstructions": "Answer like a pirate", "pageContext": {"url": "https://shop.example/pricing", "title": "Pricing", "content": "The Pro plan costs $29 a month."}});
     let sid = app.new_session(&c.secret, config).await;
     // A first exchange, so the second request carries history.
-    let (status, first) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "First question"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, first) = json(app.send_message(&c.secret, &sid, "First question").await).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["response"], "Hello there!");
     assert_eq!(first["provider"], "openai");
     assert_eq!(first["model"], "gpt-test");
 
-    let events = read_sse(stream(&app, &c.secret, &sid, "Second question").await).await;
+    let events = read_sse(app.stream(&c.secret, &sid, "Second question").await).await;
     assert_eq!(events[0].event, "start");
     assert_eq!(events[0].data["provider"], "openai");
     assert_eq!(delta_text(&events), "Hello there!");
@@ -172,15 +154,7 @@ async fn a_reply_sees_what_another_instance_changed_in_its_session() {
     let send = |message: &'static str| {
         let (app, key, sid) = (&app, c.secret.clone(), sid.clone());
         async move {
-            let (status, body) = json(
-                app.post(
-                    "/api/chat/messages/send",
-                    &key,
-                    json!({"sessionId": sid, "message": message}),
-                )
-                .await,
-            )
-            .await;
+            let (status, body) = json(app.send_message(&key, &sid, &message).await).await;
             assert_eq!(status, 200, "{body}");
         }
     };
@@ -254,7 +228,7 @@ async fn anthropic_is_used_per_session_config_with_its_headers() {
             json!({"aiProvider": "claude", "customInstructions": "Speak French"}),
         )
         .await;
-    let events = read_sse(stream(&app, &c.secret, &sid, "Hello").await).await;
+    let events = read_sse(app.stream(&c.secret, &sid, "Hello").await).await;
     assert_eq!(events[0].data["provider"], "claude");
     assert_eq!(events[0].data["model"], "claude-test");
     assert_eq!(delta_text(&events), "Bonjour !");
@@ -278,8 +252,7 @@ async fn anthropic_is_used_per_session_config_with_its_headers() {
     );
     // A per-message config picks the model for that message only.
     let events = read_sse(
-        app.post(
-            "/api/chat/messages/stream",
+        app.stream_with(
             &c.secret,
             json!({"sessionId": sid, "message": "Again", "config": {"model": "claude-other"}}),
         )
@@ -294,15 +267,7 @@ async fn anthropic_is_used_per_session_config_with_its_headers() {
 async fn upstream_http_errors_become_502_before_start_without_leaking() {
     let (app, mock, c) = with_openai(Reply::Status(401), &[]).await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let (status, body) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "hi"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = json(app.send_message(&c.secret, &sid, "hi").await).await;
     assert_eq!(status, 502);
     let text = body.to_string();
     assert!(
@@ -314,7 +279,7 @@ async fn upstream_http_errors_become_502_before_start_without_leaking() {
         "{text}"
     );
     // The stream endpoint answers an ordinary JSON error, not an event stream.
-    let resp = stream(&app, &c.secret, &sid, "hi").await;
+    let resp = app.stream(&c.secret, &sid, "hi").await;
     assert_eq!(resp.status(), 502);
     assert!(
         resp.headers()["content-type"]
@@ -324,11 +289,7 @@ async fn upstream_http_errors_become_502_before_start_without_leaking() {
     );
     assert_eq!(mock.request_count(), 2, "401 is not retried");
     // The questions were kept.
-    let (_, hist) = json(
-        app.get(&format!("/api/chat/messages/history/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, hist) = json(app.history(&c.secret, &sid).await).await;
     assert_eq!(
         hist["messages"]
             .as_array()
@@ -352,30 +313,14 @@ async fn rate_limits_and_5xx_are_retried_before_the_first_token() {
     )
     .await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let (status, body) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "hi"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = json(app.send_message(&c.secret, &sid, "hi").await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["response"], "ok");
     assert_eq!(mock.request_count(), 3);
 
     let (app, mock, c) = with_openai(Reply::Status(500), &[]).await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let (status, _) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "hi"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = json(app.send_message(&c.secret, &sid, "hi").await).await;
     assert_eq!(status, 502);
     assert_eq!(mock.request_count(), 3, "one try and two retries");
 }
@@ -391,15 +336,7 @@ async fn a_hanging_upstream_answers_504() {
     )
     .await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let (status, body) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "hi"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = json(app.send_message(&c.secret, &sid, "hi").await).await;
     assert_eq!(status, 504, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("too long"));
     // A stream that hangs after it started ends with an error event.
@@ -409,7 +346,7 @@ async fn a_hanging_upstream_answers_504() {
     )
     .await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let events = read_sse(stream(&app, &c.secret, &sid, "hi").await).await;
+    let events = read_sse(app.stream(&c.secret, &sid, "hi").await).await;
     assert_eq!(delta_text(&events), "partial ");
     assert_eq!(events.last().unwrap().event, "error");
 }
@@ -418,7 +355,7 @@ async fn a_hanging_upstream_answers_504() {
 async fn a_stream_cut_midway_ends_with_error_and_keeps_the_partial_reply() {
     let (app, _mock, c) = with_openai(Script::new().text("Half ").text("a reply").cut(), &[]).await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let events = read_sse(stream(&app, &c.secret, &sid, "hi").await).await;
+    let events = read_sse(app.stream(&c.secret, &sid, "hi").await).await;
     let mid = events[0].data["messageId"].as_str().unwrap().to_string();
     assert_eq!(delta_text(&events), "Half a reply");
     let last = events.last().unwrap();
@@ -431,15 +368,7 @@ async fn a_stream_cut_midway_ends_with_error_and_keeps_the_partial_reply() {
     assert_eq!(status, "error");
     assert_eq!(meta["status"], "error");
     // /send answers 502 for the same failure.
-    let (status, _) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "again"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = json(app.send_message(&c.secret, &sid, "again").await).await;
     assert_eq!(status, 502);
 }
 
@@ -454,7 +383,7 @@ async fn slow_streams_grow_and_ping_while_idle() {
         .done();
     let (app, _mock, c) = with_openai(script, &[("SSE_PING_INTERVAL", "0.2")]).await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let events = read_sse(stream(&app, &c.secret, &sid, "hi").await).await;
+    let events = read_sse(app.stream(&c.secret, &sid, "hi").await).await;
     let first_delta = events.iter().position(|e| e.event == "delta").unwrap();
     assert!(
         events[..first_delta]
@@ -469,7 +398,7 @@ async fn slow_streams_grow_and_ping_while_idle() {
 async fn drop_after_a_few_deltas_then_resume_while_running_and_after_it_ended() {
     let (app, _mock, c) = with_openai(slow(12, 60), &[]).await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let resp = stream(&app, &c.secret, &sid, "long one").await;
+    let resp = app.stream(&c.secret, &sid, "long one").await;
     let first = read_until(resp, |ev| {
         ev.iter().filter(|e| e.event == "delta").count() >= 3
     })
@@ -485,16 +414,7 @@ async fn drop_after_a_few_deltas_then_resume_while_running_and_after_it_ended() 
         .id
         .clone()
         .unwrap();
-    let resumed = app
-        .req(
-            Method::GET,
-            &format!("/api/chat/messages/stream/{mid}"),
-            &c.secret,
-        )
-        .header("Last-Event-ID", &last_id)
-        .send()
-        .await
-        .unwrap();
+    let resumed = app.resume(&c.secret, &mid, Some(&last_id)).await;
     let rest = read_sse(resumed).await;
     let rest_deltas: Vec<_> = rest.iter().filter(|e| e.event == "delta").collect();
     assert!(!rest_deltas.is_empty(), "the reply was still running");
@@ -509,18 +429,7 @@ async fn drop_after_a_few_deltas_then_resume_while_running_and_after_it_ended() 
     assert_eq!(done.data["response"], full.as_str());
     assert_eq!(full, (0..12).map(|i| format!("w{i} ")).collect::<String>());
     // After it ended: the same missing deltas and done again.
-    let again = read_sse(
-        app.req(
-            Method::GET,
-            &format!("/api/chat/messages/stream/{mid}"),
-            &c.secret,
-        )
-        .header("Last-Event-ID", &last_id)
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let again = read_sse(app.resume(&c.secret, &mid, Some(&last_id)).await).await;
     assert_eq!(delta_text(&again), delta_text(&rest));
     assert_eq!(again.last().unwrap().event, "done");
 }
@@ -529,7 +438,7 @@ async fn drop_after_a_few_deltas_then_resume_while_running_and_after_it_ended() 
 async fn a_client_that_goes_away_loses_nothing() {
     let (app, _mock, c) = with_openai(slow(8, 40), &[]).await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let first = read_until(stream(&app, &c.secret, &sid, "hi").await, |ev| {
+    let first = read_until(app.stream(&c.secret, &sid, "hi").await, |ev| {
         ev.iter().any(|e| e.event == "delta")
     })
     .await;
@@ -549,7 +458,7 @@ async fn a_client_that_goes_away_loses_nothing() {
 async fn cancel_stops_the_reply_promptly_keeps_the_text_and_closes_the_upstream() {
     let (app, mock, c) = with_openai(slow(200, 50), &[]).await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let resp = stream(&app, &c.secret, &sid, "go on forever").await;
+    let resp = app.stream(&c.secret, &sid, "go on forever").await;
     let mut buf = String::new();
     let mut events = Vec::new();
     let mut resp = resp;
@@ -565,15 +474,7 @@ async fn cancel_stops_the_reply_promptly_keeps_the_text_and_closes_the_upstream(
         events.extend(crate::helpers::parse_frames(&mut buf));
         if !cancelled && events.iter().filter(|e| e.event == "delta").count() >= 2 {
             let mid = events[0].data["messageId"].as_str().unwrap();
-            let (status, body) = json(
-                app.post(
-                    &format!("/api/chat/messages/{mid}/cancel"),
-                    &c.secret,
-                    json!({}),
-                )
-                .await,
-            )
-            .await;
+            let (status, body) = json(app.cancel(&c.secret, &mid).await).await;
             assert_eq!(status, 200);
             assert_eq!(body["status"], "cancelled");
             cancelled = true;
@@ -596,15 +497,7 @@ async fn cancel_stops_the_reply_promptly_keeps_the_text_and_closes_the_upstream(
         "the upstream connection was closed"
     );
     // Cancelling again says it already finished.
-    let (_, body) = json(
-        app.post(
-            &format!("/api/chat/messages/{mid}/cancel"),
-            &c.secret,
-            json!({}),
-        )
-        .await,
-    )
-    .await;
+    let (_, body) = json(app.cancel(&c.secret, &mid).await).await;
     assert_eq!(body["status"], "finished");
 }
 
@@ -612,7 +505,7 @@ async fn cancel_stops_the_reply_promptly_keeps_the_text_and_closes_the_upstream(
 async fn shutdown_stores_replies_in_flight_as_interrupted() {
     let (mut app, _mock, c) = with_openai(slow(400, 50), &[]).await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let resp = stream(&app, &c.secret, &sid, "long").await;
+    let resp = app.stream(&c.secret, &sid, "long").await;
     let events = read_until(resp, |ev| {
         ev.iter().filter(|e| e.event == "delta").count() >= 2
     })
@@ -639,15 +532,7 @@ async fn offline_provider_needs_no_key_and_openai_without_key_says_how_to_config
     .await;
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let (status, body) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "hi"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, body) = json(app.send_message(&c.secret, &sid, "hi").await).await;
     assert_eq!(status, 502);
     assert!(
         body["detail"].as_str().unwrap().contains("OPENAI_API_KEY"),
@@ -656,12 +541,8 @@ async fn offline_provider_needs_no_key_and_openai_without_key_says_how_to_config
     // The offline provider answers from the page context.
     let sid = app.new_session(&c.secret, json!({"aiProvider": "offline", "pageContext": {"title": "Acme Pricing", "content": "The Pro plan costs $29 a month. Support is open on weekdays."}})).await;
     let (status, body) = json(
-        app.post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "How much does the Pro plan cost?"}),
-        )
-        .await,
+        app.send_message(&c.secret, &sid, "How much does the Pro plan cost?")
+            .await,
     )
     .await;
     assert_eq!(status, 200);

@@ -12,8 +12,7 @@ async fn create_and_read_a_session() {
     let c = app.new_client().await;
     let config = json!({"aiProvider": "offline", "customInstructions": "Be brief", "pageContext": {"url": "https://shop.example/a", "title": "A", "content": "Hello"}, "theme": "dark"});
     let (status, body) = json(
-        app.post(
-            "/api/chat/sessions/create",
+        app.create_session(
             &c.secret,
             json!({"config": config, "user_identifier": "visitor-1"}),
         )
@@ -26,11 +25,7 @@ async fn create_and_read_a_session() {
     assert!(chrono::DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).is_ok());
     let id = body["sessionId"].as_str().unwrap();
 
-    let (status, body) = json(
-        app.get(&format!("/api/chat/sessions/{id}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (status, body) = json(app.session(&c.secret, &id).await).await;
     assert_eq!(status, 200);
     assert_eq!(body["sessionId"], id);
     assert_eq!(body["config"]["theme"], "dark", "unknown keys are kept");
@@ -45,20 +40,12 @@ async fn user_identifier_limit_is_inclusive() {
     let app = spawn_app().await;
     let c = app.new_client().await;
     let ok = app
-        .post(
-            "/api/chat/sessions/create",
-            &c.secret,
-            json!({"user_identifier": "u".repeat(255)}),
-        )
+        .create_session(&c.secret, json!({"user_identifier": "u".repeat(255)}))
         .await;
     assert_eq!(ok.status(), 201);
     let (status, body) = json(
-        app.post(
-            "/api/chat/sessions/create",
-            &c.secret,
-            json!({"user_identifier": "u".repeat(256)}),
-        )
-        .await,
+        app.create_session(&c.secret, json!({"user_identifier": "u".repeat(256)}))
+            .await,
     )
     .await;
     assert_eq!(status, 400);
@@ -73,9 +60,9 @@ async fn config_update_merges_and_validates() {
         .new_session(&c.secret, json!({"aiProvider": "offline", "model": "m1"}))
         .await;
     let resp = app
-        .put(
-            &format!("/api/chat/sessions/{id}/config"),
+        .update_config(
             &c.secret,
+            &id,
             json!({"config": {"model": null, "customInstructions": "Talk like a pirate"}}),
         )
         .await;
@@ -87,11 +74,7 @@ async fn config_update_merges_and_validates() {
         json!({"aiProvider": "offline", "customInstructions": "Talk like a pirate"})
     );
     let resp = app
-        .put(
-            &format!("/api/chat/sessions/{id}/config"),
-            &c.secret,
-            json!({"config": {"aiProvider": "skynet"}}),
-        )
+        .update_config(&c.secret, &id, json!({"config": {"aiProvider": "skynet"}}))
         .await;
     let (status, body) = json(resp).await;
     assert_eq!(status, 400);
@@ -104,19 +87,11 @@ async fn another_clients_session_is_not_found() {
     let a = app.new_client().await;
     let b = app.new_client().await;
     let id = app.new_session(&a.secret, json!({})).await;
-    let (status, body) = json(
-        app.get(&format!("/api/chat/sessions/{id}"), &b.secret)
-            .await,
-    )
-    .await;
+    let (status, body) = json(app.session(&b.secret, &id).await).await;
     assert_eq!(status, 404);
     assert!(!body.to_string().contains(&id));
     let resp = app
-        .put(
-            &format!("/api/chat/sessions/{id}/config"),
-            &b.secret,
-            json!({"config": {}}),
-        )
+        .update_config(&b.secret, &id, json!({"config": {}}))
         .await;
     assert_eq!(resp.status(), 404);
 }
@@ -129,19 +104,10 @@ async fn inactive_sessions_expire_with_410() {
     .await;
     let c = app.new_client().await;
     let id = app.new_session(&c.secret, json!({})).await;
-    assert_eq!(
-        app.get(&format!("/api/chat/sessions/{id}"), &c.secret)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.session(&c.secret, &id).await.status(), 200);
     // Make the session look idle for two minutes, as if time had passed.
     app.idle_session(&id, 120_000).await;
-    let (status, body) = json(
-        app.get(&format!("/api/chat/sessions/{id}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (status, body) = json(app.session(&c.secret, &id).await).await;
     assert_eq!(status, 410);
     assert!(body["error"].is_string());
 }
@@ -156,15 +122,10 @@ async fn stats_count_sessions_per_client_and_user() {
         if let Some(w) = who {
             body["user_identifier"] = json!(w);
         }
-        assert_eq!(
-            app.post("/api/chat/sessions/create", &c.secret, body)
-                .await
-                .status(),
-            201
-        );
+        assert_eq!(app.create_session(&c.secret, body).await.status(), 201);
     }
     app.new_session(&other.secret, json!({})).await;
-    let (status, body) = json(app.get("/api/chat/sessions/stats/summary", &c.secret).await).await;
+    let (status, body) = json(app.stats_summary(&c.secret).await).await;
     assert_eq!(status, 200);
     assert_eq!(body["totalSessions"], 4);
     assert_eq!(body["recentlyActive"], 4);
@@ -181,11 +142,7 @@ async fn stats_count_sessions_per_client_and_user() {
 async fn bot_config_has_defaults_and_client_overrides() {
     let app = spawn_app().await;
     let c = app.new_client().await;
-    let (status, body) = json(
-        app.get("/api/chat/sessions/bot-config", &c.publishable)
-            .await,
-    )
-    .await;
+    let (status, body) = json(app.bot_config(&c.publishable).await).await;
     assert_eq!(status, 200);
     for k in [
         "botName",
@@ -202,11 +159,7 @@ async fn bot_config_has_defaults_and_client_overrides() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let (_, body) = json(
-        app.get("/api/chat/sessions/bot-config", &c.publishable)
-            .await,
-    )
-    .await;
+    let (_, body) = json(app.bot_config(&c.publishable).await).await;
     assert_eq!(body["botName"], "Shopbot");
     assert_eq!(body["botColor"], "#ff0000");
     assert!(body["poweredBy"].is_string());
@@ -279,17 +232,12 @@ async fn the_direct_sqlite_path_and_the_pool_store_and_read_alike() {
     let sid = app
         .new_session(&c.secret, json!({"customInstructions": "Be brief"}))
         .await;
-    let (status, body) =
-        crate::files::upload(&app, &c.secret, &sid, "t.csv", b"a,b\n1,2\n3,4\n".to_vec()).await;
+    let (status, body) = app
+        .upload_file(&c.secret, &sid, "t.csv", b"a,b\n1,2\n3,4\n".to_vec())
+        .await;
     assert_eq!(status, 200, "{body}");
     for question in ["First?", "Second?"] {
-        let resp = app
-            .post(
-                "/api/chat/messages/send",
-                &c.secret,
-                json!({"sessionId": sid, "message": question}),
-            )
-            .await;
+        let resp = app.send_message(&c.secret, &sid, &question).await;
         assert_eq!(resp.status(), 200);
     }
     // One handle that can only go through the pool, one that can only go direct (its pool
@@ -356,11 +304,7 @@ async fn the_direct_sqlite_path_and_the_pool_store_and_read_alike() {
         assert!(at > last);
         last = at;
     }
-    let (_, s) = json(
-        app.get(&format!("/api/chat/sessions/{sid}"), &c.secret)
-            .await,
-    )
-    .await;
+    let (_, s) = json(app.session(&c.secret, &sid).await).await;
     assert_eq!(s["messageCount"], 6);
 }
 
@@ -386,40 +330,32 @@ async fn every_change_to_what_a_reply_reads_counts_up_the_session_revision() {
         );
         last = now;
     };
-    let resp = app
-        .post(
-            "/api/chat/messages/send",
-            &c.secret,
-            json!({"sessionId": sid, "message": "Hello"}),
-        )
-        .await;
+    let resp = app.send_message(&c.secret, &sid, "Hello").await;
     assert_eq!(resp.status(), 200);
     changed(revision(&app, &sid).await, "a question and its reply");
     let resp = app
-        .put(
-            &format!("/api/chat/sessions/{sid}/config"),
+        .update_config(
             &c.secret,
+            &sid,
             json!({"config": {"customInstructions": "Be brief"}}),
         )
         .await;
     assert_eq!(resp.status(), 200);
     changed(revision(&app, &sid).await, "a config change");
-    let (status, body) =
-        crate::files::upload(&app, &c.secret, &sid, "t.csv", b"a,b\n1,2\n".to_vec()).await;
+    let (status, body) = app
+        .upload_file(&c.secret, &sid, "t.csv", b"a,b\n1,2\n".to_vec())
+        .await;
     assert_eq!(status, 200, "{body}");
     changed(revision(&app, &sid).await, "a file upload");
-    let (status, body) =
-        crate::files::upload(&app, &c.secret, &sid, "u.csv", b"c\n3\n".to_vec()).await;
+    let (status, body) = app
+        .upload_file(&c.secret, &sid, "u.csv", b"c\n3\n".to_vec())
+        .await;
     assert_eq!(status, 200, "{body}");
     changed(revision(&app, &sid).await, "a file replaced");
-    let resp = app
-        .delete(&format!("/api/chat/files/{sid}"), &c.secret)
-        .await;
+    let resp = app.delete_file(&c.secret, &sid).await;
     assert_eq!(resp.status(), 200);
     changed(revision(&app, &sid).await, "a file deleted");
-    let resp = app
-        .delete(&format!("/api/chat/messages/clear/{sid}"), &c.secret)
-        .await;
+    let resp = app.clear_history(&c.secret, &sid).await;
     assert_eq!(resp.status(), 200);
     changed(revision(&app, &sid).await, "clearing the history");
     // Activity alone changes nothing a reply reads.

@@ -5,7 +5,7 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Credential, TestApp, spawn_app, spawn_app_with};
 
 async fn demo_app() -> TestApp {
     spawn_app_with(|env| {
@@ -14,12 +14,13 @@ async fn demo_app() -> TestApp {
     .await
 }
 
-/// The `cb_pk_…` key in the demo page's widget `src`.
+/// The `cb_pk_…` key in the demo page's widget `src` (the page's embed snippet shows a
+/// placeholder instead, so the `src` attribute is what is looked for).
 fn key_in_page(html: &str) -> String {
     let start = html
-        .find("/widget/chatbot.js?apiKey=")
+        .find("src=\"/widget/chatbot.js?apiKey=")
         .expect("the page loads the widget")
-        + "/widget/chatbot.js?apiKey=".len();
+        + "src=\"/widget/chatbot.js?apiKey=".len();
     let key: String = html[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
@@ -297,9 +298,9 @@ async fn same_origin_pages_of_this_server_may_use_its_demo_key() {
 async fn a_new_owner_signs_up_creates_a_client_and_chats_through_the_demo_page() {
     use serde_json::json;
     let app = spawn_app().await;
-    let (status, reg) = crate::helpers::json(app.post("/api/auth/register", "", json!({"email": "owner@shop.example", "password": "a long passphrase", "name": "Owner"})).await).await;
+    let (status, reg) = crate::helpers::json(app.post("/api/auth/register", Credential::Anonymous, json!({"email": "owner@shop.example", "password": "a long passphrase", "name": "Owner"})).await).await;
     assert_eq!(status, 201, "{reg}");
-    let token = reg["accessToken"].as_str().unwrap().to_string();
+    let token = Credential::bearer(reg["accessToken"].as_str().unwrap());
     let (status, made) = crate::helpers::json(
         app.post(
             "/api/clients",

@@ -6,6 +6,8 @@
 # With CI=true a missing piece is a failure, never a skip.
 #   bash tests/widget/run.sh            debug binary (what .ci/run has just built)
 #   WIDGET_PROFILE=release bash tests/widget/run.sh
+#   bash tests/widget/run.sh tests/widget/readme.test.mjs     only these test files
+#   WIDGET_TESTS=tests/widget/generation2.test.mjs bash tests/widget/run.sh   (some files only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -31,6 +33,9 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt_install nodejs npm || true
 fi
 command -v node >/dev/null || die "node is missing"
+# The README's five-minute path (readme.test.mjs) serves its page with python3, as it tells readers to.
+command -v python3 >/dev/null || apt_install python3 || true
+command -v python3 >/dev/null || die "python3 is missing (the README's path serves its page with it)"
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' \
   || die "node 18 or later is needed for node --test (found $(node --version))"
 if [ ! -f "$HERE/node_modules/playwright-core/package.json" ] \
@@ -67,7 +72,7 @@ HOST_PORT=$(free_port)
 while [ "$HOST_PORT" = "$SVC_PORT" ]; do HOST_PORT=$(free_port); done
 export HOST=127.0.0.1 PORT=$SVC_PORT PUBLIC_URL="http://127.0.0.1:$SVC_PORT" \
   DATABASE_URL="sqlite://$WORK/widget.db" OFFLINE_WORD_DELAY_MS=${OFFLINE_WORD_DELAY_MS:-40} \
-  RATE_LIMIT_PER_MINUTE=100000 DEMO_CLIENT=true JWT_SECRET=widget-tests AI_PROVIDER=offline \
+  RATE_LIMIT_PER_MINUTE=100000 DEMO_CLIENT=true JWT_SECRET=widget-tests-secret-that-is-at-least-32-bytes AI_PROVIDER=offline \
   REPLY_RETENTION=300 LOG_FORMAT=text RUST_LOG=${RUST_LOG:-warn}
 unset OPENAI_API_KEY ANTHROPIC_API_KEY
 
@@ -92,7 +97,15 @@ done
 log "widget tests in headless Chromium"
 mkdir -p "$HERE/out"
 status=0
-node --test --test-concurrency=1 --test-reporter=spec "$HERE"/*.test.mjs || status=$?
+if [ $# -gt 0 ]; then
+  FILES=("$@")
+elif [ -n "${WIDGET_TESTS:-}" ]; then
+  read -ra FILES <<< "$WIDGET_TESTS"
+else
+  FILES=("$HERE"/*.test.mjs)
+fi
+export WIDGET_BIN="$BIN"
+node --test --test-concurrency=1 --test-reporter=spec "${FILES[@]}" || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log (last 60 lines) ---"
   tail -n 60 "$WORK/server.log"
