@@ -442,7 +442,9 @@ async fn demo_key(app: &TestApp) -> String {
         .text()
         .await
         .unwrap();
-    let start = html.find("apiKey=").expect("the page carries a key") + "apiKey=".len();
+    // The widget's own script tag, not the snippet's placeholder or the form's field.
+    let marker = "src=\"/widget/chatbot.js?apiKey=";
+    let start = html.find(marker).expect("the page carries a key") + marker.len();
     html[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
