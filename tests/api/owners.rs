@@ -1003,3 +1003,45 @@ async fn instances_running_retention_at_once_delete_each_session_once() {
         .unwrap();
     assert_eq!(left, vec![kept]);
 }
+
+#[tokio::test]
+async fn feedback_sent_by_the_widget_shows_in_the_owners_views() {
+    let app = spawn_app().await;
+    let o = owner_with_client(&app, "fw@example.com").await;
+    let sid = session_of(&app, &o.publishable, Some("widget-visitor")).await;
+    send(&app, &o.publishable, &sid, "is it waterproof?").await;
+    let r = replies(&app, &sid).await;
+    let (status, body) = json(
+        app.post(
+            &format!("/api/chat/messages/{}/feedback", r[0]),
+            &o.publishable,
+            json!({"rating": "down", "comment": "not answered"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = get(&app, &format!("/api/clients/{}/feedback", o.id), &o.token).await;
+    assert_eq!(list["feedback"][0]["messageId"], r[0].as_str());
+    assert_eq!(list["feedback"][0]["question"], "is it waterproof?");
+    assert_eq!(list["feedback"][0]["comment"], "not answered");
+    let (_, page) = get(
+        &app,
+        &format!("/api/clients/{}/sessions?feedback=down", o.id),
+        &o.secret,
+    )
+    .await;
+    assert_eq!(ids(&page), vec![sid.clone()]);
+    let (_, a) = get(&app, &format!("/api/clients/{}/analytics", o.id), &o.token).await;
+    assert_eq!(a["totals"]["feedbackDown"], 1);
+    let (_, erased) = json(
+        app.delete(
+            &format!("/api/clients/{}/visitors/widget-visitor", o.id),
+            &o.token,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(erased["feedbackDeleted"], 1);
+    assert_eq!(erased["messagesDeleted"], 2);
+}
