@@ -211,10 +211,15 @@ impl TestApp {
 
     /// A client with one secret and one publishable key allowed from [`ORIGIN`].
     pub async fn new_client(&self) -> TestClient {
-        let made =
-            clients::create_client_with_keys(&self.db, "Test shop", &[ORIGIN.to_string()], None)
-                .await
-                .unwrap();
+        let made = clients::create_client_with_keys(
+            &self.db,
+            "Test shop",
+            &[ORIGIN.to_string()],
+            None,
+            chatbot::auth::api_key::first_keys(),
+        )
+        .await
+        .unwrap();
         TestClient {
             id: made.client.id,
             secret: Credential::Secret(made.secret.1),
