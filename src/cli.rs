@@ -75,6 +75,7 @@ pub async fn create_client(
         name,
         &normalised,
         owner.as_ref().map(|u| u.id.as_str()),
+        crate::auth::api_key::first_keys(),
     )
     .await?;
     let owner = owner.map(|u| u.email);
@@ -199,7 +200,8 @@ pub async fn add_key(
             client.id
         );
     }
-    let (row, key) = api_keys::create(&db, &client.id, kind).await?;
+    let (row, key) =
+        api_keys::create(&db, &client.id, crate::auth::api_key::generate(kind)).await?;
     let (field, var) = match kind {
         KeyKind::Secret => ("secret_key", "CHATBOT_SECRET_KEY"),
         KeyKind::Publishable => ("publishable_key", "CHATBOT_PUBLISHABLE_KEY"),

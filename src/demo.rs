@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::auth::api_key::first_keys;
 use crate::config::Settings;
 use crate::db::{Db, api_keys, app_meta, clients};
 use crate::domain::KeyKind;
@@ -49,7 +50,8 @@ pub async fn ensure_demo_client(db: &Db, settings: &Settings, port: u16) -> anyh
         tracing::info!(client_id = %found.client_id, "demo client ready");
         return Ok(key);
     }
-    let made = clients::create_client_with_keys(db, DEMO_CLIENT_NAME, &wanted, None).await?;
+    let made =
+        clients::create_client_with_keys(db, DEMO_CLIENT_NAME, &wanted, None, first_keys()).await?;
     api_keys::revoke(db, &made.client.id, &made.secret.0.id).await?;
     pin_demo_provider(db, settings, &made.client.id).await?;
     let key = made.publishable.1;

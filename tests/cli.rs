@@ -91,6 +91,26 @@ struct Server {
     lines: std::sync::mpsc::Receiver<String>,
 }
 
+impl Server {
+    /// Its log lines until `n` request lines have come (or 10 s passed).
+    fn lines_until_requests(&self, n: usize) -> Vec<String> {
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lines
+            .iter()
+            .filter(|l: &&String| l.contains("\"request\""))
+            .count()
+            < n
+            && Instant::now() < deadline
+        {
+            if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                lines.push(l);
+            }
+        }
+        lines
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -209,19 +229,7 @@ async fn client_create_works_against_a_running_server_and_logs_are_json_without_
     assert_eq!(resp.status(), 401);
 
     // Wait for the three request lines, then check every line so far.
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lines
-        .iter()
-        .filter(|l: &&String| l.contains("\"request\""))
-        .count()
-        < 3
-        && Instant::now() < deadline
-    {
-        if let Ok(l) = server.lines.recv_timeout(Duration::from_millis(100)) {
-            lines.push(l);
-        }
-    }
+    let lines = server.lines_until_requests(3);
     let requests: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
@@ -636,19 +644,7 @@ async fn a_foreign_origin_is_logged_once_with_the_allowed_origins_and_no_key() {
         assert_eq!(resp.status(), 403);
     }
     // The three requests are logged after their answers; wait for all three lines.
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lines
-        .iter()
-        .filter(|l: &&String| l.contains("\"request\""))
-        .count()
-        < 3
-        && Instant::now() < deadline
-    {
-        if let Ok(l) = server.lines.recv_timeout(Duration::from_millis(100)) {
-            lines.push(l);
-        }
-    }
+    let lines = server.lines_until_requests(3);
     let refusals: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

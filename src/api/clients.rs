@@ -14,6 +14,7 @@ use super::sessions::effective_bot_config;
 use super::users::current_user;
 use super::{ApiTags, rfc3339};
 use crate::api::scheme::UserAuth;
+use crate::auth::api_key;
 use crate::db::api_keys::{self, KeyRow};
 use crate::db::clients::{self, ClientRow};
 use crate::domain::KeyKind;
@@ -307,6 +308,7 @@ impl ClientsApi {
             origins.as_slice(),
             Some(&user.id),
             &ai,
+            api_key::first_keys(),
         )
         .await?;
         tracing::Span::current().record("client_id", made.client.id.as_str());
@@ -424,7 +426,7 @@ impl ClientsApi {
                 )),
             );
         }
-        let made = api_keys::create(&state.db, &client.id, body.0.kind).await?;
+        let made = api_keys::create(&state.db, &client.id, api_key::generate(body.0.kind)).await?;
         tracing::info!(key_id = %made.0.id, kind = made.0.kind.as_str(), "key created");
         Ok(CreateKeyResponse::Created(Json(CreatedKey::new(made))))
     }

@@ -156,9 +156,15 @@ mod tests {
             .await
             .unwrap();
         db.migrate().await.unwrap();
-        let made = crate::db::clients::create_client_with_keys(&db, "c", &[], None)
-            .await
-            .unwrap();
+        let made = crate::db::clients::create_client_with_keys(
+            &db,
+            "c",
+            &[],
+            None,
+            crate::auth::api_key::first_keys(),
+        )
+        .await
+        .unwrap();
         let hash = crate::auth::sha256_hex(&made.secret.1);
 
         let trusted = KeyCache::with_ttl(Duration::from_secs(60), true);

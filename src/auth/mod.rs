@@ -1,6 +1,7 @@
 //! Who is calling: tenant API keys, users' passwords, access and refresh tokens and Google
 //! sign-in, the security schemes that check them, and the rate limits that go with them.
 
+pub mod api_key;
 pub mod google;
 pub mod jwt;
 pub mod key_cache;

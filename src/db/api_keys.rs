@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Db, new_id, now_ms};
-use crate::domain::api_key::{self, KeyKind};
+use crate::domain::api_key::{KeyKind, NewKey};
 use crate::domain::client::AiDefaults;
 
 /// A key as stored: never the key itself.
@@ -48,9 +48,9 @@ pub struct KeyLookup {
 pub(super) async fn insert(
     conn: &mut AnyConnection,
     client_id: &str,
-    kind: KeyKind,
+    key: NewKey,
 ) -> sqlx::Result<(KeyRow, String)> {
-    let key = api_key::generate(kind);
+    let kind = key.kind;
     let row = KeyRow {
         id: new_id(),
         client_id: client_id.to_string(),
@@ -71,10 +71,10 @@ pub(super) async fn insert(
     Ok((row, key.plaintext))
 }
 
-/// Makes a key for the client; the plaintext is returned once and never stored.
-pub async fn create(db: &Db, client_id: &str, kind: KeyKind) -> sqlx::Result<(KeyRow, String)> {
+/// Stores a key made for the client (its hash); the plaintext is answered once.
+pub async fn create(db: &Db, client_id: &str, key: NewKey) -> sqlx::Result<(KeyRow, String)> {
     let mut conn = db.pool.acquire().await?;
-    insert(&mut conn, client_id, kind).await
+    insert(&mut conn, client_id, key).await
 }
 
 /// How many unrevoked keys the client has.

@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::api_keys::{self, KeyRow};
 use super::{Db, new_id, now_ms};
-use crate::domain::KeyKind;
+use crate::domain::api_key::FirstKeys;
 pub use crate::domain::client::AiDefaults;
 
 /// A client as stored; its AI defaults apply to its sessions without their own settings.
@@ -204,8 +204,8 @@ pub async fn set_allowed_origins(db: &Db, client_id: &str, origins: &[String]) -
     Ok(())
 }
 
-/// A new client with one secret and one publishable key, as `POST /api/clients` and
-/// `chatbot client create` answer it.
+/// A new client with one secret and one publishable key (made by `auth::api_key::first_keys`),
+/// as `POST /api/clients` and `chatbot client create` answer it.
 pub struct NewClient {
     pub client: ClientRow,
     pub secret: (KeyRow, String),
@@ -217,6 +217,7 @@ pub async fn create_client_with_keys(
     name: &str,
     allowed_origins: &[String],
     owner_user_id: Option<&str>,
+    keys: FirstKeys,
 ) -> sqlx::Result<NewClient> {
     create_client_with_keys_and_defaults(
         db,
@@ -224,6 +225,7 @@ pub async fn create_client_with_keys(
         allowed_origins,
         owner_user_id,
         &AiDefaults::default(),
+        keys,
     )
     .await
 }
@@ -236,11 +238,12 @@ pub async fn create_client_with_keys_and_defaults(
     allowed_origins: &[String],
     owner_user_id: Option<&str>,
     ai: &AiDefaults,
+    keys: FirstKeys,
 ) -> sqlx::Result<NewClient> {
     let mut tx = db.pool.begin().await?;
     let id = insert_client(&mut tx, name, allowed_origins, owner_user_id, ai).await?;
-    let secret = api_keys::insert(&mut tx, &id, KeyKind::Secret).await?;
-    let publishable = api_keys::insert(&mut tx, &id, KeyKind::Publishable).await?;
+    let secret = api_keys::insert(&mut tx, &id, keys.secret).await?;
+    let publishable = api_keys::insert(&mut tx, &id, keys.publishable).await?;
     tx.commit().await?;
     let client = get_client(db, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
     Ok(NewClient {

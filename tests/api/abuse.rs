@@ -431,26 +431,6 @@ async fn an_access_token_naming_another_users_sign_in_is_refused() {
     }
 }
 
-/// The demo page's publishable key (`/widget/demo` puts it in the widget's `src`).
-async fn demo_key(app: &TestApp) -> String {
-    let html = app
-        .http
-        .get(app.url("/widget/demo"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    // The widget's own script tag, not the snippet's placeholder or the form's field.
-    let marker = "src=\"/widget/chatbot.js?apiKey=";
-    let start = html.find(marker).expect("the page carries a key") + marker.len();
-    html[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect()
-}
-
 #[tokio::test]
 async fn the_demo_spends_a_paid_provider_only_when_asked_explicitly() {
     // A paid provider configured, DEMO_CLIENT left at its default (on).
@@ -462,7 +442,7 @@ async fn the_demo_spends_a_paid_provider_only_when_asked_explicitly() {
         env.insert("OPENAI_BASE_URL".into(), "http://127.0.0.1:9/v1".into());
     })
     .await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     let chat = |path: &str, body: Value| {
         app.http
             .post(app.url(path))
@@ -495,7 +475,7 @@ async fn the_demo_spends_a_paid_provider_only_when_asked_explicitly() {
         env.insert("DEMO_CLIENT".into(), "true".into());
     })
     .await;
-    let key = demo_key(&second).await;
+    let key = second.demo_key().await;
     let found =
         chatbot::db::api_keys::find_active(&second.db, &chatbot::domain::secret::sha256_hex(&key))
             .await

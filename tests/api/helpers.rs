@@ -185,6 +185,20 @@ async fn start(
 }
 
 impl TestApp {
+    /// The publishable key `/widget/demo` gives the widget (in its script's `src`).
+    pub async fn demo_key(&self) -> String {
+        let html = self
+            .http
+            .get(self.url("/widget/demo"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        key_in_page(&html)
+    }
+
     /// A second instance of the service on this one's database, as behind a load balancer.
     pub async fn another_instance(&self) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -197,10 +211,15 @@ impl TestApp {
 
     /// A client with one secret and one publishable key allowed from [`ORIGIN`].
     pub async fn new_client(&self) -> TestClient {
-        let made =
-            clients::create_client_with_keys(&self.db, "Test shop", &[ORIGIN.to_string()], None)
-                .await
-                .unwrap();
+        let made = clients::create_client_with_keys(
+            &self.db,
+            "Test shop",
+            &[ORIGIN.to_string()],
+            None,
+            chatbot::auth::api_key::first_keys(),
+        )
+        .await
+        .unwrap();
         TestClient {
             id: made.client.id,
             secret: Credential::Secret(made.secret.1),
@@ -544,4 +563,18 @@ pub fn delta_text(events: &[SseEvent]) -> String {
         .filter(|e| e.event == "delta")
         .map(|e| e.data["content"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// The publishable key in a demo page: the widget script's, not the snippet's placeholder.
+pub fn key_in_page(html: &str) -> String {
+    let start = html
+        .find("src=\"/widget/chatbot.js?apiKey=")
+        .expect("the page loads the widget")
+        + "src=\"/widget/chatbot.js?apiKey=".len();
+    let key: String = html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    assert!(key.starts_with("cb_pk_"), "a publishable key: {key}");
+    key
 }

@@ -5,7 +5,7 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use crate::helpers::{Credential, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Credential, TestApp, key_in_page, spawn_app, spawn_app_with};
 
 async fn demo_app() -> TestApp {
     spawn_app_with(|env| {
@@ -16,19 +16,6 @@ async fn demo_app() -> TestApp {
 
 /// The `cb_pk_…` key in the demo page's widget `src` (the page's embed snippet shows a
 /// placeholder instead, so the `src` attribute is what is looked for).
-fn key_in_page(html: &str) -> String {
-    let start = html
-        .find("src=\"/widget/chatbot.js?apiKey=")
-        .expect("the page loads the widget")
-        + "src=\"/widget/chatbot.js?apiKey=".len();
-    let key: String = html[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect();
-    assert!(key.starts_with("cb_pk_"), "a publishable key: {key}");
-    key
-}
-
 async fn bot_config_from(app: &TestApp, key: &str, origin: &str) -> u16 {
     app.http
         .get(app.url("/api/chat/sessions/bot-config"))
