@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use chatbot::auth::api_key::first_keys;
 use chatbot::db::analytics::{self, Range};
 use chatbot::db::conversations::{self, SessionCursor, SessionFilter};
 use chatbot::db::{Db, clients, now_ms};
@@ -66,7 +67,8 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("sqlite://{}", file.display()));
     let db = Db::connect(&url).await?;
     db.migrate().await?;
-    let client = clients::create_client_with_keys(&db, "Bench shop", &[], None).await?;
+    let client =
+        clients::create_client_with_keys(&db, "Bench shop", &[], None, first_keys()).await?;
     let client_id = client.client.id;
 
     let now = now_ms();
