@@ -1,6 +1,6 @@
 //! A client's numbers over a time range (API.md, "Owners": analytics): sessions, visitors,
 //! messages, replies by outcome, timings, tokens and feedback, per bucket of time and per
-//! provider and model. Sums come from the reply's own columns (migrations/*/0007);
+//! provider and model. Sums come from the reply's own columns (migrations/*/0006);
 //! percentiles from histograms the database builds (bins at most 5 % wide), so neither
 //! database sends a row per message.
 

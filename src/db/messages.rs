@@ -146,7 +146,7 @@ pub struct AssistantMessage<'a> {
     pub status: ReplyStatus,
     pub metadata: &'a Value,
     pub created_at: i64,
-    /// Timings and token counts as columns, for analytics (migrations/*/0007).
+    /// Timings and token counts as columns, for analytics (migrations/*/0006).
     pub metrics: ReplyMetrics,
 }
 

@@ -60,9 +60,9 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 include_str!("../../migrations/sqlite/0005_visitor_config_keys.sql"),
             ),
             (
-                7,
+                6,
                 "reply metrics retention",
-                include_str!("../../migrations/sqlite/0007_reply_metrics_retention.sql"),
+                include_str!("../../migrations/sqlite/0006_reply_metrics_retention.sql"),
             ),
         ],
         DbKind::Postgres => &[
@@ -92,9 +92,9 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 include_str!("../../migrations/postgres/0005_visitor_config_keys.sql"),
             ),
             (
-                7,
+                6,
                 "reply metrics retention",
-                include_str!("../../migrations/postgres/0007_reply_metrics_retention.sql"),
+                include_str!("../../migrations/postgres/0006_reply_metrics_retention.sql"),
             ),
         ],
     };
