@@ -23,6 +23,14 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// A signed-in owner's client, made through the API.
+pub struct OwnedClient {
+    pub token: Credential,
+    pub id: String,
+    pub secret: Credential,
+    pub publishable: Credential,
+}
+
 /// What a test may look at in the running app's memory.
 pub struct AppHandles {
     pub hub: chatbot::chat::hub::ReplyHub,
@@ -185,6 +193,29 @@ async fn start(
 }
 
 impl TestApp {
+    /// A newly registered owner with one client made through the API (allowed from
+    /// [`ORIGIN`]): the owner's token, the client's id and its two keys.
+    pub async fn owner_with_client(&self, email: &str) -> OwnedClient {
+        let registered = crate::auth::register(self, email).await;
+        let token = Credential::bearer(registered["accessToken"].as_str().unwrap());
+        let (status, made) = json(
+            self.post(
+                "/api/clients",
+                &token,
+                serde_json::json!({"name": "Shop", "allowedOrigins": [ORIGIN]}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        OwnedClient {
+            token,
+            id: made["client"]["id"].as_str().unwrap().into(),
+            secret: Credential::secret(made["secretKey"]["key"].as_str().unwrap()),
+            publishable: Credential::publishable(made["publishableKey"]["key"].as_str().unwrap()),
+        }
+    }
+
     /// The publishable key `/widget/demo` gives the widget (in its script's `src`).
     pub async fn demo_key(&self) -> String {
         let html = self

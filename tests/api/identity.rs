@@ -7,8 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::auth::register;
-use crate::helpers::{Credential, ORIGIN, TestApp, json, spawn_app};
+use crate::helpers::{Credential, OwnedClient, TestApp, json, spawn_app};
 
 /// The hash as a site's server computes it (API.md), independently of the service's code.
 fn sign(secret: &str, user: &str, expires: i64) -> String {
@@ -21,34 +20,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-struct Site {
-    token: Credential,
-    id: String,
-    secret_key: Credential,
-    publishable: Credential,
-}
-
-async fn site(app: &TestApp, email: &str) -> Site {
-    let token = Credential::bearer(register(app, email).await["accessToken"].as_str().unwrap());
-    let (status, made) = json(
-        app.post(
-            "/api/clients",
-            &token,
-            json!({"name": "Shop", "allowedOrigins": [ORIGIN]}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    Site {
-        token,
-        id: made["client"]["id"].as_str().unwrap().into(),
-        secret_key: Credential::secret(made["secretKey"]["key"].as_str().unwrap()),
-        publishable: Credential::publishable(made["publishableKey"]["key"].as_str().unwrap()),
-    }
-}
-
-async fn new_secret(app: &TestApp, s: &Site) -> String {
+async fn new_secret(app: &TestApp, s: &OwnedClient) -> String {
     let (status, body) = json(
         app.post(
             &format!("/api/clients/{}/identity-secret", s.id),
@@ -74,7 +46,7 @@ async fn create(app: &TestApp, key: &Credential, body: Value) -> (u16, Value) {
 #[tokio::test]
 async fn a_valid_hash_verifies_the_session_and_wrong_ones_are_refused() {
     let app = spawn_app().await;
-    let s = site(&app, "idowner@example.com").await;
+    let s = app.owner_with_client("idowner@example.com").await;
 
     // Before any secret, a hash cannot be checked: 401.
     let exp = now() + 3600;
@@ -106,7 +78,7 @@ async fn a_valid_hash_verifies_the_session_and_wrong_ones_are_refused() {
     assert_eq!(made["verified"], true);
     let sid = made["sessionId"].as_str().unwrap();
     let (_, read) = json(
-        app.get(&format!("/api/chat/sessions/{sid}"), &s.secret_key)
+        app.get(&format!("/api/chat/sessions/{sid}"), &s.secret)
             .await,
     )
     .await;
@@ -189,7 +161,7 @@ async fn a_valid_hash_verifies_the_session_and_wrong_ones_are_refused() {
     assert_eq!(made["verified"], true);
 
     // Another owner cannot make this client's secret.
-    let other = site(&app, "other-id@example.com").await;
+    let other = app.owner_with_client("other-id@example.com").await;
     let resp = app
         .post(
             &format!("/api/clients/{}/identity-secret", s.id),
@@ -202,7 +174,7 @@ async fn a_valid_hash_verifies_the_session_and_wrong_ones_are_refused() {
     let resp = app
         .post(
             &format!("/api/clients/{}/identity-secret", s.id),
-            &s.secret_key,
+            &s.secret,
             json!({}),
         )
         .await;
@@ -212,7 +184,7 @@ async fn a_valid_hash_verifies_the_session_and_wrong_ones_are_refused() {
 #[tokio::test]
 async fn require_verified_visitors_refuses_unsigned_sessions_from_publishable_keys() {
     let app = spawn_app().await;
-    let s = site(&app, "strict@example.com").await;
+    let s = app.owner_with_client("strict@example.com").await;
     let patch = |on: bool| {
         app.req(Method::PATCH, &format!("/api/clients/{}", s.id), &s.token)
             .json(&json!({"requireVerifiedVisitors": on}))
@@ -245,7 +217,7 @@ async fn require_verified_visitors_refuses_unsigned_sessions_from_publishable_ke
     assert_eq!(status, 201);
     assert_eq!(made["verified"], true);
     // The site's own server (secret key) is trusted without a hash.
-    let (status, made) = create(&app, &s.secret_key, json!({"user_identifier": "bob"})).await;
+    let (status, made) = create(&app, &s.secret, json!({"user_identifier": "bob"})).await;
     assert_eq!(status, 201);
     assert_eq!(made["verified"], false);
 
@@ -259,7 +231,7 @@ async fn require_verified_visitors_refuses_unsigned_sessions_from_publishable_ke
 #[tokio::test]
 async fn a_verified_visitor_lists_and_continues_their_own_conversations() {
     let app = spawn_app().await;
-    let s = site(&app, "history@example.com").await;
+    let s = app.owner_with_client("history@example.com").await;
     let secret = new_secret(&app, &s).await;
     let exp = now() + 3600;
     let signed = |who: &str| json!({"user_identifier": who, "userHash": sign(&secret, who, exp), "userExpires": exp});

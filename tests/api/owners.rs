@@ -8,36 +8,7 @@ use std::collections::HashSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::auth::register;
-use crate::helpers::{Credential, ORIGIN, TestApp, json, read_until, spawn_app, spawn_app_with};
-
-/// A signed-in owner with one client: (token, client id, secret key, publishable key).
-struct Owned {
-    token: Credential,
-    id: String,
-    secret: Credential,
-    publishable: Credential,
-}
-
-async fn owner_with_client(app: &TestApp, email: &str) -> Owned {
-    let token = Credential::bearer(register(app, email).await["accessToken"].as_str().unwrap());
-    let (status, made) = json(
-        app.post(
-            "/api/clients",
-            &token,
-            json!({"name": "Shop", "allowedOrigins": [ORIGIN]}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    Owned {
-        token,
-        id: made["client"]["id"].as_str().unwrap().into(),
-        secret: Credential::secret(made["secretKey"]["key"].as_str().unwrap()),
-        publishable: Credential::publishable(made["publishableKey"]["key"].as_str().unwrap()),
-    }
-}
+use crate::helpers::{Credential, TestApp, json, read_until, spawn_app, spawn_app_with};
 
 async fn session_of(app: &TestApp, key: &Credential, visitor: Option<&str>) -> String {
     let mut body = json!({"config": {}});
@@ -120,8 +91,8 @@ fn now_ms() -> i64 {
 #[tokio::test]
 async fn both_ways_in_and_the_wrong_ones_refused() {
     let app = spawn_app().await;
-    let a = owner_with_client(&app, "a@example.com").await;
-    let b = owner_with_client(&app, "b@example.com").await;
+    let a = app.owner_with_client("a@example.com").await;
+    let b = app.owner_with_client("b@example.com").await;
     let sid = session_of(&app, &a.secret, Some("v1")).await;
     let paths = [
         format!("/api/clients/{}/sessions", a.id),
@@ -194,7 +165,7 @@ async fn both_ways_in_and_the_wrong_ones_refused() {
 #[tokio::test]
 async fn list_filters_and_pages_without_skipping_or_repeating_while_sessions_arrive() {
     let app = spawn_app().await;
-    let o = owner_with_client(&app, "o@example.com").await;
+    let o = app.owner_with_client("o@example.com").await;
     let mut originals = Vec::new();
     for i in 0..7 {
         let visitor = if i % 2 == 0 { "even" } else { "odd" };
@@ -334,7 +305,7 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn a_transcript_has_statuses_feedback_and_the_file() {
     let app = spawn_app().await;
-    let o = owner_with_client(&app, "t@example.com").await;
+    let o = app.owner_with_client("t@example.com").await;
     let sid = session_of(&app, &o.secret, Some("visitor-1")).await;
     let (status, _) = app
         .upload_file(
@@ -408,7 +379,7 @@ async fn deleting_a_conversation_cancels_its_reply_in_progress_first() {
         env.insert("OFFLINE_WORD_DELAY_MS".into(), "150".into());
     })
     .await;
-    let o = owner_with_client(&app, "d@example.com").await;
+    let o = app.owner_with_client("d@example.com").await;
     let sid = session_of(&app, &o.secret, None).await;
     let other = session_of(&app, &o.secret, None).await;
     let resp = app
@@ -476,8 +447,8 @@ async fn deleting_a_conversation_cancels_its_reply_in_progress_first() {
 #[tokio::test]
 async fn feedback_is_listed_newest_first_with_question_and_answer_over_pages() {
     let app = spawn_app().await;
-    let o = owner_with_client(&app, "f@example.com").await;
-    let other = owner_with_client(&app, "g@example.com").await;
+    let o = app.owner_with_client("f@example.com").await;
+    let other = app.owner_with_client("g@example.com").await;
     let sid = session_of(&app, &o.secret, None).await;
     let mut rated = Vec::new();
     for i in 0..5 {
@@ -539,8 +510,8 @@ async fn feedback_is_listed_newest_first_with_question_and_answer_over_pages() {
 #[tokio::test]
 async fn analytics_totals_equal_what_was_sent() {
     let app = spawn_app().await;
-    let o = owner_with_client(&app, "an@example.com").await;
-    let other = owner_with_client(&app, "an2@example.com").await;
+    let o = app.owner_with_client("an@example.com").await;
+    let other = app.owner_with_client("an2@example.com").await;
     let mut sessions = Vec::new();
     for visitor in ["v1", "v1", "v2"] {
         sessions.push(session_of(&app, &o.secret, Some(visitor)).await);
@@ -676,8 +647,8 @@ async fn analytics_totals_equal_what_was_sent() {
 #[tokio::test]
 async fn a_visitor_is_exported_and_erased_with_exact_counts_leaving_others_untouched() {
     let app = spawn_app().await;
-    let o = owner_with_client(&app, "gdpr@example.com").await;
-    let other_client = owner_with_client(&app, "gdpr2@example.com").await;
+    let o = app.owner_with_client("gdpr@example.com").await;
+    let other_client = app.owner_with_client("gdpr2@example.com").await;
     let s1 = session_of(&app, &o.secret, Some("alice")).await;
     let s2 = session_of(&app, &o.publishable, Some("alice")).await;
     let s3 = session_of(&app, &o.secret, Some("bob")).await;
@@ -757,8 +728,8 @@ async fn a_visitor_is_exported_and_erased_with_exact_counts_leaving_others_untou
 #[tokio::test]
 async fn retention_deletes_only_what_is_older_than_each_clients_setting() {
     let app = spawn_app().await;
-    let o = owner_with_client(&app, "ret@example.com").await;
-    let keep = owner_with_client(&app, "keep@example.com").await;
+    let o = app.owner_with_client("ret@example.com").await;
+    let keep = app.owner_with_client("keep@example.com").await;
     let path = format!("/api/clients/{}", o.id);
     for bad in [json!(0), json!(3651), json!("7")] {
         let resp = app
@@ -873,7 +844,7 @@ async fn retention_deletes_only_what_is_older_than_each_clients_setting() {
 #[tokio::test]
 async fn expired_sessions_lose_their_stored_files_only() {
     let app = spawn_app().await;
-    let o = owner_with_client(&app, "files@example.com").await;
+    let o = app.owner_with_client("files@example.com").await;
     let expired = session_of(&app, &o.secret, None).await;
     let live = session_of(&app, &o.secret, None).await;
     for sid in [&expired, &live] {
@@ -912,8 +883,8 @@ async fn expired_sessions_lose_their_stored_files_only() {
 #[tokio::test]
 async fn deleting_a_client_takes_its_keys_and_data_with_it() {
     let app = spawn_app().await;
-    let o = owner_with_client(&app, "del@example.com").await;
-    let other = owner_with_client(&app, "del2@example.com").await;
+    let o = app.owner_with_client("del@example.com").await;
+    let other = app.owner_with_client("del2@example.com").await;
     let sid = session_of(&app, &o.secret, Some("v")).await;
     send(&app, &o.secret, &sid, "hello").await;
     let sid_other = session_of(&app, &other.secret, None).await;
@@ -968,7 +939,7 @@ async fn deleting_a_client_takes_its_keys_and_data_with_it() {
 async fn instances_running_retention_at_once_delete_each_session_once() {
     let app = spawn_app().await;
     let second = app.another_instance().await;
-    let o = owner_with_client(&app, "multi@example.com").await;
+    let o = app.owner_with_client("multi@example.com").await;
     sqlx::query("UPDATE clients SET retention_days = 1 WHERE id = $1")
         .bind(&o.id)
         .execute(&app.db.pool)
@@ -1007,7 +978,7 @@ async fn instances_running_retention_at_once_delete_each_session_once() {
 #[tokio::test]
 async fn feedback_sent_by_the_widget_shows_in_the_owners_views() {
     let app = spawn_app().await;
-    let o = owner_with_client(&app, "fw@example.com").await;
+    let o = app.owner_with_client("fw@example.com").await;
     let sid = session_of(&app, &o.publishable, Some("widget-visitor")).await;
     send(&app, &o.publishable, &sid, "is it waterproof?").await;
     let r = replies(&app, &sid).await;
