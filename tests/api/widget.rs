@@ -203,16 +203,7 @@ async fn the_demo_page_carries_a_key_for_its_own_origin() {
 #[tokio::test]
 async fn the_demo_key_survives_a_restart() {
     let mut first = demo_app().await;
-    let html = first
-        .http
-        .get(first.url("/widget/demo"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let key = key_in_page(&html);
+    let key = first.demo_key().await;
     first.stop().await;
 
     let database_url = first.database_url.clone();
