@@ -170,11 +170,9 @@ impl SessionsApi {
             &auth.owner(),
             who.as_ref().map(UserIdentifier::as_str),
             &config,
+            verified,
         )
         .await?;
-        if verified {
-            db::identity::mark_verified(&state.db, &row.id).await?;
-        }
         // A new session is at revision 0 with nothing but its config: its first reply need
         // not read it back.
         state.chat.snapshots.put(

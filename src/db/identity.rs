@@ -49,15 +49,6 @@ pub async fn set_require_verified(db: &Db, client_id: &str, on: bool) -> sqlx::R
     Ok(())
 }
 
-/// Marks a session as created by a visitor whose identity hash was valid.
-pub async fn mark_verified(db: &Db, session_id: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE chat_sessions SET verified = 1 WHERE id = $1")
-        .bind(session_id)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
-}
-
 pub async fn is_verified(db: &Db, session_id: &str) -> sqlx::Result<bool> {
     let v: Option<i64> = sqlx::query_scalar("SELECT verified FROM chat_sessions WHERE id = $1")
         .bind(session_id)

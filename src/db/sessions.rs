@@ -54,6 +54,7 @@ pub async fn create(
     owner: &Owner,
     user_identifier: Option<&str>,
     config: &SessionConfig,
+    verified: bool,
 ) -> sqlx::Result<SessionRow> {
     let (client_id, user_id) = match owner {
         Owner::Client(id) => (Some(id.as_str()), None),
@@ -68,13 +69,14 @@ pub async fn create(
         created_at: now_ms(),
         last_activity: now_ms(),
     };
-    sqlx::query("INSERT INTO chat_sessions (id, client_id, user_id, user_identifier, config, created_at, last_activity) VALUES ($1, $2, $3, $4, $5, $6, $6)")
+    sqlx::query("INSERT INTO chat_sessions (id, client_id, user_id, user_identifier, config, created_at, last_activity, verified) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)")
         .bind(&row.id)
         .bind(client_id)
         .bind(user_id)
         .bind(user_identifier)
         .bind(config.to_json().to_string())
         .bind(row.created_at)
+        .bind(i64::from(verified))
         .execute(&db.pool)
         .await?;
     Ok(row)
