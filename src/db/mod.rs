@@ -64,6 +64,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "reply metrics retention",
                 include_str!("../../migrations/sqlite/0006_reply_metrics_retention.sql"),
             ),
+            (
+                9,
+                "analytics rollups",
+                include_str!("../../migrations/sqlite/0009_analytics_rollups.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -95,6 +100,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 6,
                 "reply metrics retention",
                 include_str!("../../migrations/postgres/0006_reply_metrics_retention.sql"),
+            ),
+            (
+                9,
+                "analytics rollups",
+                include_str!("../../migrations/postgres/0009_analytics_rollups.sql"),
             ),
         ],
     };
