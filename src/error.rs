@@ -225,6 +225,8 @@ pub mod fails {
     pub const KEY: u32 = UNAUTHORIZED | FORBIDDEN | RATE_LIMITED;
     /// A user's access token.
     pub const BEARER: u32 = UNAUTHORIZED;
+    /// A staff user's access token: 403 for everyone else.
+    pub const STAFF: u32 = UNAUTHORIZED | FORBIDDEN;
     /// A chat session named in the path or body: another's (404) or expired (410).
     pub const SESSION: u32 = NOT_FOUND | GONE;
 }

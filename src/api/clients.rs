@@ -297,12 +297,19 @@ impl ClientsApi {
         state: Data<&AppState>,
         auth: UserAuth,
         body: Json<CreateClientRequest>,
-    ) -> Answer<CreateClientResponse, { BEARER | BODY }> {
+    ) -> Answer<CreateClientResponse, { BEARER | BODY | FORBIDDEN }> {
         let body = body.0;
         let name = ClientName::parse(&body.name)?;
         let origins = AllowedOrigins::parse(&body.allowed_origins)?;
         let ai = parse_ai_defaults(&body)?;
         let user = current_user(&state, &auth).await?;
+        if user.status == crate::domain::AccountStatus::Pending {
+            return Err(ApiError::forbidden(
+                "Account pending approval",
+                "New accounts need a staff user's approval before they can create clients",
+            )
+            .into());
+        }
         let made = clients::create_client_with_keys_and_defaults(
             &state.db,
             name.as_str(),

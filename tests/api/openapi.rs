@@ -160,9 +160,14 @@ fn each_operation_lists_the_statuses_it_can_answer_once() {
     // Sign-in is throttled but takes no token; a list without a body has no 413/415/422.
     assert!(has("post", "/api/auth/login", "429"));
     assert!(has("post", "/api/auth/login", "422"));
-    for s in ["403", "404", "410"] {
+    // A disabled account answers 403 there; nothing is found or expires.
+    assert!(has("post", "/api/auth/login", "403"));
+    for s in ["404", "410", "502"] {
         assert!(!has("post", "/api/auth/login", s), "login lists {s}");
     }
+    // Staff operations: 401 and 403, never a key's 429.
+    assert!(has("get", "/api/admin/dashboard", "403"));
+    assert!(!has("get", "/api/admin/dashboard", "429"));
     for s in ["413", "415", "422", "410"] {
         assert!(!has("get", "/api/clients", s), "client list lists {s}");
     }
