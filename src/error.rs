@@ -223,10 +223,10 @@ pub mod fails {
     /// An `X-API-Key` (or either credential): unknown or revoked keys, a publishable key
     /// from a foreign origin or where only a secret key may go, the key's rate limits.
     pub const KEY: u32 = UNAUTHORIZED | FORBIDDEN | RATE_LIMITED;
-    /// A user's access token.
-    pub const BEARER: u32 = UNAUTHORIZED;
+    /// A user's access token, and its user's request budget (`app::signed_in_user_limit`).
+    pub const BEARER: u32 = UNAUTHORIZED | RATE_LIMITED;
     /// A staff user's access token: 403 for everyone else.
-    pub const STAFF: u32 = UNAUTHORIZED | FORBIDDEN;
+    pub const STAFF: u32 = BEARER | FORBIDDEN;
     /// A chat session named in the path or body: another's (404) or expired (410).
     pub const SESSION: u32 = NOT_FOUND | GONE;
 }

@@ -150,11 +150,10 @@ fn each_operation_lists_the_statuses_it_can_answer_once() {
     for s in ["400", "401", "403", "404", "410", "429", "502", "504"] {
         assert!(has("post", "/api/chat/messages/send", s), "send lacks {s}");
     }
-    // A signed-in user's profile cannot: only its token can be wrong.
+    // A signed-in user's profile cannot: only its token can be wrong (or over its budget).
     assert!(has("get", "/api/auth/profile", "401"));
-    for s in [
-        "400", "403", "404", "409", "410", "413", "429", "502", "504",
-    ] {
+    assert!(has("get", "/api/auth/profile", "429"));
+    for s in ["400", "403", "404", "409", "410", "413", "502", "504"] {
         assert!(!has("get", "/api/auth/profile", s), "profile lists {s}");
     }
     // Sign-in is throttled but takes no token; a list without a body has no 413/415/422.
@@ -165,9 +164,14 @@ fn each_operation_lists_the_statuses_it_can_answer_once() {
     for s in ["404", "410", "502"] {
         assert!(!has("post", "/api/auth/login", s), "login lists {s}");
     }
-    // Staff operations: 401 and 403, never a key's 429.
+    // Staff operations: 401, 403 and the user's 429, nothing of a body or a session.
     assert!(has("get", "/api/admin/dashboard", "403"));
-    assert!(!has("get", "/api/admin/dashboard", "429"));
+    for s in ["400", "404", "410", "413"] {
+        assert!(
+            !has("get", "/api/admin/dashboard", s),
+            "dashboard lists {s}"
+        );
+    }
     for s in ["413", "415", "422", "410"] {
         assert!(!has("get", "/api/clients", s), "client list lists {s}");
     }
