@@ -78,6 +78,7 @@ pub struct UserList {
     /// Newest first
     pub users: Vec<User>,
     /// Pass as `cursor` for the next page; `null` on the last page
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -95,6 +96,7 @@ pub struct AdminClient {
     pub id: String,
     pub name: String,
     /// `null` for clients made on the command line without `--owner`
+    #[oai(nullable)]
     pub owner: Option<ClientOwner>,
     /// True while the owner is disabled: the client's keys answer 403
     pub disabled: bool,
@@ -111,6 +113,7 @@ pub struct AdminClientList {
     /// Newest first
     pub clients: Vec<AdminClient>,
     /// Pass as `cursor` for the next page; `null` on the last page
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -122,6 +125,7 @@ pub struct InstanceHealth {
     /// `ok` or `unreachable`
     pub database: String,
     /// A `SELECT 1` round trip in milliseconds; `null` when it failed
+    #[oai(nullable)]
     pub database_round_trip_ms: Option<f64>,
     /// Providers with what they need (an API key where one is required)
     pub providers_configured: Vec<String>,

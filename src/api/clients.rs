@@ -108,6 +108,7 @@ pub struct Client {
     /// The bot's look as set (the widget sees it over the defaults)
     pub bot_config: Value,
     /// Days after their last activity that sessions are deleted; `null` keeps them forever
+    #[oai(nullable)]
     pub retention_days: Option<i64>,
     /// Session config keys visitors (publishable keys) may set besides `pageContext`
     pub visitor_config_keys: Vec<String>,
@@ -118,6 +119,7 @@ pub struct Client {
     /// Publishable keys start sessions only for visitors with a valid identity hash
     pub require_verified_visitors: bool,
     /// When the visitor identity secret was made; `null` while there is none
+    #[oai(nullable)]
     pub identity_secret_created_at: Option<String>,
 }
 
@@ -210,9 +212,11 @@ pub struct UpdateClientRequest {
     /// Replaces the session config keys visitors (publishable keys) may set besides
     /// `pageContext` (at most 20 names of 1 to 64 characters). Everything else, `aiProvider`,
     /// `model` and `customInstructions` included, only a secret key or the owner sets.
+    #[oai(nullable)]
     pub visitor_config_keys: Option<Vec<String>>,
     /// Only visitors with a valid identity hash may start sessions with publishable keys
     /// (needs an identity secret first)
+    #[oai(nullable)]
     pub require_verified_visitors: Option<bool>,
 }
 

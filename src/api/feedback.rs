@@ -23,6 +23,7 @@ pub struct FeedbackRequest {
     /// `up` or `down`
     pub rating: String,
     /// At most 1,000 characters
+    #[oai(nullable)]
     pub comment: Option<String>,
 }
 
@@ -32,6 +33,7 @@ pub struct FeedbackSaved {
     pub message_id: String,
     /// `up` or `down`
     pub rating: String,
+    #[oai(nullable)]
     pub comment: Option<String>,
     pub updated_at: String,
 }

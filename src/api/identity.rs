@@ -46,6 +46,7 @@ pub struct VisitorSessionInfo {
     pub last_activity: String,
     pub message_count: i64,
     /// The conversation's first question (shortened), or `null` before any
+    #[oai(nullable)]
     pub preview: Option<String>,
 }
 

@@ -30,6 +30,7 @@ pub struct SendRequest {
     /// 1 to 10,000 characters
     pub message: String,
     /// Config for this message only (same keys as the session's config), over the session's.
+    #[oai(nullable)]
     pub config: Option<Value>,
 }
 

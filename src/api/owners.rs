@@ -50,6 +50,7 @@ pub struct FeedbackCounts {
 pub struct ConversationSummary {
     pub session_id: String,
     /// The visitor's identifier, when the session has one
+    #[oai(nullable)]
     pub user_identifier: Option<String>,
     /// True when the visitor's identity was proven with a signed hash
     pub verified: bool,
@@ -57,6 +58,7 @@ pub struct ConversationSummary {
     pub last_activity: String,
     pub message_count: i64,
     /// The visitor's first message (at most 200 characters)
+    #[oai(nullable)]
     pub preview: Option<String>,
     pub has_file: bool,
     pub feedback: FeedbackCounts,
@@ -87,6 +89,7 @@ pub struct ConversationList {
     /// Most recent activity first
     pub sessions: Vec<ConversationSummary>,
     /// Pass as `cursor` for the next page; `null` on the last page
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -96,6 +99,7 @@ pub struct ConversationList {
 pub struct MessageFeedback {
     /// `up` or `down`
     pub rating: String,
+    #[oai(nullable)]
     pub comment: Option<String>,
     pub updated_at: String,
 }
@@ -151,12 +155,14 @@ pub struct Transcript {
     pub created_at: String,
     pub last_activity: String,
     #[oai(rename = "user_identifier")]
+    #[oai(nullable)]
     pub user_identifier: Option<String>,
     pub verified: bool,
     pub feedback: FeedbackCounts,
     /// Oldest first
     pub messages: Vec<TranscriptMessage>,
     /// The session's file, as `GET /api/chat/files/info/{session_id}` describes it
+    #[oai(nullable)]
     pub file: Option<FileSummary>,
 }
 
@@ -177,10 +183,12 @@ pub struct FeedbackItem {
     pub session_id: String,
     /// `up` or `down`
     pub rating: String,
+    #[oai(nullable)]
     pub comment: Option<String>,
     /// When the rating was (last) given
     pub created_at: String,
     /// The visitor's message the reply answered
+    #[oai(nullable)]
     pub question: Option<String>,
     pub answer: String,
 }
@@ -191,6 +199,7 @@ pub struct FeedbackList {
     /// Newest first
     pub feedback: Vec<FeedbackItem>,
     /// Pass as `cursor` for the next page; `null` on the last page
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -209,9 +218,13 @@ pub struct AnalyticsNumbers {
     /// Replies that failed (provider error, or interrupted by a restart)
     pub replies_failed: i64,
     pub replies_cancelled: i64,
+    #[oai(nullable)]
     pub ttft_ms_p50: Option<i64>,
+    #[oai(nullable)]
     pub ttft_ms_p95: Option<i64>,
+    #[oai(nullable)]
     pub reply_ms_p50: Option<i64>,
+    #[oai(nullable)]
     pub reply_ms_p95: Option<i64>,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
@@ -257,6 +270,7 @@ pub struct ModelAnalytics {
     pub replies: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    #[oai(nullable)]
     pub ttft_ms_p50: Option<i64>,
 }
 

@@ -23,20 +23,25 @@ use crate::state::AppState;
 pub struct CreateSessionRequest {
     /// The session's config: `aiProvider` (`claude`, `openai`, `offline`), `model`,
     /// `customInstructions`, `pageContext` (`{url, title, content}`); unknown keys are kept.
+    #[oai(nullable)]
     pub config: Option<Value>,
     /// Who the visitor is, as the site knows them (at most 255 characters).
     #[oai(rename = "user_identifier")]
+    #[oai(nullable)]
     pub user_identifier: Option<String>,
     /// The same, spelled in camelCase like every other field; if both are given they must
     /// be equal.
     #[oai(rename = "userIdentifier")]
+    #[oai(nullable)]
     pub user_identifier_camel: Option<String>,
     /// `hex(HMAC-SHA256(identity secret, "<user_identifier>:<userExpires>"))` from the
     /// site's server: a valid one marks the session `verified` (see `identity-secret`).
     #[oai(rename = "userHash")]
+    #[oai(nullable)]
     pub user_hash: Option<String>,
     /// Unix seconds until which `userHash` is valid, at most 7 days ahead.
     #[oai(rename = "userExpires")]
+    #[oai(nullable)]
     pub user_expires: Option<i64>,
 }
 

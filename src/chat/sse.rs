@@ -121,14 +121,28 @@ pub struct SseBody(pub Pin<Box<dyn Stream<Item = Bytes> + Send>>);
 impl Payload for SseBody {
     const CONTENT_TYPE: &'static str = "text/event-stream";
 
+    /// One event of the stream (as OpenAPI 3.2's `itemSchema` would say, and as stream
+    /// checkers such as schemathesis read it): its `event`, `id` and JSON `data`.
     fn schema_ref() -> MetaSchemaRef {
+        let string = |description: &'static str| {
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                description: Some(description),
+                ..MetaSchema::new("string")
+            }))
+        };
         MetaSchemaRef::Inline(Box::new(MetaSchema {
             description: Some(
                 "Server-sent events: `start` {sessionId, messageId, userMessageId, provider, model}; `delta` (with `id` 1, 2, …) {content}; \
                  then `done` {messageId, response, messageCount, provider, model, finishReason, usage, timestamp} or `error` {error, detail}. \
-                 `: ping` comments at least every 15 s.",
+                 `: ping` comments at least every 15 s. The schema is that of one event.",
             ),
-            ..MetaSchema::new_with_format("string", "event-stream")
+            properties: vec![
+                ("event", string("`start`, `delta`, `done` or `error`")),
+                ("id", string("A delta's number, for `Last-Event-ID`")),
+                ("data", string("The event's JSON object")),
+            ],
+            required: vec!["data"],
+            ..MetaSchema::new("object")
         }))
     }
 }
