@@ -52,9 +52,8 @@ pub fn openapi_json() -> String {
 pub fn build_routes(state: AppState) -> impl Endpoint {
     let api = api_service();
     let edge = std::sync::Arc::new(Edge::new(state.settings.edge.clone(), &api.spec()));
-    let docs = api.swagger_ui();
-    let redoc = api.redoc();
-    let spec = api.spec_endpoint();
+    let [docs, redoc, spec] =
+        crate::docs::endpoints(api.spec(), api.swagger_ui_html(), api.redoc_html());
     Route::new()
         .nest("/docs", docs)
         .nest("/redoc", redoc)

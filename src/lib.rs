@@ -17,6 +17,8 @@ pub mod config;
 pub mod db;
 /// The demo client behind `/widget/demo`.
 pub mod demo;
+/// `/docs`, `/redoc` and `/openapi.json`, compressed once and revalidated.
+pub mod docs;
 /// Newtypes that parse input at the edge.
 pub mod domain;
 /// The HTTP edge: read limits and timeouts, NUL refusal, JSON errors, security headers, the server loop.

@@ -60,7 +60,7 @@ fn content_type(name: &str) -> &'static str {
 }
 
 /// `If-None-Match` by the weak comparison of RFC 9110: a list of tags, or `*`.
-fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     let weak = |t: &str| t.trim().trim_start_matches("W/").to_string();
     let ours = weak(etag);
     headers

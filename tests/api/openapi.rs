@@ -197,3 +197,78 @@ fn each_operation_lists_the_statuses_it_can_answer_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn docs_redoc_and_the_spec_are_compressed_and_revalidated() {
+    let app = spawn_app().await;
+    for path in ["/docs", "/redoc", "/openapi.json"] {
+        let get = |encoding: Option<&'static str>| {
+            let mut req = app.http.get(app.url(path));
+            if let Some(e) = encoding {
+                req = req.header("Accept-Encoding", e);
+            }
+            req.send()
+        };
+        let plain = get(None).await.unwrap();
+        assert_eq!(plain.status(), 200, "{path}");
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+        assert!(etag.starts_with("W/\""), "{path}: {etag}");
+        assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+        let kind = plain.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let full = plain.bytes().await.unwrap();
+        if path == "/openapi.json" {
+            assert!(kind.starts_with("application/json"), "{kind}");
+            let spec: serde_json::Value = serde_json::from_slice(&full).unwrap();
+            assert_eq!(
+                spec,
+                serde_json::from_str::<serde_json::Value>(&chatbot::app::openapi_json()).unwrap()
+            );
+        } else {
+            assert!(kind.starts_with("text/html"), "{kind}");
+        }
+
+        for (accept, coding) in [("gzip, deflate, br", "br"), ("gzip", "gzip")] {
+            let resp = get(Some(accept)).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.headers()["content-encoding"], coding, "{path}");
+            assert_eq!(resp.headers()["etag"].to_str().unwrap(), etag);
+            let body = resp.bytes().await.unwrap();
+            assert!(
+                body.len() * 3 < full.len(),
+                "{path} {coding}: {} of {} bytes",
+                body.len(),
+                full.len()
+            );
+            if coding == "gzip" {
+                assert_eq!(&body[..2], &[0x1f, 0x8b]);
+            }
+        }
+
+        let again = app
+            .http
+            .get(app.url(path))
+            .header("Accept-Encoding", "br")
+            .header("If-None-Match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+        assert!(again.bytes().await.unwrap().is_empty());
+        let stale = app
+            .http
+            .get(app.url(path))
+            .header("If-None-Match", "W/\"stale\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 200, "{path}");
+    }
+    // The HTML pages keep their security headers.
+    let docs = app.http.get(app.url("/docs")).send().await.unwrap();
+    assert!(docs.headers().get("content-security-policy").is_some());
+}
