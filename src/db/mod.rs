@@ -18,6 +18,7 @@ pub mod oauth_states;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -64,6 +65,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "reply metrics retention",
                 include_str!("../../migrations/sqlite/0006_reply_metrics_retention.sql"),
             ),
+            (
+                8,
+                "webhooks",
+                include_str!("../../migrations/sqlite/0008_webhooks.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -95,6 +101,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 6,
                 "reply metrics retention",
                 include_str!("../../migrations/postgres/0006_reply_metrics_retention.sql"),
+            ),
+            (
+                8,
+                "webhooks",
+                include_str!("../../migrations/postgres/0008_webhooks.sql"),
             ),
         ],
     };

@@ -14,6 +14,7 @@ pub mod secret;
 pub mod session_config;
 pub mod time;
 pub mod visitor_config;
+pub mod webhook;
 
 pub use account::{DisplayName, Email, Password};
 pub use api_key::KeyKind;

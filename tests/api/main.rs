@@ -22,5 +22,10 @@ mod newcomer;
 mod openapi;
 mod owners;
 mod providers;
+/// A local webhook receiver (shared with the restart test).
+#[path = "../support/webhook_receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
 mod sessions;
+mod webhooks;
 mod widget;
