@@ -207,39 +207,67 @@ pub struct ReplyMetrics {
     pub completion_tokens: Option<i64>,
 }
 
+const INSERT_ASSISTANT: &str = "INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at, ttft_ms, total_ms, prompt_tokens, completion_tokens) \
+     SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2)";
+
 /// Stores an assistant reply when it ends. A session cleared meanwhile is gone: then nothing
 /// is stored and `false` answered.
 pub async fn insert_assistant(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<bool> {
-    let insert = sqlx::query(
-        "INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at, ttft_ms, total_ms, prompt_tokens, completion_tokens) \
-         SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2)",
-    )
-    .bind(m.id)
-    .bind(m.session_id)
-    .bind(m.content)
-    .bind(m.provider)
-    .bind(m.model)
-    .bind(m.status.as_str())
-    .bind(m.metadata.to_string())
-    .bind(m.created_at)
-    .bind(m.metrics.ttft_ms)
-    .bind(m.metrics.total_ms)
-    .bind(m.metrics.prompt_tokens)
-    .bind(m.metrics.completion_tokens);
+    let metadata = m.metadata.to_string();
+    let insert = sqlx::query(INSERT_ASSISTANT)
+        .bind(m.id)
+        .bind(m.session_id)
+        .bind(m.content)
+        .bind(m.provider)
+        .bind(m.model)
+        .bind(m.status.as_str())
+        .bind(&metadata)
+        .bind(m.created_at)
+        .bind(m.metrics.ttft_ms)
+        .bind(m.metrics.total_ms)
+        .bind(m.metrics.prompt_tokens)
+        .bind(m.metrics.completion_tokens);
     let Some(client_id) = m.hook_client else {
         return Ok(insert.execute(&db.pool).await?.rows_affected() > 0);
     };
+    let event = Event::reply_completed(
+        client_id,
+        m.session_id,
+        m.id,
+        m.content,
+        m.metadata,
+        m.created_at,
+    );
+    // With a subscriber the reply and its event are one transaction: on an SQLite file on
+    // this thread (db::direct), so it costs what the plain insert costs through the pool.
+    let direct = db
+        .try_direct(|conn| {
+            let tx = rusqlite::Transaction::new_unchecked(
+                conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let stored = tx
+                .prepare_cached(INSERT_ASSISTANT)?
+                .execute(rusqlite::named_params! {
+                    "$1": m.id, "$2": m.session_id, "$3": m.content, "$4": m.provider,
+                    "$5": m.model, "$6": m.status.as_str(), "$7": metadata, "$8": m.created_at,
+                    "$9": m.metrics.ttft_ms, "$10": m.metrics.total_ms,
+                    "$11": m.metrics.prompt_tokens, "$12": m.metrics.completion_tokens,
+                })?
+                > 0;
+            if stored {
+                webhooks::insert_outbox_direct(&tx, &event)?;
+            }
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await;
+    if let Some(stored) = direct {
+        return Ok(stored);
+    }
     let mut tx = db.pool.begin().await?;
     let stored = insert.execute(&mut *tx).await?.rows_affected() > 0;
     if stored {
-        let event = Event::reply_completed(
-            client_id,
-            m.session_id,
-            m.id,
-            m.content,
-            m.metadata,
-            m.created_at,
-        );
         webhooks::insert_outbox(&mut tx, &event).await?;
     }
     tx.commit().await?;

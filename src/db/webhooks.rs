@@ -237,12 +237,14 @@ pub async fn record(db: &Db, claimed: &Claimed, attempt: &Attempt, now: i64) -> 
     Ok(())
 }
 
-/// When the next row becomes claimable (its next try, or the end of its lease), if any.
-pub async fn next_due(db: &Db) -> sqlx::Result<Option<i64>> {
+/// The earliest next try after `now`, if any: one step down the index, however many rows
+/// wait. (Rows due already but leased come back when their attempt is recorded, or when
+/// their lease runs out, which the worker's poll notices.)
+pub async fn next_due(db: &Db, now: i64) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
-        "SELECT MIN(CASE WHEN claimed_until >= next_attempt_at THEN claimed_until + 1 ELSE next_attempt_at END) \
-         FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL",
+        "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE next_attempt_at > $1",
     )
+    .bind(now)
     .fetch_one(&db.pool)
     .await
 }

@@ -94,7 +94,7 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
                 purged_at = Some(tokio::time::Instant::now());
                 purge(&db).await;
             }
-            let wait = match outbox::next_due(&db).await {
+            let wait = match outbox::next_due(&db, now).await {
                 Ok(Some(due)) => {
                     Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0))
                 }

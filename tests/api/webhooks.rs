@@ -3,7 +3,7 @@
 //! delivery without `WEBHOOK_ALLOW_PRIVATE`; deliveries listed; only the owner or the
 //! client's secret key manage them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -19,13 +19,15 @@ const ALL_EVENTS: [&str; 5] = [
     "visitor.erased",
 ];
 
-/// An app that may call loopback receivers, with retries after 20 ms, 60 ms, …
+/// The environment of an app that may call loopback receivers, with retries after 20 ms,
+/// 60 ms, …
+fn hooked(env: &mut HashMap<String, String>) {
+    env.insert("WEBHOOK_ALLOW_PRIVATE".into(), "true".into());
+    env.insert("WEBHOOK_RETRY_BASE_MS".into(), "20".into());
+}
+
 async fn hooked_app() -> TestApp {
-    spawn_app_with(|env: &mut HashMap<String, String>| {
-        env.insert("WEBHOOK_ALLOW_PRIVATE".into(), "true".into());
-        env.insert("WEBHOOK_RETRY_BASE_MS".into(), "20".into());
-    })
-    .await
+    spawn_app_with(hooked).await
 }
 
 async fn create_webhook(
@@ -415,4 +417,30 @@ async fn without_webhooks_nothing_is_written_to_the_outbox() {
         .await
         .unwrap();
     assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn with_two_instances_on_one_database_each_event_is_sent_once() {
+    let a = hooked_app().await;
+    let b = a.another_instance_with(hooked).await;
+    let c = a.owner_with_client("two@example.com").await;
+    let receiver = Receiver::start(vec![200]).await;
+    let (status, _) = create_webhook(&a, &c, &c.token, &receiver.url, &["session.created"]).await;
+    assert_eq!(status, 201);
+    // Events made on both instances; both workers claim from the same outbox.
+    for _ in 0..10 {
+        a.new_session(&c.secret, json!({})).await;
+        b.new_session(&c.secret, json!({})).await;
+    }
+    let got = receiver.wait_for(20, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 20, "{got:?}");
+    // Time for a second sending of any of them to show up, were there one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = receiver.received();
+    let ids: HashSet<String> = got
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 20, "twenty events");
+    assert_eq!(got.len(), 20, "each sent once");
 }
