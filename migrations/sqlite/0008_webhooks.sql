@@ -33,3 +33,5 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, created_at);
+-- Whether a webhook has a delivery in flight (the worker sends one at a time per webhook).
+CREATE INDEX webhook_deliveries_claimed ON webhook_deliveries(webhook_id, claimed_until);

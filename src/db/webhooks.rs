@@ -165,7 +165,9 @@ pub struct Claimed {
 
 /// Claims at most `limit` due rows for `lease_ms`: one statement, so that on PostgreSQL two
 /// instances never claim the same row (the rows another is claiming are skipped), and a row
-/// whose lease ran out (its instance died) is due again.
+/// whose lease ran out (its instance died) is due again. Rows of a webhook with a delivery
+/// in flight wait for it to end: one slow or dead receiver holds one of the worker's slots,
+/// not all of them, and a receiver mostly gets its events in order.
 pub async fn claim(db: &Db, now: i64, limit: i64, lease_ms: i64) -> sqlx::Result<Vec<Claimed>> {
     let lock = match db.kind {
         DbKind::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -173,8 +175,10 @@ pub async fn claim(db: &Db, now: i64, limit: i64, lease_ms: i64) -> sqlx::Result
     };
     let sql = format!(
         "UPDATE webhook_deliveries SET claimed_until = $1 + $3, attempts = attempts + 1 \
-         WHERE (event_id, webhook_id) IN (SELECT event_id, webhook_id FROM webhook_deliveries \
-         WHERE next_attempt_at <= $1 AND claimed_until < $1 ORDER BY next_attempt_at LIMIT $2{lock}) \
+         WHERE (event_id, webhook_id) IN (SELECT d.event_id, d.webhook_id FROM webhook_deliveries d \
+         WHERE d.next_attempt_at <= $1 AND d.claimed_until < $1 AND NOT EXISTS (SELECT 1 FROM \
+         webhook_deliveries f WHERE f.webhook_id = d.webhook_id AND f.claimed_until >= $1) \
+         ORDER BY d.next_attempt_at LIMIT $2{lock}) \
          RETURNING event_id, webhook_id, event_type, body, attempts, created_at"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -1,7 +1,9 @@
 //! The delivery worker: one loop per instance that claims due outbox rows (db::webhooks::
 //! claim: a lease, and on PostgreSQL `SKIP LOCKED`, so instances never send one row at the
 //! same time) and sends each in a task of its own, at most `WEBHOOK_CONCURRENCY` at once,
-//! each request bounded by `WEBHOOK_TIMEOUT`. Every attempt is recorded; a failed one is
+//! each request bounded by `WEBHOOK_TIMEOUT`. A webhook has one claim in flight at a time
+//! (its rows of one claim are sent in order, in one slot), so a slow or dead receiver holds
+//! one slot and other clients' events go on. Every attempt is recorded; a failed one is
 //! tried again after a growing delay until 24 hours after the event, then given up.
 //!
 //! The loop sleeps until the next row is due, a commit wakes it, or [`POLL`] passes (rows
@@ -68,8 +70,6 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
             return;
         }
     };
-    let lease_ms =
-        i64::try_from((hooks.settings.timeout + LEASE_MARGIN).as_millis()).unwrap_or(i64::MAX / 4);
     let slots = Arc::new(Semaphore::new(hooks.settings.concurrency));
     let mut purged_at: Option<tokio::time::Instant> = None;
     loop {
@@ -78,6 +78,9 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
             return;
         };
         let free = slots.available_permits() + 1;
+        // A claim may hold several rows of one webhook, sent one after the other.
+        let lease = (hooks.settings.timeout * free as u32) + LEASE_MARGIN;
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
         let now = now_ms();
         let claimed = match outbox::claim(&db, now, free as i64, lease_ms).await {
             Ok(claimed) => claimed,
@@ -105,7 +108,7 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
             continue;
         }
         let mut first = Some(first);
-        for row in claimed {
+        for rows in by_webhook(claimed) {
             let permit = match first.take() {
                 Some(p) => p,
                 // Only this loop takes slots, and it claimed no more rows than were free.
@@ -116,12 +119,29 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
             };
             let (http, db, hooks) = (http.clone(), db.clone(), hooks.clone());
             tokio::spawn(async move {
-                deliver(&http, &db, &hooks.settings, &row).await;
+                for row in &rows {
+                    deliver(&http, &db, &hooks.settings, row).await;
+                }
                 drop(permit);
                 hooks.wake();
             });
         }
     }
+}
+
+/// The claimed rows grouped by webhook, each group in the order claimed (oldest due first).
+fn by_webhook(claimed: Vec<Claimed>) -> Vec<Vec<Claimed>> {
+    let mut groups: Vec<Vec<Claimed>> = Vec::new();
+    for row in claimed {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].webhook_id == row.webhook_id)
+        {
+            Some(group) => group.push(row),
+            None => groups.push(vec![row]),
+        }
+    }
+    groups
 }
 
 async fn sleep_or_wake(hooks: &Webhooks, wait: Duration) {

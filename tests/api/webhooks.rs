@@ -444,3 +444,43 @@ async fn with_two_instances_on_one_database_each_event_is_sent_once() {
     assert_eq!(ids.len(), 20, "twenty events");
     assert_eq!(got.len(), 20, "each sent once");
 }
+
+#[tokio::test]
+async fn a_slow_receiver_holds_one_delivery_slot_and_other_clients_events_go_on() {
+    let app = spawn_app_with(|env: &mut HashMap<String, String>| {
+        hooked(env);
+        env.insert("WEBHOOK_CONCURRENCY".into(), "2".into());
+    })
+    .await;
+    let slow_client = app.owner_with_client("slow@example.com").await;
+    let fast_client = app.owner_with_client("fast@example.com").await;
+    let slow = Receiver::start_on(0, vec![200], Duration::from_secs(5)).await;
+    let fast = Receiver::start(vec![200]).await;
+    let events = ["session.created"];
+    let (status, _) =
+        create_webhook(&app, &slow_client, &slow_client.token, &slow.url, &events).await;
+    assert_eq!(status, 201);
+    let (status, _) =
+        create_webhook(&app, &fast_client, &fast_client.token, &fast.url, &events).await;
+    assert_eq!(status, 201);
+    // Four events for the slow receiver first: were they sent at once, both slots would wait
+    // on it for five seconds.
+    for _ in 0..4 {
+        app.new_session(&slow_client.secret, json!({})).await;
+    }
+    slow.wait_for(1, Duration::from_secs(5)).await;
+    let started = tokio::time::Instant::now();
+    app.new_session(&fast_client.secret, json!({})).await;
+    let got = fast.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the fast receiver waited {:?} behind the slow one",
+        started.elapsed()
+    );
+    assert_eq!(
+        slow.received().len(),
+        1,
+        "the slow receiver gets one event at a time"
+    );
+}
