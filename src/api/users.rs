@@ -256,13 +256,13 @@ impl AuthApi {
     ///
     /// Public: whether Google sign-in is configured besides email and password.
     #[oai(path = "/methods", method = "get")]
-    async fn methods(&self, state: Data<&AppState>) -> Json<SignInMethods> {
+    async fn methods(&self, state: Data<&AppState>) -> ApiResult<Json<SignInMethods>> {
         let google = state.google.is_some();
-        Json(SignInMethods {
+        Ok(Json(SignInMethods {
             password: true,
             google,
             google_login_path: google.then(|| "/auth/google/login".to_string()),
-        })
+        }))
     }
 
     /// Create an account
