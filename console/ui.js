@@ -34,7 +34,12 @@ export function ErrorBox({ error, retry }) {
 }
 
 let fieldSeq = 0;
-/** A labelled form field; children is the control, which gets `id` (made up if not given). */
+const CONTROLS = ['input', 'select', 'textarea'];
+/**
+ * A labelled form field. A control among the children (input, select, textarea) gets `id`
+ * (made up if not given) and its hint and error as description; other markup gives its
+ * control `id` itself.
+ */
 export function Field({ label, hint, error, id, children }) {
   const ref = useRef(null);
   if (!ref.current) ref.current = id || `f${++fieldSeq}`;
@@ -42,7 +47,7 @@ export function Field({ label, hint, error, id, children }) {
   const hintId = hint ? `${fid}-hint` : null;
   const errId = error ? `${fid}-err` : null;
   const describedBy = [hintId, errId].filter(Boolean).join(' ') || undefined;
-  const kids = (Array.isArray(children) ? children : [children]).map((c) => (c && c.props && typeof c.type === 'string'
+  const kids = (Array.isArray(children) ? children : [children]).map((c) => (c && c.props && CONTROLS.includes(c.type)
     ? h(c.type, {
       ...c.props, key: c.key, ref: c.ref, id: c.props.id || fid,
       'aria-describedby': c.props['aria-describedby'] || describedBy,
