@@ -210,6 +210,8 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
   await page.getByRole('heading', { name: 'Appearance', level: 1 }).waitFor();
   await shoot(page, 'nav-after');
   await page.getByRole('button', { name: 'Navigation' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).waitFor({ state: 'visible' });
+  await page.waitForTimeout(300); // the drawer's slide
   await shoot(page, 'nav-open');
 
   // Delete the site, with its name typed.
