@@ -119,6 +119,8 @@ pub struct SignInMethods {
     /// Where a browser starts Google sign-in (with `redirect`), when Google is on
     #[oai(skip_serializing_if_is_none)]
     pub google_login_path: Option<String>,
+    /// `SIGNUP_MODE`: `open`, `approval` (new accounts wait for staff) or `closed`
+    pub signup: String,
 }
 
 #[derive(Object)]
@@ -284,7 +286,8 @@ pub struct AuthApi;
 impl AuthApi {
     /// How to sign in
     ///
-    /// Public: whether Google sign-in is configured besides email and password.
+    /// Public: whether Google sign-in is configured besides email and password, and
+    /// whether sign-up is open, needs approval or is closed.
     #[oai(path = "/methods", method = "get")]
     async fn methods(&self, state: Data<&AppState>) -> ApiResult<Json<SignInMethods>> {
         let google = state.google.is_some();
@@ -292,6 +295,7 @@ impl AuthApi {
             password: true,
             google,
             google_login_path: google.then(|| "/auth/google/login".to_string()),
+            signup: state.settings.signup_mode.as_str().into(),
         }))
     }
 

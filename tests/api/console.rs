@@ -272,7 +272,9 @@ async fn sign_in_methods_say_whether_google_is_on() {
     assert_eq!(status, 200);
     assert_eq!(body["password"], true);
     assert_eq!(body["google"], false);
+    assert_eq!(body["signup"], "open");
     let app = spawn_app_with(|env| {
+        env.insert("SIGNUP_MODE".into(), "approval".into());
         env.insert(
             "GOOGLE_CLIENT_ID".into(),
             "id.apps.googleusercontent.com".into(),
@@ -283,6 +285,7 @@ async fn sign_in_methods_say_whether_google_is_on() {
     let (_, body) = json(app.get("/api/auth/methods", Credential::Anonymous).await).await;
     assert_eq!(body["google"], true);
     assert_eq!(body["googleLoginPath"], "/auth/google/login");
+    assert_eq!(body["signup"], "approval");
 }
 
 #[tokio::test]

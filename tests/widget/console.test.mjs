@@ -252,3 +252,40 @@ test('changing the password keeps this console signed in and the new password wo
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 400/]);
   await context.close();
 });
+
+test('sign-in variants: Google when configured, closed sign-up, and an account awaiting approval', async () => {
+  const { context, page, problems } = await newPage(browser);
+  // What /api/auth/methods would say on a service with Google on and sign-up closed.
+  await page.route('**/api/auth/methods', (route) => route.fulfill({
+    status: 200, contentType: 'application/json',
+    body: JSON.stringify({ password: true, google: true, googleLoginPath: '/auth/google/login', signup: 'closed' }),
+  }));
+  await page.goto(consoleUrl('#/signin'));
+  const google = page.getByRole('link', { name: 'Continue with Google' });
+  await google.waitFor();
+  const href = new URL(await google.getAttribute('href'), consoleUrl());
+  assert.equal(href.pathname, '/auth/google/login');
+  assert.equal(href.searchParams.get('redirect'), consoleUrl(), 'back to the console, which takes the cookie');
+  await axe(page, 'sign-in with Google');
+  await page.goto(consoleUrl('#/register'));
+  await page.getByText('Sign-up is closed on this service').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Create account' }).count(), 0);
+  assertNoProblems(problems, NOT_SIGNED_IN);
+  await context.close();
+});
+
+test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot make a site', async () => {
+  const { context, page, problems } = await newPage(browser);
+  // A pending account may sign in, but making a site answers 403.
+  await signUp(page, freshEmail());
+  await page.route('**/api/clients', (route) => (route.request().method() === 'POST'
+    ? route.fulfill({ status: 403, contentType: 'application/json', body: JSON.stringify({ error: 'Account pending approval', detail: 'A staff member approves new accounts' }) })
+    : route.continue()));
+  await page.goto(consoleUrl('#/sites/new'));
+  await page.getByLabel('Name').fill('Too early');
+  await page.getByRole('button', { name: 'Create site' }).click();
+  await page.getByRole('heading', { name: 'Your account is awaiting approval' }).waitFor();
+  await axe(page, 'pending');
+  assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 403/]);
+  await context.close();
+});
