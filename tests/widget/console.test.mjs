@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, newPage, startHost, pageUrl, HOST, role, openWidget, assertNoProblems } from './harness.mjs';
 import {
-  consoleUrl, freshEmail, signUp, signIn, bearer, asUser, createSite, checkPage, settled, axe, shoot, PASSWORD, DESKTOP,
+  consoleUrl, freshEmail, signUp, signIn, bearer, asUser, createSite, checkPage, settled, axe, shoot, PASSWORD, DESKTOP, SHOTS,
 } from './console-harness.mjs';
 
 // Opening the console without a sign-in cookie: its refresh answers 401, which Chromium logs.
@@ -159,6 +159,7 @@ test('appearance: the preview follows the form as one types, and saving keeps it
   await page.getByLabel('Starter prompt 1', { exact: true }).fill('Book a tune-up');
   await page.waitForFunction(() => [...document.querySelector('[data-testid="widget-preview"]').firstElementChild.shadowRoot.querySelectorAll('button')].some((b) => b.textContent === 'Book a tune-up'));
   await page.getByLabel('Accent colour', { exact: true }).fill('#0f766e');
+  await page.getByLabel('Icon').fill('HB');
 
   // The preview sends nothing: a message there shows the preview note.
   const before = await asUser(await bearer(email), 'GET', `/api/clients/${siteId}/sessions`);
@@ -172,10 +173,13 @@ test('appearance: the preview follows the form as one types, and saving keeps it
   assert.equal(body.botConfig.welcomeMessage, 'Hello from the **workshop**');
   assert.deepEqual(body.botConfig.starterPrompts, ['Book a tune-up']);
   assert.equal(body.botConfig.botColor, '#0f766e');
+  assert.equal(body.botConfig.botIcon, 'HB');
   // A reload shows the saved look in the form and the preview.
   await page.reload();
   await page.getByTestId('widget-preview').locator(role('panel')).waitFor();
   assert.equal(await page.getByLabel('Bot name').inputValue(), 'Spoke');
+  await settled(page);
+  await page.screenshot({ path: new URL('readme-appearance.png', SHOTS).pathname }); // docs/console.png
   const after = await asUser(token, 'GET', `/api/clients/${siteId}/sessions`);
   assert.equal(after.body.sessions.length, 0, 'the preview made no session');
   assertNoProblems(problems, NOT_SIGNED_IN);
