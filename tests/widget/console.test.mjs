@@ -84,7 +84,8 @@ test('sign-up to a chat on the owner\'s own site, and the sign-in survives a rel
 
   // Signing out ends it: a reload lands on the sign-in page.
   await page.getByRole('button', { name: /Account menu/ }).click();
-  await page.getByRole('menuitem', { name: 'Sign out' }).click();
+  await axe(page, 'account menu open');
+  await page.locator('#user-menu').getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
   await page.reload();
   await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
@@ -217,6 +218,9 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).waitFor({ state: 'visible' });
   await page.waitForTimeout(300); // the drawer's slide
   await shoot(page, 'nav-open');
+  await page.keyboard.press('Escape');
+  await page.getByRole('navigation', { name: 'Main' }).waitFor({ state: 'hidden' });
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'nav-toggle', 'focus back on the menu button');
 
   // Delete the site, with its name typed.
   await page.setViewportSize(DESKTOP);
