@@ -297,3 +297,31 @@ test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 403/]);
   await context.close();
 });
+
+test('settings: saved as typed, and a bad value is said next to its field', async () => {
+  const { context, page, problems } = await newPage(browser);
+  const email = freshEmail();
+  await signUp(page, email);
+  const siteId = await createSite(page, 'Settings shop', ['https://one.example']);
+  await page.goto(consoleUrl(`#/sites/${siteId}/settings`));
+  await page.getByLabel('Allowed origins').fill('https://one.example\nhttps://two.example');
+  await page.getByLabel('AI provider').selectOption('offline');
+  await page.getByLabel('System prompt').fill('You speak for a bicycle shop.');
+  await page.getByLabel('Temperature').fill('5');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByText('temperature must be between 0 and 2').waitFor();
+  assert.equal(await page.getByLabel('Temperature').getAttribute('aria-invalid'), 'true');
+  await page.getByLabel('Temperature').fill('0.3');
+  await page.getByLabel('Keep conversations for (days)').fill('30');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByText('Settings saved').waitFor();
+  const { body } = await asUser(await bearer(email), 'GET', `/api/clients/${siteId}`);
+  assert.deepEqual(body.allowedOrigins, ['https://one.example', 'https://two.example']);
+  assert.equal(body.aiProvider, 'offline');
+  assert.equal(body.systemPrompt, 'You speak for a bicycle shop.');
+  assert.equal(body.temperature, 0.3);
+  assert.equal(body.retentionDays, 30);
+  assert.ok(await page.getByText('All changes saved').isVisible());
+  assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 400/]);
+  await context.close();
+});
