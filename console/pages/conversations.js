@@ -197,8 +197,8 @@ export default function Conversations({ site, route, setQuery, navigate }) {
           <th scope="col">Feedback</th><th scope="col">Last activity</th><th scope="col" class="actions"><span class="visually-hidden">Actions</span></th>
         </tr></thead>
         <tbody>${rows.map((s) => html`<tr key=${s.sessionId}>
-          <td class="preview">
-            <a class="row-link clamp-2" href=${`${base}/conversations/${encodeURIComponent(s.sessionId)}`}>${s.preview || 'No message yet'}</a>
+          <td class="conv-preview">
+            <a class=${`row-link clamp-2${s.preview ? '' : ' row-link-empty'}`} href=${`${base}/conversations/${encodeURIComponent(s.sessionId)}`}>${s.preview || 'No message yet'}</a>
             ${s.hasFile ? html` <span class="badge">file</span>` : null}
           </td>
           <td><span class="cell-label">Visitor</span>${s.userIdentifier
