@@ -14,9 +14,12 @@ const TABS = [['dashboard', 'Dashboard', '#/admin'], ['users', 'Users', '#/admin
 
 /** `repliesInFlight` → "Replies in flight". */
 export function humanize(key) {
-  const words = String(key).replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/[_-]+/g, ' ').toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1)
-    .replace(/\b(ms|id|ai|db|p50|p95|ttft)\b/g, (w) => (w === 'ms' ? 'ms' : w.toUpperCase()));
+  const words = String(key)
+    .replace(/(Ms|Secs|Seconds)$/, '') // the value says its unit
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([a-z]{2,})(\d)/g, '$1 $2').replace(/[_-]+/g, ' ')
+    .toLowerCase();
+  return (words.charAt(0).toUpperCase() + words.slice(1))
+    .replace(/\b(id|ai|db|ok|ttft|url)\b/gi, (w) => w.toUpperCase());
 }
 
 const isTime = (k, v) => typeof v === 'string' && /(At|Time|^at)$/.test(k) && !Number.isNaN(Date.parse(v));
@@ -102,7 +105,7 @@ function Users({ route, setQuery, me }) {
   const pager = pagerProps(q, load.data && load.data.nextCursor, (nq) => { setQuery(nq); toTop(); });
   return html`
     <div class="toolbar">
-      <form class="toolbar-group" role="search" aria-label="Search users" onSubmit=${search}>
+      <form class="toolbar-group search-form" role="search" aria-label="Search users" onSubmit=${search}>
         <label class="visually-hidden" for="user-q">Search users by email or name</label>
         <input id="user-q" class="input" type="search" placeholder="Email or name" value=${text} onInput=${(e) => setText(e.target.value)} />
         <button type="submit" class="btn">Search</button>

@@ -220,7 +220,7 @@ export default function Conversations({ site, route, setQuery, navigate }) {
 
   return html`<div class="page page-conversations">
     <${PageHeader} title="Conversations" subtitle=${`What visitors asked on ${site.name}, most recent first.`} />
-    <${Filters} query=${q} setQuery=${setQuery} />
+    ${load.data && !rows.length && !filtered && !q.cursor ? null : html`<${Filters} query=${q} setQuery=${setQuery} />`}
     ${q.visitor ? html`<${VisitorCard} site=${site} visitor=${q.visitor} onErased=${load.reload} />` : null}
     ${body}
     ${deleting ? html`<${Confirm} title="Delete this conversation?" danger confirmLabel="Delete"
