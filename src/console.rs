@@ -31,16 +31,18 @@ struct ConsoleFiles;
 
 /// The `/console` routes: the app at `/console` and `/console/`, its files below.
 pub fn routes() -> impl Endpoint {
-    Route::new().at("/", get(index)).at(
+    Route::new().at("/", get(index_page)).at(
         "/*path",
         get(asset.with(Compression::new())).around(not_modified),
     )
 }
 
-/// The path of a file below `/console/`, if it is one of the app's (no `..`, no hidden files).
+/// The path of a file below `/console/`, if it is one of the app's (no `..`, no hidden
+/// files). Nested under `/console`, the request's path no longer has that prefix.
 fn file_path(req: &Request) -> Option<String> {
     let path = req.uri().path();
-    let rest = path.strip_prefix("/console/")?;
+    let rest = path.strip_prefix("/console").unwrap_or(path);
+    let rest = rest.trim_start_matches('/');
     if rest.is_empty()
         || rest
             .split('/')
@@ -77,7 +79,7 @@ async fn not_modified<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Res
 #[handler]
 fn asset(req: &Request) -> Response {
     let Some(path) = file_path(req) else {
-        return crate::error::ApiError::not_found("File").into_response();
+        return index(req);
     };
     let Some(file) = public_file(&path) else {
         return crate::error::ApiError::not_found("File").into_response();
@@ -94,6 +96,10 @@ fn asset(req: &Request) -> Response {
 /// The app's page. Revalidated on every load (`no-cache` with its ETag), so a new release's
 /// module list is picked up at once.
 #[handler]
+fn index_page(req: &Request) -> Response {
+    index(req)
+}
+
 fn index(req: &Request) -> Response {
     let Some(file) = ConsoleFiles::get("index.html") else {
         return crate::error::ApiError::not_found("Console").into_response();

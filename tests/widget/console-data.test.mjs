@@ -298,6 +298,40 @@ test('a conversation that does not exist says so, with the way back', async () =
   await context.close();
 });
 
+test('errors in the API\'s words with a retry; the list by keyboard alone', async () => {
+  const { context, page, problems } = await consolePage(owner);
+  await open(page, `${sitePath('conversations')}?cursor=not-a-cursor`);
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /cursor must be a nextCursor value from a previous page/);
+  await alert.getByRole('button', { name: 'Try again' }).waitFor();
+
+  // Keyboard only: the text filter, Enter, then Tab to the first conversation and Enter.
+  await open(page, sitePath('conversations'));
+  await page.locator('tbody tr').first().waitFor();
+  await page.getByLabel('Text in the messages').focus();
+  await page.keyboard.type('e-bikes');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 1);
+  let hops = 0;
+  while (!(await page.evaluate(() => document.activeElement && document.activeElement.classList.contains('row-link'))) && hops < 30) {
+    await page.keyboard.press('Tab');
+    hops += 1;
+  }
+  assert.ok(hops < 30, 'Tab reaches the conversation');
+  await page.keyboard.press('Enter');
+  await page.getByRole('list', { name: 'Messages, oldest first' }).waitFor();
+  // The delete dialog closes on Escape, deleting nothing.
+  await page.getByRole('button', { name: 'Delete…' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog', { name: 'Delete this conversation?' }).waitFor();
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  assert.equal((await call(`/api/clients/${site.id}/sessions/${chat.sessionId}`, { key: site.sk })).status, 200, 'still there');
+  assertNoProblems(problems, [NOT_SIGNED_IN, /status of 400/]);
+  await context.close();
+});
+
 test('analytics: ranges, by hour, the by-model table and the numbers as a table', async () => {
   const { context, page, problems } = await consolePage(owner);
   await open(page, sitePath('analytics'));
