@@ -258,9 +258,9 @@ function Shell({ user, route }) {
     <header class="topbar">
       <button type="button" class="nav-toggle" aria-controls="main-nav" aria-expanded=${navOpen ? 'true' : 'false'}
         onClick=${() => setNavOpen(!navOpen)}>
-        <span class="visually-hidden">Menu</span><span class="burger" aria-hidden="true"></span>
+        <span class="visually-hidden">Navigation</span><span class="burger" aria-hidden="true"></span>
       </button>
-      <a class="brand" href="#/sites"><${Logo} /><span>Chatbot</span><span class="brand-sub">Console</span></a>
+      <a class="brand" href="#/sites"><${Logo} /><span class="brand-name">Chatbot</span><span class="brand-sub">Console</span></a>
       <${SiteSwitcher} sites=${sites} siteId=${siteId} page=${def && def.site ? def.nav || def.module : null} />
       <div class="topbar-spacer"></div>
       ${user.status === 'pending' ? html`<a class="badge badge-warn" href="#/pending">Awaiting approval</a>` : null}

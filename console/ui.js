@@ -12,7 +12,9 @@ export function Loading({ label = 'Loading…' } = {}) {
 /** Nothing here yet, and what to do next (children: the next action). */
 export function Empty({ title, children }) {
   return html`<div class="state state-empty">
-    <div class="state-icon" aria-hidden="true">○</div>
+    <div class="state-icon" aria-hidden="true"><svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor"
+      stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" focusable="false"><path d="M4 13h4l2 3h4l2-3h4"></path>
+      <path d="M5.5 5.5 4 13v5a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2v-5l-1.5-7.5A2 2 0 0 0 16.5 4h-9a2 2 0 0 0-2 1.5z"></path></svg></div>
     <p class="state-title">${title}</p>
     ${children ? html`<div class="state-body">${children}</div>` : null}
   </div>`;
@@ -34,7 +36,12 @@ export function ErrorBox({ error, retry }) {
 }
 
 let fieldSeq = 0;
-/** A labelled form field; children is the control, which gets `id` (made up if not given). */
+const CONTROLS = ['input', 'select', 'textarea'];
+/**
+ * A labelled form field. A control among the children (input, select, textarea) gets `id`
+ * (made up if not given) and its hint and error as description; other markup gives its
+ * control `id` itself.
+ */
 export function Field({ label, hint, error, id, children }) {
   const ref = useRef(null);
   if (!ref.current) ref.current = id || `f${++fieldSeq}`;
@@ -42,7 +49,7 @@ export function Field({ label, hint, error, id, children }) {
   const hintId = hint ? `${fid}-hint` : null;
   const errId = error ? `${fid}-err` : null;
   const describedBy = [hintId, errId].filter(Boolean).join(' ') || undefined;
-  const kids = (Array.isArray(children) ? children : [children]).map((c) => (c && c.props && typeof c.type === 'string'
+  const kids = (Array.isArray(children) ? children : [children]).map((c) => (c && c.props && CONTROLS.includes(c.type)
     ? h(c.type, {
       ...c.props, key: c.key, ref: c.ref, id: c.props.id || fid,
       'aria-describedby': c.props['aria-describedby'] || describedBy,

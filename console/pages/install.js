@@ -3,7 +3,7 @@
 // try it on /widget/demo, and the visitor identity secret.
 import { html, useState } from '../lib.js';
 import { api } from '../api.js';
-import { rememberKey, freshPublishable } from '../keys.js';
+import { rememberKey, freshPublishable, freshKeys } from '../keys.js';
 import { PageHeader, ErrorBox, Confirm, CopyButton, fmtDate, toast, Empty } from '../ui.js';
 
 const PLACEHOLDER = 'cb_pk_YOUR_PUBLISHABLE_KEY';
@@ -161,10 +161,13 @@ const userHash = crypto.createHmac('sha256', IDENTITY_SECRET)
 export default function Install({ site, refreshSite, route }) {
   document.title = `Install · ${site.name} · Console`;
   const created = route.query.created === '1';
+  const [secretDone, setSecretDone] = useState(false);
+  const secret = created && !secretDone ? freshKeys(site.id).find((k) => k.kind === 'secret') : null;
   return html`
     <${PageHeader} title="Install" subtitle="Keys, the one line for your pages, and visitor identity." />
     ${created ? html`<div class="alert alert-ok" role="status"><div class="alert-text"><strong>Your site is ready.</strong>
       Copy the snippet below onto your pages; its key is filled in for you (and shown only in this tab).</div></div>` : null}
+    ${secret ? html`<${ShownOnce} label="Your secret key, for your own servers (X-API-Key)." value=${secret.key} onDone=${() => setSecretDone(true)} />` : null}
     <${Snippet} site=${site} refreshSite=${refreshSite} />
     <${Keys} site=${site} refreshSite=${refreshSite} />
     <${IdentitySecret} site=${site} refreshSite=${refreshSite} />`;

@@ -15,7 +15,7 @@ use crate::auth::jwt::ACCESS_TOKEN_TTL_SECS;
 use crate::auth::password;
 use crate::auth::tokens::{self, TokenPair};
 use crate::db::{self, refresh_tokens, users, users::UserRow};
-use crate::domain::{DisplayName, Email, Password};
+use crate::domain::{AccountStatus, DisplayName, Email, Password, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -33,6 +33,11 @@ pub struct User {
     /// False for accounts that only sign in with Google
     pub has_password: bool,
     pub google_linked: bool,
+    /// `user` or `staff` (staff reach `/api/admin` and every client)
+    pub role: String,
+    /// `active`, `pending` (until a staff user approves it: may not create clients yet) or
+    /// `disabled`
+    pub status: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -46,6 +51,8 @@ impl From<UserRow> for User {
             email_verified: u.email_verified,
             has_password: u.password_hash.is_some(),
             google_linked: u.google_sub.is_some(),
+            role: u.role.as_str().into(),
+            status: u.status.as_str().into(),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
         }
@@ -112,6 +119,8 @@ pub struct SignInMethods {
     /// Where a browser starts Google sign-in (with `redirect`), when Google is on
     #[oai(skip_serializing_if_is_none)]
     pub google_login_path: Option<String>,
+    /// `SIGNUP_MODE`: `open`, `approval` (new accounts wait for staff) or `closed`
+    pub signup: String,
 }
 
 #[derive(Object)]
@@ -240,6 +249,29 @@ pub async fn current_user(state: &AppState, auth: &UserAuth) -> ApiResult<UserRo
         .ok_or_else(|| ApiError::unauthorized("Invalid or expired access token"))
 }
 
+/// 403 for an account a staff user disabled: it cannot sign in until enabled again.
+pub fn account_disabled() -> ApiError {
+    ApiError::forbidden(
+        "Account disabled",
+        "This account was disabled by the service's staff; contact them to enable it again",
+    )
+}
+
+/// The status a new self-made account starts with under `SIGNUP_MODE`; 403 when sign-up
+/// is closed.
+pub fn signup_status(state: &AppState) -> ApiResult<AccountStatus> {
+    state
+        .settings
+        .signup_mode
+        .new_account_status()
+        .ok_or_else(|| {
+            ApiError::forbidden(
+                "Sign-up is closed",
+                "This service does not take new accounts; ask its staff for one",
+            )
+        })
+}
+
 fn email_taken() -> ApiError {
     ApiError::new(
         poem::http::StatusCode::CONFLICT,
@@ -254,21 +286,24 @@ pub struct AuthApi;
 impl AuthApi {
     /// How to sign in
     ///
-    /// Public: whether Google sign-in is configured besides email and password.
+    /// Public: whether Google sign-in is configured besides email and password, and
+    /// whether sign-up is open, needs approval or is closed.
     #[oai(path = "/methods", method = "get")]
-    async fn methods(&self, state: Data<&AppState>) -> Json<SignInMethods> {
+    async fn methods(&self, state: Data<&AppState>) -> ApiResult<Json<SignInMethods>> {
         let google = state.google.is_some();
-        Json(SignInMethods {
+        Ok(Json(SignInMethods {
             password: true,
             google,
             google_login_path: google.then(|| "/auth/google/login".to_string()),
-        })
+            signup: state.settings.signup_mode.as_str().into(),
+        }))
     }
 
     /// Create an account
     ///
     /// Registers with email and password and signs in: answers the user and a token pair.
-    /// An email that is already registered answers 409. One address may try 10 sign-ups in a
+    /// An email that is already registered answers 409. With `SIGNUP_MODE=closed` it answers
+    /// 403; with `approval` the account is `pending` until a staff user approves it. One address may try 10 sign-ups in a
     /// row, then one every six minutes (429 with `Retry-After`); a taken email counts too,
     /// so probing for accounts is no faster than that.
     #[oai(path = "/register", method = "post")]
@@ -280,6 +315,7 @@ impl AuthApi {
         body: Json<RegisterRequest>,
     ) -> ApiResult<Registered> {
         let body = body.0;
+        let status = signup_status(&state)?;
         let email = Email::parse(&body.email)?;
         let password = Password::parse_new("password", body.password)?;
         let name = match body.name.as_deref() {
@@ -305,6 +341,8 @@ impl AuthApi {
                 password_hash: Some(&hash),
                 google_sub: None,
                 email_verified: false,
+                role: Role::User,
+                status,
             },
         )
         .await
@@ -352,6 +390,10 @@ impl AuthApi {
             return Err(bad_credentials());
         };
         tracing::Span::current().record("user_id", user.id.as_str());
+        if user.status == AccountStatus::Disabled {
+            tracing::info!("sign-in refused: account disabled");
+            return Err(account_disabled());
+        }
         let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         tracing::info!("signed in with password");
         let (tokens, cookie) = AuthTokens::answer(&state.settings, user, pair, body.cookie);
@@ -385,6 +427,12 @@ impl AuthApi {
         let Some(user) = users::get(&state.db, &user_id).await? else {
             return Err(ApiError::unauthorized("Invalid refresh token"));
         };
+        if user.status == AccountStatus::Disabled {
+            // Disabling revokes the account's refresh tokens; this covers a refresh that
+            // raced with it.
+            refresh_tokens::revoke_all_of_user(&state.db, &user.id).await?;
+            return Err(ApiError::unauthorized("Account disabled"));
+        }
         let (tokens, cookie) =
             AuthTokens::answer(&state.settings, user, pair, body.cookie || from_cookie);
         Ok(SignedIn::Ok(Json(tokens), cookie))

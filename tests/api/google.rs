@@ -140,9 +140,15 @@ impl Idp {
 }
 
 async fn spawn_with_google() -> (TestApp, Idp) {
+    spawn_with_google_and(|_| {}).await
+}
+
+/// As [`spawn_with_google`], with `extra` changing the environment too.
+async fn spawn_with_google_and(extra: impl FnOnce(&mut HashMap<String, String>)) -> (TestApp, Idp) {
     let idp = Idp::start().await;
     let base = idp.url.clone();
     let app = spawn_app_with(move |env| {
+        extra(env);
         env.insert("GOOGLE_CLIENT_ID".into(), CLIENT_ID.into());
         env.insert("GOOGLE_CLIENT_SECRET".into(), CLIENT_SECRET.into());
         env.insert("GOOGLE_AUTH_URL".into(), format!("{base}/authorize"));
@@ -563,4 +569,67 @@ async fn google_sign_in_off_is_a_clear_error() {
         let body = assert_refused(resp, 404).await;
         assert_eq!(body["error"], "Google sign-in is not configured", "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_redirect_to_the_console_gets_the_refresh_cookie_and_no_tokens_in_the_url() {
+    let (app, idp) = spawn_with_google().await;
+    let target = format!("{PUBLIC_URL}/console");
+    let s = start_login(&app, Some(&target)).await;
+    let code = idp.consent(&s.challenge, google_user("g-300", "ada@example.com", true));
+    let resp = callback(&app, &[("code", &code), ("state", &s.state)]).await;
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["location"], target.as_str());
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.starts_with("chatbot_refresh=") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    assert!(
+        set.contains("SameSite=Strict") && set.contains("; Secure"),
+        "{set}"
+    );
+    // The console then trades the cookie for an access token from its own origin.
+    let cookie = set.split(';').next().unwrap().to_string();
+    let resp = app
+        .http
+        .post(app.url("/api/auth/refresh"))
+        .header("Origin", PUBLIC_URL)
+        .header("Cookie", cookie)
+        .json(&json!({"cookie": true}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert!(body.get("refreshToken").is_none());
+}
+
+#[tokio::test]
+async fn closed_sign_up_refuses_a_new_google_account_but_signs_in_an_existing_one() {
+    let (app, idp) = spawn_with_google_and(|env| {
+        env.insert("SIGNUP_MODE".into(), "closed".into());
+    })
+    .await;
+    let s = start_login(&app, None).await;
+    let code = idp.consent(&s.challenge, google_user("g-new", "new@example.com", true));
+    let body = assert_refused(
+        callback(&app, &[("state", &s.state), ("code", &code)]).await,
+        403,
+    )
+    .await;
+    assert_eq!(body["error"], "Sign-up is closed");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 0);
+
+    // An account made by staff (here: directly) signs in with Google as before.
+    sqlx::query("INSERT INTO users (id, email, email_verified, created_at, updated_at) VALUES ('u-1', 'old@example.com', 1, 0, 0)")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let s = start_login(&app, None).await;
+    let code = idp.consent(&s.challenge, google_user("g-old", "old@example.com", true));
+    let (status, body) = json(callback(&app, &[("state", &s.state), ("code", &code)]).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["id"], "u-1");
 }

@@ -4,6 +4,7 @@
 mod abuse;
 mod auth;
 mod clients;
+mod console;
 mod edge;
 mod errors;
 mod feedback;
@@ -23,4 +24,5 @@ mod openapi;
 mod owners;
 mod providers;
 mod sessions;
+mod staff;
 mod widget;

@@ -40,9 +40,9 @@ export async function noSidewaysScroll(page, label) {
   assert.ok(scroll <= client, `${label}: no horizontal scroll (${scroll} > ${client})`);
 }
 
-/** Waits for the page's loading states to end. */
+/** Waits for the page's loading states to end and its toasts to go (axe measures a fading one). */
 export async function settled(page) {
-  await page.waitForFunction(() => !document.querySelector('.state-loading'), null, { timeout: 10_000 });
+  await page.waitForFunction(() => !document.querySelector('.state-loading, .toast'), null, { timeout: 10_000 });
   await page.waitForTimeout(150);
 }
 
