@@ -261,7 +261,8 @@ fn error_responses(mask: u32) -> MetaResponses {
     MetaResponses {
         responses: ERROR_STATUSES
             .iter()
-            .filter(|(bit, _, _)| mask & bit != 0)
+            // 500 and 503 (bits u32::MAX) whatever the mask.
+            .filter(|(bit, _, _)| *bit == u32::MAX || mask & bit != 0)
             .map(|(_, status, description)| MetaResponse {
                 description,
                 status: Some(*status),

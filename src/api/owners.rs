@@ -22,6 +22,7 @@ use crate::db::conversations::{
 };
 use crate::db::erase::{self, Scope};
 use crate::db::{files, now_ms};
+use crate::domain::webhook::EventType;
 use crate::error::fails::*;
 use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
@@ -123,6 +124,18 @@ pub struct TranscriptMessage {
     /// The rating of a rated reply
     #[oai(skip_serializing_if_is_none)]
     pub feedback: Option<MessageFeedback>,
+    /// A reply's time to its first token, in milliseconds (when recorded)
+    #[oai(rename = "ttftMs", skip_serializing_if_is_none)]
+    pub ttft_ms: Option<i64>,
+    /// A reply's whole generation time, in milliseconds (when recorded)
+    #[oai(rename = "replyMs", skip_serializing_if_is_none)]
+    pub reply_ms: Option<i64>,
+    /// Tokens of the prompt the reply was generated from (when the provider reported them)
+    #[oai(rename = "promptTokens", skip_serializing_if_is_none)]
+    pub prompt_tokens: Option<i64>,
+    /// Tokens of the reply (when the provider reported them)
+    #[oai(rename = "completionTokens", skip_serializing_if_is_none)]
+    pub completion_tokens: Option<i64>,
 }
 
 impl From<conversations::TranscriptMessage> for TranscriptMessage {
@@ -140,6 +153,10 @@ impl From<conversations::TranscriptMessage> for TranscriptMessage {
                 comment: f.comment,
                 updated_at: rfc3339(f.updated_at),
             }),
+            ttft_ms: m.ttft_ms,
+            reply_ms: m.total_ms,
+            prompt_tokens: m.prompt_tokens,
+            completion_tokens: m.completion_tokens,
         }
     }
 }
@@ -518,7 +535,7 @@ impl OwnersApi {
             return Err(not_found_session().into());
         }
         state.chat.stop_session_replies(&ids).await;
-        let erased = erase::erase(&state.db, &client.id, scope).await?;
+        let erased = erase::erase(&state.db, &client.id, scope, false).await?;
         if erased.sessions == 0 {
             return Err(not_found_session().into());
         }
@@ -728,7 +745,12 @@ impl OwnersApi {
         let scope = Scope::Visitor(&user_identifier);
         let ids = erase::session_ids(&state.db, &client.id, scope).await?;
         state.chat.stop_session_replies(&ids).await;
-        let erased = erase::erase(&state.db, &client.id, scope).await?;
+        let hooks = &state.chat.webhooks;
+        let hook = (hooks.wants(&state.db, Some(&client.id), EventType::VisitorErased)).await;
+        let erased = erase::erase(&state.db, &client.id, scope, hook).await?;
+        if hook {
+            hooks.wake();
+        }
         for id in &ids {
             state.chat.snapshots.forget(id);
         }
@@ -814,6 +836,10 @@ impl Example for Transcript {
                     model: None,
                     status: None,
                     feedback: None,
+                    ttft_ms: None,
+                    reply_ms: None,
+                    prompt_tokens: None,
+                    completion_tokens: None,
                 },
                 TranscriptMessage {
                     id: EXAMPLE_REPLY.into(),
@@ -828,6 +854,10 @@ impl Example for Transcript {
                         comment: Some("Quick and clear".into()),
                         updated_at: rfc3339(EXAMPLE_TIME + 9_000),
                     }),
+                    ttft_ms: Some(420),
+                    reply_ms: Some(2600),
+                    prompt_tokens: Some(310),
+                    completion_tokens: Some(12),
                 },
             ],
             file: None,
