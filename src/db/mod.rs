@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod app_meta;
 pub mod clients;
+pub mod cluster;
 pub mod conversations;
 pub mod direct;
 pub mod erase;
@@ -64,6 +65,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "reply metrics retention",
                 include_str!("../../migrations/sqlite/0006_reply_metrics_retention.sql"),
             ),
+            (
+                10,
+                "several instances",
+                include_str!("../../migrations/sqlite/0010_several_instances.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -95,6 +101,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 6,
                 "reply metrics retention",
                 include_str!("../../migrations/postgres/0006_reply_metrics_retention.sql"),
+            ),
+            (
+                10,
+                "several instances",
+                include_str!("../../migrations/postgres/0010_several_instances.sql"),
             ),
         ],
     };

@@ -232,8 +232,16 @@ impl TestApp {
 
     /// A second instance of the service on this one's database, as behind a load balancer.
     pub async fn another_instance(&self) -> TestApp {
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// [`another_instance`](Self::another_instance) after `tweak` may change its settings.
+    pub async fn another_instance_with(
+        &self,
+        tweak: impl FnOnce(&mut HashMap<String, String>),
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        start(dir, self.database_url.clone(), |_| {}).await
+        start(dir, self.database_url.clone(), tweak).await
     }
 
     pub fn url(&self, path: &str) -> String {
