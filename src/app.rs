@@ -108,7 +108,9 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     let path = req.uri().path().to_string();
     let started = Instant::now();
     let bearer_path = path.starts_with("/api/auth") || path.starts_with("/api/clients");
-    let resp = match ep.call(req).await {
+    // Every line logged while handling the request names this instance.
+    let span = tracing::info_span!("request", instance = crate::cluster::instance_id());
+    let resp = match tracing::Instrument::instrument(ep.call(req), span).await {
         Ok(resp) => resp.into_response(),
         Err(err) => to_json_error(err, bearer_path),
     };
