@@ -1,4 +1,5 @@
-//! Several instances on one database (API.md, "Several instances"): this instance's id, and
+//! Several instances on one database (API.md, "Several instances"): this instance's id (as
+//! configured, `ops::make_instance_id`) where settings are not at hand, and
 //! background jobs that run once across all instances instead of once in each.
 //!
 //! A job takes a PostgreSQL advisory lock named after it (`pg_try_advisory_lock`, held on
@@ -16,23 +17,16 @@ use crate::db::{Db, DbKind, cluster, now_ms};
 
 static INSTANCE_ID: OnceLock<String> = OnceLock::new();
 
-/// This process's instance id: `INSTANCE_ID` when set, else the host name and a random
-/// suffix. The same for the life of the process.
+/// Takes the configured instance id (`Settings::instance_id`) as this process's, for the
+/// parts that have no settings at hand (log spans, reply tasks, jobs). The first call wins:
+/// a process is one instance (tests that start two apps in one process share it).
+pub fn adopt_instance_id(id: &str) {
+    let _ = INSTANCE_ID.set(id.to_string());
+}
+
+/// This process's instance id (see [`adopt_instance_id`]).
 pub fn instance_id() -> &'static str {
-    INSTANCE_ID.get_or_init(|| {
-        std::env::var("INSTANCE_ID")
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty() && s.len() <= 64)
-            .unwrap_or_else(|| {
-                let host = std::env::var("HOSTNAME")
-                    .ok()
-                    .filter(|h| !h.is_empty())
-                    .unwrap_or_else(|| "chatbot".into());
-                let suffix = uuid::Uuid::new_v4().simple().to_string();
-                format!("{host}-{}", &suffix[..8])
-            })
-    })
+    INSTANCE_ID.get_or_init(|| crate::ops::make_instance_id(None))
 }
 
 /// Runs `job` unless another instance runs it now or ran it less than `every` ago (ninety

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::domain::ProviderKind;
+use crate::domain::{ProviderKind, SignupMode};
 
 /// Which database a `DATABASE_URL` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +169,11 @@ pub struct Settings {
     /// The demo client may use the configured provider: only with `DEMO_CLIENT=true` set
     /// explicitly; by default it answers with the offline provider.
     pub demo_client_paid: bool,
+    /// `SIGNUP_MODE`: `open` (default), `approval` (new accounts pending) or `closed`.
+    pub signup_mode: SignupMode,
+    /// `INSTANCE_ID`, else `<hostname>-<pid>-<random>` made once per start
+    /// (`ops::make_instance_id`): which instance this is, in health, metrics and logs.
+    pub instance_id: String,
 }
 
 /// What the HTTP server allows a connection: how long a request's head and body may take
@@ -371,6 +376,11 @@ impl Settings {
             demo_client,
             demo_client_paid,
             edge: EdgeSettings::from_lookup(&var)?,
+            signup_mode: match var("SIGNUP_MODE") {
+                Some(m) => m.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+                None => SignupMode::Open,
+            },
+            instance_id: crate::ops::make_instance_id(var("INSTANCE_ID")),
         })
     }
 
@@ -507,6 +517,7 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("AI_PROVIDER", "gpt"),
             ("LOG_FORMAT", "xml"),
+            ("SIGNUP_MODE", "invite"),
         ] {
             let mut map = HashMap::new();
             map.insert(k.to_string(), v.to_string());

@@ -31,6 +31,7 @@ impl AppState {
             )
             .shared_through(&db),
         );
+        crate::cluster::adopt_instance_id(&settings.instance_id);
         let keys = Arc::new(KeyCache::new(db.kind));
         let chat = Chat::new(db.clone(), &settings);
         // The URLs were checked when the settings were read, so this fails only on a bug;

@@ -190,7 +190,8 @@ impl ReplyHub {
     /// Runs a generation task, tracked so shutdown can wait for it to store its message.
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let span = tracing::info_span!("reply", instance = crate::cluster::instance_id());
-        self.tasks.spawn(tracing::Instrument::instrument(task, span));
+        self.tasks
+            .spawn(tracing::Instrument::instrument(task, span));
     }
 
     /// The reply with this id if the owner has it.

@@ -24,4 +24,5 @@ mod openapi;
 mod owners;
 mod providers;
 mod sessions;
+mod staff;
 mod widget;
