@@ -407,3 +407,36 @@ async fn two_instances_starting_together_migrate_once() {
     assert_eq!(applied, unique, "each migration once");
     assert!(applied.contains(&10));
 }
+
+#[tokio::test]
+async fn a_background_job_runs_on_one_instance_per_period() {
+    if !on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let (one, two) = (
+        Db::connect(&url).await.unwrap(),
+        Db::connect(&url).await.unwrap(),
+    );
+    one.migrate().await.unwrap();
+    let every = Duration::from_secs(600);
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    let job = || async {
+        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Long enough that the other instance tries while this one runs.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (a, b) = tokio::join!(
+        chatbot::cluster::run_once_across_instances(&one, "test-job", every, job),
+        chatbot::cluster::run_once_across_instances(&two, "test-job", every, job),
+    );
+    let ran = [a.unwrap().is_some(), b.unwrap().is_some()];
+    assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}");
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Later in the same period, neither runs it again.
+    let again = chatbot::cluster::run_once_across_instances(&two, "test-job", every, job)
+        .await
+        .unwrap();
+    assert!(again.is_none());
+}
