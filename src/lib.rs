@@ -15,6 +15,8 @@ pub mod cli;
 pub mod cluster;
 /// Settings from the environment.
 pub mod config;
+/// The console web app at `/console`, embedded like the widget.
+pub mod console;
 /// The database pool, migrations and queries.
 pub mod db;
 /// The demo client behind `/widget/demo`.
@@ -39,5 +41,7 @@ pub mod retention;
 pub mod state;
 /// Logging setup.
 pub mod telemetry;
+/// Events sent to other systems: subscriptions, the outbox's delivery worker, signatures.
+pub mod webhooks;
 /// The embedded chat widget and its demo page.
 pub mod widget;

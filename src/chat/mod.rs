@@ -33,6 +33,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::domain::ProviderKind;
 use crate::providers::Providers;
+use crate::webhooks::Webhooks;
 
 /// How many stored messages are read to pick the history that fits its budget.
 pub const HISTORY_WINDOW: i64 = 60;
@@ -53,6 +54,8 @@ pub struct Chat {
     pub session_timeout: Duration,
     /// On PostgreSQL: replies shared with the other instances (`remote`).
     pub remote: Option<Arc<remote::Remote>>,
+    /// Which events go to the outbox, and the delivery worker's wake-up.
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl Chat {
@@ -69,6 +72,7 @@ impl Chat {
             session_timeout: settings.session_timeout,
             remote: (db.kind == crate::db::DbKind::Postgres)
                 .then(|| remote::Remote::new(db.clone())),
+            webhooks: Arc::new(Webhooks::new(&db, settings.webhooks.clone())),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod oauth_states;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -72,6 +73,16 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 include_str!("../../migrations/sqlite/0007_staff_roles_status.sql"),
             ),
             (
+                8,
+                "webhooks",
+                include_str!("../../migrations/sqlite/0008_webhooks.sql"),
+            ),
+            (
+                9,
+                "analytics rollups",
+                include_str!("../../migrations/sqlite/0009_analytics_rollups.sql"),
+            ),
+            (
                 10,
                 "several instances",
                 include_str!("../../migrations/sqlite/0010_several_instances.sql"),
@@ -112,6 +123,16 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 7,
                 "staff roles status",
                 include_str!("../../migrations/postgres/0007_staff_roles_status.sql"),
+            ),
+            (
+                8,
+                "webhooks",
+                include_str!("../../migrations/postgres/0008_webhooks.sql"),
+            ),
+            (
+                9,
+                "analytics rollups",
+                include_str!("../../migrations/postgres/0009_analytics_rollups.sql"),
             ),
             (
                 10,

@@ -235,7 +235,7 @@ impl TestApp {
         self.another_instance_with(|_| {}).await
     }
 
-    /// [`another_instance`](Self::another_instance) after `tweak` may change its settings.
+    /// The same with its environment changed by `tweak`.
     pub async fn another_instance_with(
         &self,
         tweak: impl FnOnce(&mut HashMap<String, String>),

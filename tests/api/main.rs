@@ -4,6 +4,7 @@
 mod abuse;
 mod auth;
 mod clients;
+mod console;
 mod edge;
 mod errors;
 mod feedback;
@@ -23,6 +24,11 @@ mod newcomer;
 mod openapi;
 mod owners;
 mod providers;
+/// A local webhook receiver (shared with the restart test).
+#[path = "../support/webhook_receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
 mod sessions;
 mod staff;
+mod webhooks;
 mod widget;
