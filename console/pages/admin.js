@@ -122,7 +122,7 @@ function Users({ route, setQuery, me }) {
         <thead><tr><th scope="col">User</th><th scope="col">Role</th><th scope="col">Status</th><th scope="col">Joined</th>
           <th scope="col" class="actions"><span class="visually-hidden">Actions</span></th></tr></thead>
         <tbody>${users.map((u) => html`<tr key=${u.id}>
-          <td><strong>${u.email}</strong>${u.name ? html`<div class="muted small">${u.name}</div>` : null}</td>
+          <td><strong>${u.email}</strong>${me && u.id === me.id ? html` <span class="muted small">(you)</span>` : null}${u.name ? html`<div class="muted small">${u.name}</div>` : null}</td>
           <td><span class="cell-label">Role</span>${u.role === 'staff' ? html`<span class="badge badge-accent">staff</span>` : 'user'}</td>
           <td><span class="cell-label">Status</span><span class=${`badge ${statusBadge(u.status)}`}>${u.status || '—'}</span></td>
           <td class="nowrap"><span class="cell-label">Joined</span>${fmtDate(u.createdAt)}</td>

@@ -446,7 +446,7 @@ test('the staff pages: refused to a plain user, working for staff', async () => 
   const probe = await call('/api/admin/health', { token: owner.token });
   assert.equal(probe.status, 403, 'the admin API refuses a plain user');
   const staff = makeStaff(`staff-${Date.now()}@example.com`);
-  const pending = await register(`pending-${Date.now()}@example.com`);
+  const member = await register(`member-${Date.now()}@example.com`);
   const { context, page, problems } = await consolePage(staff);
   await open(page, '/admin');
   // The dashboard's numbers are the API's.
@@ -458,17 +458,17 @@ test('the staff pages: refused to a plain user, working for staff', async () => 
   const usersCard = page.getByRole('region', { name: 'Users' });
   assert.match(await usersCard.innerText(), new RegExp(`Total\\s+${dash.users.total}\\b`));
   await page.getByRole('link', { name: 'Users' }).click();
-  await page.getByRole('searchbox').fill(pending.email);
+  await page.getByRole('searchbox').fill(member.email);
   await page.getByRole('button', { name: 'Search' }).click();
-  const row = page.getByRole('row').filter({ hasText: pending.email });
+  const row = page.getByRole('row').filter({ hasText: member.email });
   await row.waitFor();
-  await row.getByRole('button', { name: `Disable ${pending.email}` }).click();
+  await row.getByRole('button', { name: `Disable ${member.email}` }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Disable' }).click();
-  await row.getByRole('button', { name: `Enable ${pending.email}` }).waitFor();
-  const login = await call('/api/auth/login', { method: 'POST', body: { email: pending.email, password: PASSWORD } });
+  await row.getByRole('button', { name: `Enable ${member.email}` }).waitFor();
+  const login = await call('/api/auth/login', { method: 'POST', body: { email: member.email, password: PASSWORD } });
   assert.equal(login.status, 403, 'a disabled account cannot sign in');
-  await row.getByRole('button', { name: `Enable ${pending.email}` }).click();
-  await row.getByRole('button', { name: `Disable ${pending.email}` }).waitFor();
+  await row.getByRole('button', { name: `Enable ${member.email}` }).click();
+  await row.getByRole('button', { name: `Disable ${member.email}` }).waitFor();
   await page.getByRole('link', { name: 'Clients' }).click();
   await page.getByRole('row').filter({ hasText: site.name }).first().waitFor();
   await page.getByRole('link', { name: 'Health' }).click();
