@@ -333,6 +333,47 @@ test('errors in the API\'s words with a retry; the list by keyboard alone', asyn
   await context.close();
 });
 
+/** Starts a streamed reply, cancels it after its `start` event; answers the reply's id. */
+async function cancelledReply(sessionId, message) {
+  const resp = await fetch(`${SERVICE}/api/chat/messages/stream`, {
+    method: 'POST', headers: { 'x-api-key': site.sk, 'content-type': 'application/json' },
+    body: JSON.stringify({ sessionId, message }),
+  });
+  assert.equal(resp.status, 200);
+  const reader = resp.body.getReader();
+  let text = '';
+  let id = null;
+  while (!id) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error('the stream ended before start');
+    text += new TextDecoder().decode(value);
+    const m = /event: start\ndata: (.*)\n/.exec(text);
+    if (m) id = JSON.parse(m[1]).messageId;
+  }
+  const cancel = await call(`/api/chat/messages/${id}/cancel`, { method: 'POST', key: site.sk });
+  assert.ok(cancel.status < 300, JSON.stringify(cancel.body));
+  while (!(await reader.read()).done) { /* to the end of the stream */ }
+  return id;
+}
+
+test('a cancelled reply shows as cancelled in the transcript', async () => {
+  const sid = await conversation('impatient-visitor', ['What are your opening hours?']);
+  await cancelledReply(sid, 'Tell me everything about your workshop and its prices');
+  const t = await waitFor(async () => {
+    const r = await call(`/api/clients/${site.id}/sessions/${sid}`, { key: site.sk });
+    return r.body.messages.length === 4 ? r.body : null;
+  });
+  assert.equal(t.messages[3].status, 'cancelled');
+  const { context, page, problems } = await consolePage(owner);
+  await open(page, sitePath(`conversations/${sid}`));
+  const items = page.getByRole('list', { name: 'Messages, oldest first' }).getByRole('listitem');
+  await items.nth(3).waitFor();
+  assert.match(await items.nth(1).innerText(), /Complete/);
+  assert.match(await items.nth(3).innerText(), /Cancelled/);
+  assertNoProblems(problems, [NOT_SIGNED_IN]);
+  await context.close();
+});
+
 test('analytics: ranges, by hour, the by-model table and the numbers as a table', async () => {
   const { context, page, problems } = await consolePage(owner);
   await open(page, sitePath('analytics'));
