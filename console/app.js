@@ -140,17 +140,17 @@ function UserMenu({ user, onSignOut }) {
   }, [open]);
   const initial = (user.name || user.email || '?').trim().charAt(0).toUpperCase();
   return html`<div class="user-menu" ref=${ref}>
-    <button type="button" class="user-button" aria-expanded=${open ? 'true' : 'false'} aria-haspopup="true"
+    <button type="button" class="user-button" aria-expanded=${open ? 'true' : 'false'} aria-controls="user-menu"
       onClick=${() => setOpen(!open)}>
       <span class="avatar" aria-hidden="true">${initial}</span>
       <span class="user-email">${user.email}</span>
       <span class="visually-hidden">Account menu</span>
     </button>
-    ${open ? html`<div class="menu" role="menu">
+    ${open ? html`<div class="menu" id="user-menu">
       <div class="menu-head"><strong>${user.name || 'Signed in'}</strong><span>${user.email}</span></div>
-      <a role="menuitem" class="menu-item" href="#/account" onClick=${() => setOpen(false)}>Account</a>
-      <a role="menuitem" class="menu-item" href="#/sites" onClick=${() => setOpen(false)}>All sites</a>
-      <button role="menuitem" type="button" class="menu-item" onClick=${() => { setOpen(false); onSignOut(); }}>Sign out</button>
+      <a class="menu-item" href="#/account" onClick=${() => setOpen(false)}>Account</a>
+      <a class="menu-item" href="#/sites" onClick=${() => setOpen(false)}>All sites</a>
+      <button type="button" class="menu-item" onClick=${() => { setOpen(false); onSignOut(); }}>Sign out</button>
     </div>` : null}
   </div>`;
 }
@@ -216,6 +216,17 @@ function Shell({ user, route }) {
     if (siteId) refreshSite();
   }, [siteId]);
   useEffect(() => { setNavOpen(false); }, [route.path]);
+  useEffect(() => {
+    if (!navOpen) return undefined;
+    const esc = (e) => {
+      if (e.key !== 'Escape') return;
+      setNavOpen(false);
+      const t = document.querySelector('.nav-toggle');
+      if (t) t.focus();
+    };
+    document.addEventListener('keydown', esc);
+    return () => document.removeEventListener('keydown', esc);
+  }, [navOpen]);
 
   const staff = user && user.role === 'staff';
   const def = route.def;
@@ -268,6 +279,7 @@ function Shell({ user, route }) {
     </header>
     <div class="layout">
       <${Nav} siteId=${siteId} active=${active} staff=${staff} open=${navOpen} onNavigate=${() => setNavOpen(false)} />
+      ${navOpen ? html`<div class="nav-scrim" aria-hidden="true" onClick=${() => setNavOpen(false)}></div>` : null}
       <main id="main" class="main" tabindex="-1">${body}</main>
     </div>
   </div>`;

@@ -84,7 +84,8 @@ test('sign-up to a chat on the owner\'s own site, and the sign-in survives a rel
 
   // Signing out ends it: a reload lands on the sign-in page.
   await page.getByRole('button', { name: /Account menu/ }).click();
-  await page.getByRole('menuitem', { name: 'Sign out' }).click();
+  await axe(page, 'account menu open');
+  await page.locator('#user-menu').getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
   await page.reload();
   await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
@@ -217,6 +218,9 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).waitFor({ state: 'visible' });
   await page.waitForTimeout(300); // the drawer's slide
   await shoot(page, 'nav-open');
+  await page.keyboard.press('Escape');
+  await page.getByRole('navigation', { name: 'Main' }).waitFor({ state: 'hidden' });
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'nav-toggle', 'focus back on the menu button');
 
   // Delete the site, with its name typed.
   await page.setViewportSize(DESKTOP);
@@ -291,5 +295,33 @@ test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot
   await page.getByRole('heading', { name: 'Your account is awaiting approval' }).waitFor();
   await axe(page, 'pending');
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 403/]);
+  await context.close();
+});
+
+test('settings: saved as typed, and a bad value is said next to its field', async () => {
+  const { context, page, problems } = await newPage(browser);
+  const email = freshEmail();
+  await signUp(page, email);
+  const siteId = await createSite(page, 'Settings shop', ['https://one.example']);
+  await page.goto(consoleUrl(`#/sites/${siteId}/settings`));
+  await page.getByLabel('Allowed origins').fill('https://one.example\nhttps://two.example');
+  await page.getByLabel('AI provider').selectOption('offline');
+  await page.getByLabel('System prompt').fill('You speak for a bicycle shop.');
+  await page.getByLabel('Temperature').fill('5');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByText('temperature must be between 0 and 2').waitFor();
+  assert.equal(await page.getByLabel('Temperature').getAttribute('aria-invalid'), 'true');
+  await page.getByLabel('Temperature').fill('0.3');
+  await page.getByLabel('Keep conversations for (days)').fill('30');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByText('Settings saved').waitFor();
+  const { body } = await asUser(await bearer(email), 'GET', `/api/clients/${siteId}`);
+  assert.deepEqual(body.allowedOrigins, ['https://one.example', 'https://two.example']);
+  assert.equal(body.aiProvider, 'offline');
+  assert.equal(body.systemPrompt, 'You speak for a bicycle shop.');
+  assert.equal(body.temperature, 0.3);
+  assert.equal(body.retentionDays, 30);
+  assert.ok(await page.getByText('All changes saved').isVisible());
+  assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 400/]);
   await context.close();
 });
