@@ -200,6 +200,11 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
   await checkPage(page, '#/sites', 'sites', (p) => p.locator('.site-card').first().waitFor());
   await checkPage(page, `#/sites/${siteId}/settings`, 'settings', (p) => p.getByRole('heading', { name: 'Assistant' }).waitFor());
   await checkPage(page, `#/sites/${siteId}/install`, 'install', (p) => p.getByRole('heading', { name: 'API keys' }).waitFor());
+  // On a phone the keys table keeps its Revoke buttons in view (no scrolling inside the table).
+  await page.setViewportSize({ width: 390, height: 844 });
+  const revoke = await page.getByRole('button', { name: /^Revoke / }).first().boundingBox();
+  assert.ok(revoke && revoke.x + revoke.width <= 390, `Revoke in view at 390 px: ${JSON.stringify(revoke)}`);
+  await page.setViewportSize(DESKTOP);
   await checkPage(page, `#/sites/${siteId}/appearance`, 'appearance', (p) => p.getByTestId('widget-preview').locator(role('panel')).waitFor());
   await checkPage(page, '#/account', 'account', (p) => p.getByRole('heading', { name: 'Password' }).waitFor());
   await checkPage(page, '#/pending', 'pending', (p) => p.getByRole('heading', { level: 1 }).waitFor());
