@@ -330,3 +330,18 @@ test('settings: saved as typed, and a bad value is said next to its field', asyn
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 400/]);
   await context.close();
 });
+
+test('two tabs reloading at once both stay signed in (refreshes take turns)', async () => {
+  const { context, page, problems } = await newPage(browser);
+  await signUp(page, freshEmail());
+  const other = await context.newPage();
+  await other.goto(consoleUrl('#/account'));
+  await other.getByRole('heading', { name: 'Account', level: 1 }).waitFor();
+  for (let i = 0; i < 3; i++) {
+    await Promise.all([page.reload(), other.reload()]);
+    await page.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
+    await other.getByRole('heading', { name: 'Account', level: 1 }).waitFor();
+  }
+  assertNoProblems(problems, NOT_SIGNED_IN);
+  await context.close();
+});
