@@ -3,7 +3,7 @@
 // A page draws only its content; the shell draws everything around it.
 import { html, render, useState, useEffect, useMemo, useCallback, useRef } from './lib.js';
 import { api, auth } from './api.js';
-import { Loading, ErrorBox, Empty } from './ui.js';
+import { Loading, ErrorBox, Empty, PageHeader } from './ui.js';
 
 /** The route table: hash path pattern, page module, and what the route needs. */
 const ROUTES = [
@@ -236,10 +236,10 @@ function Shell({ user, route }) {
   let body;
   if (!def) {
     document.title = 'Not found · Console';
-    body = html`<${Empty} title="There is no such page"><a class="btn btn-primary" href="#/sites">Go to your sites</a><//>`;
+    body = html`<${PageHeader} title="Not found" /><${Empty} title="There is no such page"><a class="btn btn-primary" href="#/sites">Go to your sites</a><//>`;
   } else if (def.staff && !staff) {
     document.title = 'Staff only · Console';
-    body = html`<${Empty} title="Staff only"><p>These pages are for the service's staff.</p><a class="btn" href="#/sites">Back to your sites</a><//>`;
+    body = html`<${PageHeader} title="Admin" /><${Empty} title="Staff only"><p>These pages are for the service's staff.</p><a class="btn" href="#/sites">Back to your sites</a><//>`;
   } else if (def.site && siteError) {
     body = html`<${ErrorBox} error=${siteError} retry=${refreshSite} />`;
   } else if (def.site && (!site || site.id !== siteId)) {

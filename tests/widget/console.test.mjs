@@ -289,8 +289,14 @@ test('sign-in variants: Google when configured, closed sign-up, and an account a
 
 test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot make a site', async () => {
   const { context, page, problems } = await newPage(browser);
-  // A pending account may sign in, but making a site answers 403.
+  // What the service answers a pending account: its profile says so, and making a site is 403.
+  await page.route('**/api/auth/profile', async (route) => {
+    const resp = await route.fetch();
+    const user = await resp.json();
+    await route.fulfill({ response: resp, json: { ...user, status: 'pending' } });
+  });
   await signUp(page, freshEmail());
+  await page.getByRole('link', { name: 'Awaiting approval' }).first().waitFor();
   await page.route('**/api/clients', (route) => (route.request().method() === 'POST'
     ? route.fulfill({ status: 403, contentType: 'application/json', body: JSON.stringify({ error: 'Account pending approval', detail: 'A staff member approves new accounts' }) })
     : route.continue()));
@@ -299,6 +305,10 @@ test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot
   await page.getByRole('button', { name: 'Create site' }).click();
   await page.getByRole('heading', { name: 'Your account is awaiting approval' }).waitFor();
   await axe(page, 'pending');
+  // Approved meanwhile: "Check again" reads the profile and goes on to make the site.
+  await page.unroute('**/api/auth/profile');
+  await page.getByRole('button', { name: 'Check again' }).click();
+  await page.getByRole('heading', { name: 'New site' }).waitFor();
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 403/]);
   await context.close();
 });
