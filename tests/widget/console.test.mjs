@@ -261,6 +261,11 @@ test('changing the password keeps this console signed in and the new password wo
   await page.getByText('The current password is wrong').waitFor();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+  // The old password no longer works, in the API's words.
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').getByText('Invalid email or password').waitFor();
   await signIn(page, email, 'a brand new passphrase');
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 400/]);
   await context.close();
