@@ -360,3 +360,22 @@ test('two tabs reloading at once both stay signed in (refreshes take turns)', as
   assertNoProblems(problems, NOT_SIGNED_IN);
   await context.close();
 });
+
+test('install: "Try it" allows this server\'s origin on request and opens the demo page with the new key', async () => {
+  const { context, page, problems } = await newPage(browser);
+  await signUp(page, freshEmail());
+  await createSite(page, 'Demo shop', ['https://demo-shop.example']);
+  const service = new URL(consoleUrl()).origin;
+  await page.getByRole('button', { name: `Allow ${service}` }).click();
+  const link = page.getByRole('link', { name: /Open the demo page with this key/ });
+  await link.waitFor();
+  const href = new URL(await link.getAttribute('href'), service);
+  assert.equal(href.pathname, '/widget/demo');
+  const demo = await context.newPage();
+  await demo.goto(href.toString());
+  await demo.locator(role('launcher')).click();
+  await demo.locator(role('panel')).waitFor({ state: 'visible' });
+  await demo.waitForFunction(() => window.Chatbot && window.Chatbot.sessionId);
+  assertNoProblems(problems, NOT_SIGNED_IN);
+  await context.close();
+});
