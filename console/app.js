@@ -67,10 +67,18 @@ function navigate(hash) {
   if (location.hash !== h) location.hash = h;
 }
 
+// Set when the hash path changes (not its query): the next page shown takes the focus, so
+// keyboard and screen-reader users start at its heading instead of the link they followed.
+let moved = false;
+
 function useRoute() {
   const [route, setRoute] = useState(() => parseHash(location.hash));
   useEffect(() => {
-    const on = () => setRoute(parseHash(location.hash));
+    const on = () => setRoute((old) => {
+      const next = parseHash(location.hash);
+      if (next.path !== old.path) moved = true;
+      return next;
+    });
     window.addEventListener('hashchange', on);
     return () => window.removeEventListener('hashchange', on);
   }, []);
@@ -97,6 +105,15 @@ function PageHost({ name, props }) {
     loadPage(name).then((Page) => { if (live) setState({ name, Page, missing: !Page }); });
     return () => { live = false; };
   }, [name]);
+  useEffect(() => {
+    if (!moved || !state.Page || state.name !== name) return;
+    moved = false;
+    const heading = document.querySelector('#main h1');
+    if (heading) {
+      heading.setAttribute('tabindex', '-1');
+      heading.focus({ preventScroll: true });
+    }
+  }, [state.Page, props.route && props.route.path]);
   if (state.name !== name) return html`<${Loading} />`;
   if (state.missing) {
     document.title = 'Not built yet · Console';

@@ -218,6 +218,8 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
   await page.getByRole('button', { name: 'Navigation' }).click();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Appearance' }).click();
   await page.getByRole('heading', { name: 'Appearance', level: 1 }).waitFor();
+  await page.waitForFunction(() => document.activeElement && document.activeElement.tagName === 'H1');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Appearance', 'the new page takes the focus');
   await shoot(page, 'nav-after');
   await page.getByRole('button', { name: 'Navigation' }).click();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).waitFor({ state: 'visible' });
