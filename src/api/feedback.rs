@@ -11,7 +11,9 @@ use super::{ApiTags, rfc3339};
 use crate::api::scheme::ChatAuth;
 use crate::db::{feedback, messages};
 use crate::domain::MessageRole;
-use crate::error::{ApiError, ApiResult};
+use crate::domain::webhook::EventType;
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The longest comment, in characters.
@@ -97,10 +99,12 @@ impl FeedbackApi {
         auth: ChatAuth,
         message_id: Path<String>,
         body: Json<FeedbackRequest>,
-    ) -> ApiResult<Json<FeedbackSaved>> {
+    ) -> Answer<Json<FeedbackSaved>, { KEY | BODY | NOT_FOUND }> {
         let rating = parse_rating(&body.0.rating)?;
         let comment = parse_comment(body.0.comment)?;
         let m = rateable(&state, &auth, &message_id).await?;
+        let hooks = &state.chat.webhooks;
+        let hook = (hooks.wants(&state.db, auth.client_id(), EventType::FeedbackCreated)).await;
         let updated_at = feedback::upsert(
             &state.db,
             &feedback::NewFeedback {
@@ -109,9 +113,13 @@ impl FeedbackApi {
                 client_id: auth.client_id(),
                 rating,
                 comment: comment.as_deref(),
+                hook,
             },
         )
         .await?;
+        if hook {
+            hooks.wake();
+        }
         tracing::info!(rating, "feedback");
         Ok(Json(FeedbackSaved {
             message_id: m.id,
@@ -129,7 +137,7 @@ impl FeedbackApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         message_id: Path<String>,
-    ) -> ApiResult<DeleteFeedbackResponse> {
+    ) -> Answer<DeleteFeedbackResponse, { KEY | NOT_FOUND }> {
         let m = rateable(&state, &auth, &message_id).await?;
         feedback::delete(&state.db, &m.id).await?;
         Ok(DeleteFeedbackResponse::Deleted)

@@ -23,6 +23,11 @@ mod newcomer;
 mod openapi;
 mod owners;
 mod providers;
+/// A local webhook receiver (shared with the restart test).
+#[path = "../support/webhook_receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
 mod sessions;
 mod staff;
+mod webhooks;
 mod widget;
