@@ -200,6 +200,11 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
   await checkPage(page, '#/sites', 'sites', (p) => p.locator('.site-card').first().waitFor());
   await checkPage(page, `#/sites/${siteId}/settings`, 'settings', (p) => p.getByRole('heading', { name: 'Assistant' }).waitFor());
   await checkPage(page, `#/sites/${siteId}/install`, 'install', (p) => p.getByRole('heading', { name: 'API keys' }).waitFor());
+  // On a phone the keys table keeps its Revoke buttons in view (no scrolling inside the table).
+  await page.setViewportSize({ width: 390, height: 844 });
+  const revoke = await page.getByRole('button', { name: /^Revoke / }).first().boundingBox();
+  assert.ok(revoke && revoke.x + revoke.width <= 390, `Revoke in view at 390 px: ${JSON.stringify(revoke)}`);
+  await page.setViewportSize(DESKTOP);
   await checkPage(page, `#/sites/${siteId}/appearance`, 'appearance', (p) => p.getByTestId('widget-preview').locator(role('panel')).waitFor());
   await checkPage(page, '#/account', 'account', (p) => p.getByRole('heading', { name: 'Password' }).waitFor());
   await checkPage(page, '#/pending', 'pending', (p) => p.getByRole('heading', { level: 1 }).waitFor());
@@ -213,6 +218,8 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
   await page.getByRole('button', { name: 'Navigation' }).click();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Appearance' }).click();
   await page.getByRole('heading', { name: 'Appearance', level: 1 }).waitFor();
+  await page.waitForFunction(() => document.activeElement && document.activeElement.tagName === 'H1');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Appearance', 'the new page takes the focus');
   await shoot(page, 'nav-after');
   await page.getByRole('button', { name: 'Navigation' }).click();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).waitFor({ state: 'visible' });
@@ -256,6 +263,11 @@ test('changing the password keeps this console signed in and the new password wo
   await page.getByText('The current password is wrong').waitFor();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+  // The old password no longer works, in the API's words.
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').getByText('Invalid email or password').waitFor();
   await signIn(page, email, 'a brand new passphrase');
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 400/]);
   await context.close();
@@ -284,8 +296,14 @@ test('sign-in variants: Google when configured, closed sign-up, and an account a
 
 test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot make a site', async () => {
   const { context, page, problems } = await newPage(browser);
-  // A pending account may sign in, but making a site answers 403.
+  // What the service answers a pending account: its profile says so, and making a site is 403.
+  await page.route('**/api/auth/profile', async (route) => {
+    const resp = await route.fetch();
+    const user = await resp.json();
+    await route.fulfill({ response: resp, json: { ...user, status: 'pending' } });
+  });
   await signUp(page, freshEmail());
+  await page.getByRole('link', { name: 'Awaiting approval' }).first().waitFor();
   await page.route('**/api/clients', (route) => (route.request().method() === 'POST'
     ? route.fulfill({ status: 403, contentType: 'application/json', body: JSON.stringify({ error: 'Account pending approval', detail: 'A staff member approves new accounts' }) })
     : route.continue()));
@@ -294,6 +312,10 @@ test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot
   await page.getByRole('button', { name: 'Create site' }).click();
   await page.getByRole('heading', { name: 'Your account is awaiting approval' }).waitFor();
   await axe(page, 'pending');
+  // Approved meanwhile: "Check again" reads the profile and goes on to make the site.
+  await page.unroute('**/api/auth/profile');
+  await page.getByRole('button', { name: 'Check again' }).click();
+  await page.getByRole('heading', { name: 'New site' }).waitFor();
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 403/]);
   await context.close();
 });
@@ -323,5 +345,39 @@ test('settings: saved as typed, and a bad value is said next to its field', asyn
   assert.equal(body.retentionDays, 30);
   assert.ok(await page.getByText('All changes saved').isVisible());
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 400/]);
+  await context.close();
+});
+
+test('two tabs reloading at once both stay signed in (refreshes take turns)', async () => {
+  const { context, page, problems } = await newPage(browser);
+  await signUp(page, freshEmail());
+  const other = await context.newPage();
+  await other.goto(consoleUrl('#/account'));
+  await other.getByRole('heading', { name: 'Account', level: 1 }).waitFor();
+  for (let i = 0; i < 3; i++) {
+    await Promise.all([page.reload(), other.reload()]);
+    await page.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
+    await other.getByRole('heading', { name: 'Account', level: 1 }).waitFor();
+  }
+  assertNoProblems(problems, NOT_SIGNED_IN);
+  await context.close();
+});
+
+test('install: "Try it" allows this server\'s origin on request and opens the demo page with the new key', async () => {
+  const { context, page, problems } = await newPage(browser);
+  await signUp(page, freshEmail());
+  await createSite(page, 'Demo shop', ['https://demo-shop.example']);
+  const service = new URL(consoleUrl()).origin;
+  await page.getByRole('button', { name: `Allow ${service}` }).click();
+  const link = page.getByRole('link', { name: /Open the demo page with this key/ });
+  await link.waitFor();
+  const href = new URL(await link.getAttribute('href'), service);
+  assert.equal(href.pathname, '/widget/demo');
+  const demo = await context.newPage();
+  await demo.goto(href.toString());
+  await demo.locator(role('launcher')).click();
+  await demo.locator(role('panel')).waitFor({ state: 'visible' });
+  await demo.waitForFunction(() => window.Chatbot && window.Chatbot.sessionId);
+  assertNoProblems(problems, NOT_SIGNED_IN);
   await context.close();
 });
