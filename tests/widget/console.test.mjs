@@ -287,6 +287,14 @@ test('sign-in variants: Google when configured, closed sign-up, and an account a
   await page.goto(consoleUrl('#/register'));
   await page.getByText('Sign-up is closed on this service').waitFor();
   assert.equal(await page.getByRole('button', { name: 'Create account' }).count(), 0);
+  // SIGNUP_MODE=approval: the register page says new accounts wait.
+  const approval = await context.newPage();
+  await approval.route('**/api/auth/methods', (route) => route.fulfill({
+    status: 200, contentType: 'application/json', body: JSON.stringify({ password: true, google: false, signup: 'approval' }),
+  }));
+  await approval.goto(consoleUrl('#/register'));
+  await approval.getByText("wait for a staff member's approval").waitFor();
+  assert.equal(await approval.getByRole('link', { name: 'Continue with Google' }).count(), 0, 'no Google button when it is off');
   assertNoProblems(problems, NOT_SIGNED_IN);
   await context.close();
 });
