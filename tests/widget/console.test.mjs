@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, newPage, startHost, pageUrl, HOST, role, openWidget, assertNoProblems } from './harness.mjs';
 import {
-  consoleUrl, freshEmail, signUp, signIn, bearer, asUser, createSite, checkPage, settled, axe, shoot, PASSWORD, DESKTOP, SHOTS,
+  consoleUrl, freshEmail, signUp, signIn, newOwner, bearer, asUser, createSite, checkPage, settled, axe, shoot, PASSWORD, DESKTOP, SHOTS,
 } from './console-harness.mjs';
 
 // Opening the console without a sign-in cookie: its refresh answers 401, which Chromium logs.
@@ -96,8 +96,7 @@ test('sign-up to a chat on the owner\'s own site, and the sign-in survives a rel
 
 test('keys: a new one is shown once with a copy button, and revoking asks first', async () => {
   const { context, page, problems } = await newPage(browser);
-  const email = freshEmail();
-  await signUp(page, email);
+  const email = await newOwner(page);
   const siteId = await createSite(page, 'Keys shop', ['https://keys.example']);
   await page.goto(consoleUrl(`#/sites/${siteId}/install`));
   await page.reload(); // the keys made with the site are forgotten: only prefixes now
@@ -142,8 +141,7 @@ test('keys: a new one is shown once with a copy button, and revoking asks first'
 
 test('appearance: the preview follows the form as one types, and saving keeps it', async () => {
   const { context, page, problems } = await newPage(browser);
-  const email = freshEmail();
-  await signUp(page, email);
+  const email = await newOwner(page);
   const siteId = await createSite(page, 'Look shop', ['https://look.example']);
   await page.goto(consoleUrl(`#/sites/${siteId}/appearance`));
   const preview = page.getByTestId('widget-preview');
@@ -246,8 +244,7 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
 
 test('changing the password keeps this console signed in and the new password works', async () => {
   const { context, page, problems } = await newPage(browser);
-  const email = freshEmail();
-  await signUp(page, email);
+  const email = await newOwner(page);
   await page.goto(consoleUrl('#/account'));
   await page.getByLabel('Current password').fill(PASSWORD);
   await page.getByLabel('New password').fill('a brand new passphrase');
@@ -290,6 +287,14 @@ test('sign-in variants: Google when configured, closed sign-up, and an account a
   await page.goto(consoleUrl('#/register'));
   await page.getByText('Sign-up is closed on this service').waitFor();
   assert.equal(await page.getByRole('button', { name: 'Create account' }).count(), 0);
+  // SIGNUP_MODE=approval: the register page says new accounts wait.
+  const approval = await context.newPage();
+  await approval.route('**/api/auth/methods', (route) => route.fulfill({
+    status: 200, contentType: 'application/json', body: JSON.stringify({ password: true, google: false, signup: 'approval' }),
+  }));
+  await approval.goto(consoleUrl('#/register'));
+  await approval.getByText("wait for a staff member's approval").waitFor();
+  assert.equal(await approval.getByRole('link', { name: 'Continue with Google' }).count(), 0, 'no Google button when it is off');
   assertNoProblems(problems, NOT_SIGNED_IN);
   await context.close();
 });
@@ -302,7 +307,7 @@ test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot
     const user = await resp.json();
     await route.fulfill({ response: resp, json: { ...user, status: 'pending' } });
   });
-  await signUp(page, freshEmail());
+  await newOwner(page);
   await page.getByRole('link', { name: 'Awaiting approval' }).first().waitFor();
   await page.route('**/api/clients', (route) => (route.request().method() === 'POST'
     ? route.fulfill({ status: 403, contentType: 'application/json', body: JSON.stringify({ error: 'Account pending approval', detail: 'A staff member approves new accounts' }) })
@@ -322,8 +327,7 @@ test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot
 
 test('settings: saved as typed, and a bad value is said next to its field', async () => {
   const { context, page, problems } = await newPage(browser);
-  const email = freshEmail();
-  await signUp(page, email);
+  const email = await newOwner(page);
   const siteId = await createSite(page, 'Settings shop', ['https://one.example']);
   await page.goto(consoleUrl(`#/sites/${siteId}/settings`));
   await page.getByLabel('Allowed origins').fill('https://one.example\nhttps://two.example');
@@ -350,7 +354,7 @@ test('settings: saved as typed, and a bad value is said next to its field', asyn
 
 test('two tabs reloading at once both stay signed in (refreshes take turns)', async () => {
   const { context, page, problems } = await newPage(browser);
-  await signUp(page, freshEmail());
+  await newOwner(page);
   const other = await context.newPage();
   await other.goto(consoleUrl('#/account'));
   await other.getByRole('heading', { name: 'Account', level: 1 }).waitFor();
@@ -365,7 +369,7 @@ test('two tabs reloading at once both stay signed in (refreshes take turns)', as
 
 test('install: "Try it" allows this server\'s origin on request and opens the demo page with the new key', async () => {
   const { context, page, problems } = await newPage(browser);
-  await signUp(page, freshEmail());
+  await newOwner(page);
   await createSite(page, 'Demo shop', ['https://demo-shop.example']);
   const service = new URL(consoleUrl()).origin;
   await page.getByRole('button', { name: `Allow ${service}` }).click();
