@@ -84,7 +84,11 @@ export function refresh() {
   if (!refreshing) {
     refreshing = (async () => {
       try {
-        const resp = await send('POST', '/api/auth/refresh', { cookie: true }, { auth: false });
+        // One refresh at a time across this origin's tabs: a refresh token works once, and
+        // presenting a spent one ends the whole sign-in, so two tabs trading the same cookie
+        // at once would sign each other out. Inside the lock the cookie is the newest one.
+        const trade = () => send('POST', '/api/auth/refresh', { cookie: true }, { auth: false });
+        const resp = navigator.locks ? await navigator.locks.request('chatbot-console-refresh', trade) : await trade();
         if (!resp.ok) { adopt(null); return false; }
         const answer = await resp.json();
         adopt(answer);

@@ -3,7 +3,7 @@
 // A page draws only its content; the shell draws everything around it.
 import { html, render, useState, useEffect, useMemo, useCallback, useRef } from './lib.js';
 import { api, auth } from './api.js';
-import { Loading, ErrorBox, Empty } from './ui.js';
+import { Loading, ErrorBox, Empty, PageHeader } from './ui.js';
 
 /** The route table: hash path pattern, page module, and what the route needs. */
 const ROUTES = [
@@ -67,10 +67,18 @@ function navigate(hash) {
   if (location.hash !== h) location.hash = h;
 }
 
+// Set when the hash path changes (not its query): the next page shown takes the focus, so
+// keyboard and screen-reader users start at its heading instead of the link they followed.
+let moved = false;
+
 function useRoute() {
   const [route, setRoute] = useState(() => parseHash(location.hash));
   useEffect(() => {
-    const on = () => setRoute(parseHash(location.hash));
+    const on = () => setRoute((old) => {
+      const next = parseHash(location.hash);
+      if (next.path !== old.path) moved = true;
+      return next;
+    });
     window.addEventListener('hashchange', on);
     return () => window.removeEventListener('hashchange', on);
   }, []);
@@ -97,6 +105,15 @@ function PageHost({ name, props }) {
     loadPage(name).then((Page) => { if (live) setState({ name, Page, missing: !Page }); });
     return () => { live = false; };
   }, [name]);
+  useEffect(() => {
+    if (!moved || !state.Page || state.name !== name) return;
+    moved = false;
+    const heading = document.querySelector('#main h1');
+    if (heading) {
+      heading.setAttribute('tabindex', '-1');
+      heading.focus({ preventScroll: true });
+    }
+  }, [state.Page, props.route && props.route.path]);
   if (state.name !== name) return html`<${Loading} />`;
   if (state.missing) {
     document.title = 'Not built yet · Console';
@@ -236,10 +253,10 @@ function Shell({ user, route }) {
   let body;
   if (!def) {
     document.title = 'Not found · Console';
-    body = html`<${Empty} title="There is no such page"><a class="btn btn-primary" href="#/sites">Go to your sites</a><//>`;
+    body = html`<${PageHeader} title="Not found" /><${Empty} title="There is no such page"><a class="btn btn-primary" href="#/sites">Go to your sites</a><//>`;
   } else if (def.staff && !staff) {
     document.title = 'Staff only · Console';
-    body = html`<${Empty} title="Staff only"><p>These pages are for the service's staff.</p><a class="btn" href="#/sites">Back to your sites</a><//>`;
+    body = html`<${PageHeader} title="Admin" /><${Empty} title="Staff only"><p>These pages are for the service's staff.</p><a class="btn" href="#/sites">Back to your sites</a><//>`;
   } else if (def.site && siteError) {
     body = html`<${ErrorBox} error=${siteError} retry=${refreshSite} />`;
   } else if (def.site && (!site || site.id !== siteId)) {

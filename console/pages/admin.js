@@ -72,8 +72,9 @@ function Loaded({ load, label, children }) {
 function Dashboard() {
   const load = useLoad(() => api.get('/api/admin/dashboard'), []);
   return html`<${Loaded} load=${load} label="Loading the dashboard…">${(d) => {
-    const groups = Object.entries(d).filter(([, v]) => v && typeof v === 'object' && !Array.isArray(v));
-    const flat = Object.entries(d).filter(([, v]) => !(v && typeof v === 'object' && !Array.isArray(v)));
+    const shown = Object.entries(d).filter(([k]) => k !== 'timestamp');
+    const groups = shown.filter(([, v]) => v && typeof v === 'object' && !Array.isArray(v));
+    const flat = shown.filter(([, v]) => !(v && typeof v === 'object' && !Array.isArray(v)));
     return html`
       ${flat.length ? html`<div class="stats">${flat.map(([k, v]) => html`<div class="stat" key=${k}>
         <div class="stat-label">${humanize(k)}</div><div class="stat-value"><${Value} k=${k} v=${v} /></div></div>`)}</div>` : null}
@@ -121,7 +122,7 @@ function Users({ route, setQuery, me }) {
         <thead><tr><th scope="col">User</th><th scope="col">Role</th><th scope="col">Status</th><th scope="col">Joined</th>
           <th scope="col" class="actions"><span class="visually-hidden">Actions</span></th></tr></thead>
         <tbody>${users.map((u) => html`<tr key=${u.id}>
-          <td><strong>${u.email}</strong>${u.name ? html`<div class="muted small">${u.name}</div>` : null}</td>
+          <td><strong>${u.email}</strong>${me && u.id === me.id ? html` <span class="muted small">(you)</span>` : null}${u.name ? html`<div class="muted small">${u.name}</div>` : null}</td>
           <td><span class="cell-label">Role</span>${u.role === 'staff' ? html`<span class="badge badge-accent">staff</span>` : 'user'}</td>
           <td><span class="cell-label">Status</span><span class=${`badge ${statusBadge(u.status)}`}>${u.status || '—'}</span></td>
           <td class="nowrap"><span class="cell-label">Joined</span>${fmtDate(u.createdAt)}</td>
@@ -161,11 +162,11 @@ function Clients({ route, setQuery }) {
       <thead><tr><th scope="col">Client</th><th scope="col">Owner</th><th scope="col" class="num">Keys</th>
         <th scope="col" class="num">Sessions, 7 days</th><th scope="col" class="num">Replies, 7 days</th><th scope="col">Created</th></tr></thead>
       <tbody>${clients.map((c) => html`<tr key=${c.id}>
-        <td><strong>${c.name}</strong><div class="muted small mono">${c.id}</div></td>
+        <td><strong>${c.name}</strong>${c.disabled ? html` <span class="badge badge-danger">disabled</span>` : null}<div class="muted small mono">${c.id}</div></td>
         <td><span class="cell-label">Owner</span>${ownerOf(c) || html`<span class="muted">none (CLI)</span>`}</td>
         <td class="num"><span class="cell-label">Keys</span>${fmtNumber(num(c, 'keyCount', 'keys'))}</td>
-        <td class="num"><span class="cell-label">Sessions, 7 days</span>${fmtNumber(num(c, 'sessions7d', 'sessionsLast7Days', 'sessions'))}</td>
-        <td class="num"><span class="cell-label">Replies, 7 days</span>${fmtNumber(num(c, 'replies7d', 'repliesLast7Days', 'replies'))}</td>
+        <td class="num"><span class="cell-label">Sessions, 7 days</span>${fmtNumber(num(c, 'sessions7Days', 'sessions7d', 'sessions'))}</td>
+        <td class="num"><span class="cell-label">Replies, 7 days</span>${fmtNumber(num(c, 'replies7Days', 'replies7d', 'replies'))}</td>
         <td class="nowrap"><span class="cell-label">Created</span>${fmtDate(c.createdAt)}</td>
       </tr>`)}</tbody>
     </table></div>

@@ -82,7 +82,7 @@ function sums(name, values, labels) {
   return `${name}: ${fmtNumber(total)} in all${best >= 0 && values[best] ? `, most on ${labels[best]} (${fmtNumber(values[best])})` : ''}`;
 }
 
-function Report({ data }) {
+function Report({ data, base }) {
   const hourly = data.interval === 'hour';
   const { labels, tips } = useMemo(() => {
     const l = [];
@@ -120,9 +120,10 @@ function Report({ data }) {
       <${Stat} label="Feedback" value=${pct(tot.feedbackUp, tot.feedbackDown)}
         note=${html`<span aria-hidden="true">👍</span> ${fmtNumber(tot.feedbackUp)} up · <span aria-hidden="true">👎</span> ${fmtNumber(tot.feedbackDown)} down`} />
     </div>
-    ${noData ? html`<div class="alert alert-info"><div class="alert-text"><strong>Nothing happened in this range.</strong>
-      <span>Choose a longer range, or put the widget on your site and the charts fill as visitors chat.</span></div></div>` : null}
-    <div class="charts">
+    ${noData ? html`<${Empty} title="Nothing happened in this range.">
+      <p>Choose a longer range, or put the widget on your site: the charts fill as visitors chat.</p>
+      <a class="btn btn-primary" href=${`${base}/install`}>Install the widget</a>
+    <//>` : html`<div class="charts">
       <${ChartCard} title=${`Messages and replies ${per}`}>
         <${Chart} kind="line" labels=${labels} tipLabels=${tips}
           series=${[{ name: 'Visitor messages', values: msgs, cls: 'c1' }, { name: 'Replies', values: reps, cls: 'c2' }]}
@@ -138,13 +139,14 @@ function Report({ data }) {
           series=${[{ name: 'Prompt', values: prompt, cls: 'c1' }, { name: 'Reply', values: completion, cls: 'c3' }]}
           label=${`Bar chart of tokens ${per}. ${sums('Prompt tokens', prompt, tips)}. ${sums('Reply tokens', completion, tips)}.`} />
       <//>
-      <${ChartCard} title="Feedback" note=${`${pct(tot.feedbackUp, tot.feedbackDown)} of the ratings were 👍.`}>
+      <${ChartCard} title="Feedback" note=${tot.feedbackUp + tot.feedbackDown
+        ? `${pct(tot.feedbackUp, tot.feedbackDown)} of the ratings were 👍.` : 'No ratings in this range.'}>
         <${Chart} kind="bar" labels=${labels} tipLabels=${tips}
           series=${[{ name: '👍 Up', values: up, cls: 'up' }, { name: '👎 Down', values: down, cls: 'down' }]}
           label=${`Bar chart of ratings ${per}: ${fmtNumber(tot.feedbackUp)} up and ${fmtNumber(tot.feedbackDown)} down, ${pct(tot.feedbackUp, tot.feedbackDown)} up.`} />
       <//>
-    </div>
-    <section class="card" aria-labelledby="by-model">
+    </div>`}
+    ${noData ? null : html`<section class="card" aria-labelledby="by-model">
       <div class="card-header"><div><h2 id="by-model">By model</h2><p>Replies of the range per provider and model.</p></div></div>
       ${data.byModel.length ? html`<div class="table-wrap stack-table"><table class="table data-table">
         <thead><tr><th scope="col">Provider</th><th scope="col">Model</th><th scope="col" class="num">Replies</th>
@@ -173,7 +175,7 @@ function Report({ data }) {
           <td class="num">${fmtNumber(p.feedbackUp)}</td><td class="num">${fmtNumber(p.feedbackDown)}</td>
         </tr>`)}</tbody>
       </table></div>
-    </details>`;
+    </details>`}`;
 }
 
 export default function Analytics({ site, route, setQuery }) {
@@ -194,7 +196,7 @@ export default function Analytics({ site, route, setQuery }) {
   if (r.error) body = html`<${Empty} title="Choose the days to show"><p>${r.error}</p><//>`;
   else if (load.error) body = html`<${ErrorBox} error=${load.error} retry=${load.reload} />`;
   else if (!load.data) body = html`<${Loading} label="Loading the numbers…" />`;
-  else body = html`<div aria-busy=${load.loading ? 'true' : 'false'}><${Report} data=${load.data} /></div>`;
+  else body = html`<div aria-busy=${load.loading ? 'true' : 'false'}><${Report} data=${load.data} base=${`#/sites/${encodeURIComponent(site.id)}`} /></div>`;
 
   const subtitle = r.error ? 'Times are UTC.'
     : `${longFmt.format(new Date(r.from))} to ${longFmt.format(new Date(r.to - 1))} (UTC), by ${interval}.`;

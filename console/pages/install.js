@@ -56,10 +56,10 @@ function Keys({ site, refreshSite }) {
     ${made ? html`<${ShownOnce} label=${`New ${made.kind} key.`} value=${made.key} onDone=${() => setMade(null)} />` : null}
     ${keys.length ? html`<div class="table-wrap"><table class="table">
       <caption class="visually-hidden">Keys of ${site.name}</caption>
-      <thead><tr><th scope="col">Key</th><th scope="col">Kind</th><th scope="col" class="hide-phone">Created</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+      <thead><tr><th scope="col">Key</th><th scope="col" class="hide-phone">Kind</th><th scope="col" class="hide-phone">Created</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${keys.map((k) => html`<tr class=${k.active ? '' : 'row-muted'}>
         <td><code>${k.prefix}…</code></td>
-        <td>${k.kind === 'secret' ? 'Secret' : 'Publishable'}</td>
+        <td class="hide-phone">${k.kind === 'secret' ? 'Secret' : 'Publishable'}</td>
         <td class="hide-phone">${fmtDate(k.createdAt)}</td>
         <td>${k.active ? html`<span class="badge badge-ok">Active</span>` : html`<span class="badge">Revoked</span>`}</td>
         <td class="cell-actions">${k.active ? html`<button type="button" class="btn btn-small btn-ghost btn-link-danger"

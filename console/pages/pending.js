@@ -22,7 +22,7 @@ export default function Pending({ user, navigate }) {
   };
   const approved = user && user.status && user.status !== 'pending';
   return html`
-    <${PageHeader} title="Your account is awaiting approval" />
+    <${PageHeader} title=${approved ? 'Your account is approved' : 'Your account is awaiting approval'} />
     <div class="card stack">
       ${approved
         ? html`<p>Your account is approved. <a href="#/sites/new">Create your first site</a>.</p>`
@@ -30,9 +30,9 @@ export default function Pending({ user, navigate }) {
           once a staff member approves the account you can create sites, keys and the widget.</p>
           <p class="muted">Nothing else to do meanwhile: come back later, or check now.</p>`}
       <${ErrorBox} error=${error} />
-      <div class="row">
+      ${approved ? null : html`<div class="row">
         <button type="button" class="btn btn-primary" onClick=${check} disabled=${busy}>${busy ? 'Checking…' : 'Check again'}</button>
         <a class="btn" href="#/account">Account</a>
-      </div>
+      </div>`}
     </div>`;
 }

@@ -62,6 +62,8 @@ export default function SignIn({ route, navigate }) {
       ${googleError ? html`<${ErrorBox} error=${{ message: 'Google sign-in did not complete', detail: String(googleError) }} />` : null}
       ${closed ? html`<div class="alert alert-info" role="status"><div class="alert-text">Sign-up is closed on this service. Ask its staff for an account.</div></div>` : html`
       <form onSubmit=${submit} novalidate>
+        ${registering && methods && methods.signup === 'approval' ? html`<div class="alert alert-info" role="status"><div class="alert-text">
+          New accounts on this service wait for a staff member's approval before they can make sites.</div></div>` : null}
         <${ErrorBox} error=${error && !field ? error : null} />
         ${registering ? html`<${Field} label="Name" hint="Optional: how the console greets you." id="name">
           <input class="input" autocomplete="name" value=${name} onInput=${(e) => setName(e.target.value)} maxlength="100" />

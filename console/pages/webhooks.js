@@ -82,20 +82,22 @@ function Deliveries({ site, hook }) {
   return html`<div class="deliveries">
     <div class="table-wrap stack-table"><table class="table data-table">
       <caption class="visually-hidden">Latest deliveries of ${hook.url}</caption>
-      <thead><tr><th scope="col">Event</th><th scope="col">Created</th><th scope="col" class="num">Attempts</th>
-        <th scope="col">Last status</th><th scope="col">Next try</th></tr></thead>
+      <thead><tr><th scope="col">Event</th><th scope="col">Happened</th><th scope="col">Delivery</th><th scope="col" class="num">Attempts</th>
+        <th scope="col">Last answer</th><th scope="col">Next try</th></tr></thead>
       <tbody>${rows.map((d, i) => {
-        const type = d.event || d.type || d.eventType;
-        const status = d.lastStatus ?? d.status ?? null;
-        const delivered = d.deliveredAt || (status >= 200 && status < 300);
-        return html`<tr key=${d.id || d.eventId || i}>
+        const type = d.type || d.event || d.eventType;
+        const state = d.status || (d.deliveredAt ? 'delivered' : 'pending');
+        const badge = { delivered: 'badge-ok', pending: 'badge-warn', failed: 'badge-danger' }[state] || '';
+        return html`<tr key=${d.eventId || i}>
           <td><span class="cell-label">Event</span><code>${typeof type === 'string' ? type : '—'}</code></td>
-          <td class="nowrap"><span class="cell-label">Created</span>${fmtDate(d.createdAt)}</td>
+          <td class="nowrap"><span class="cell-label">Happened</span>${fmtDate(d.createdAt)}</td>
+          <td><span class="cell-label">Delivery</span><span class=${`badge ${badge}`}>${state}</span></td>
           <td class="num"><span class="cell-label">Attempts</span>${fmtNumber(d.attempts)}</td>
-          <td><span class="cell-label">Last status</span>${status === null
-            ? html`<span class="muted">${d.lastError || 'not tried yet'}</span>`
-            : html`<span class=${`badge ${delivered ? 'badge-ok' : 'badge-danger'}`}>${status}</span>${d.lastError ? html` <span class="muted small">${d.lastError}</span>` : null}`}</td>
-          <td class="nowrap"><span class="cell-label">Next try</span>${d.nextAttemptAt || d.nextTryAt ? fmtDate(d.nextAttemptAt || d.nextTryAt) : html`<span class="muted">${delivered ? 'delivered' : '—'}</span>`}</td>
+          <td><span class="cell-label">Last answer</span>${d.lastStatus !== null && d.lastStatus !== undefined
+            ? html`<span class="mono">HTTP ${d.lastStatus}</span>` : null}${d.lastError
+            ? html` <span class="muted small">${d.lastError}</span>` : null}${(d.lastStatus === null || d.lastStatus === undefined) && !d.lastError
+            ? html`<span class="muted">${d.attempts ? 'no answer' : 'not tried yet'}</span>` : null}</td>
+          <td class="nowrap"><span class="cell-label">Next try</span>${d.nextAttemptAt ? fmtDate(d.nextAttemptAt) : html`<span class="muted">—</span>`}</td>
         </tr>`;
       })}</tbody>
     </table></div>

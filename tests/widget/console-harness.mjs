@@ -2,6 +2,7 @@
 // signing up through the UI, the API as the signed-in owner, axe-core, the no-sideways-
 // scroll check, and screenshots into tests/widget/out/console/ (1280x800 and 390x844).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { SERVICE } from './harness.mjs';
@@ -82,6 +83,28 @@ export async function signIn(page, email, password = PASSWORD) {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('.shell').waitFor();
+}
+
+/**
+ * An account made with the CLI beside the running server (`chatbot user create`), as staff
+ * would: sign-ups through the API are limited to 10 an hour per address, and every browser
+ * test here comes from 127.0.0.1. `staff` makes it a staff account.
+ */
+export function createUser(email, { password = PASSWORD, staff = false } = {}) {
+  const bin = process.env.WIDGET_BIN;
+  assert.ok(bin, 'WIDGET_BIN is set by tests/widget/run.sh');
+  execFileSync(bin, ['user', 'create', '--email', email, '--password-stdin', ...(staff ? ['--staff'] : [])], {
+    input: `${password}\n`, env: process.env, stdio: ['pipe', 'ignore', 'inherit'],
+  });
+  return email;
+}
+
+/** A new owner made with the CLI and signed in through the console's form, on the sites page. */
+export async function newOwner(page) {
+  const email = createUser(freshEmail());
+  await signIn(page, email);
+  await page.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
+  return email;
 }
 
 /** An access token for `email` by the API (its own sign-in, beside the browser's). */

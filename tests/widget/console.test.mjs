@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, newPage, startHost, pageUrl, HOST, role, openWidget, assertNoProblems } from './harness.mjs';
 import {
-  consoleUrl, freshEmail, signUp, signIn, bearer, asUser, createSite, checkPage, settled, axe, shoot, PASSWORD, DESKTOP, SHOTS,
+  consoleUrl, freshEmail, signUp, signIn, newOwner, bearer, asUser, createSite, checkPage, settled, axe, shoot, PASSWORD, DESKTOP, SHOTS,
 } from './console-harness.mjs';
 
 // Opening the console without a sign-in cookie: its refresh answers 401, which Chromium logs.
@@ -96,8 +96,7 @@ test('sign-up to a chat on the owner\'s own site, and the sign-in survives a rel
 
 test('keys: a new one is shown once with a copy button, and revoking asks first', async () => {
   const { context, page, problems } = await newPage(browser);
-  const email = freshEmail();
-  await signUp(page, email);
+  const email = await newOwner(page);
   const siteId = await createSite(page, 'Keys shop', ['https://keys.example']);
   await page.goto(consoleUrl(`#/sites/${siteId}/install`));
   await page.reload(); // the keys made with the site are forgotten: only prefixes now
@@ -142,8 +141,7 @@ test('keys: a new one is shown once with a copy button, and revoking asks first'
 
 test('appearance: the preview follows the form as one types, and saving keeps it', async () => {
   const { context, page, problems } = await newPage(browser);
-  const email = freshEmail();
-  await signUp(page, email);
+  const email = await newOwner(page);
   const siteId = await createSite(page, 'Look shop', ['https://look.example']);
   await page.goto(consoleUrl(`#/sites/${siteId}/appearance`));
   const preview = page.getByTestId('widget-preview');
@@ -200,6 +198,11 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
   await checkPage(page, '#/sites', 'sites', (p) => p.locator('.site-card').first().waitFor());
   await checkPage(page, `#/sites/${siteId}/settings`, 'settings', (p) => p.getByRole('heading', { name: 'Assistant' }).waitFor());
   await checkPage(page, `#/sites/${siteId}/install`, 'install', (p) => p.getByRole('heading', { name: 'API keys' }).waitFor());
+  // On a phone the keys table keeps its Revoke buttons in view (no scrolling inside the table).
+  await page.setViewportSize({ width: 390, height: 844 });
+  const revoke = await page.getByRole('button', { name: /^Revoke / }).first().boundingBox();
+  assert.ok(revoke && revoke.x + revoke.width <= 390, `Revoke in view at 390 px: ${JSON.stringify(revoke)}`);
+  await page.setViewportSize(DESKTOP);
   await checkPage(page, `#/sites/${siteId}/appearance`, 'appearance', (p) => p.getByTestId('widget-preview').locator(role('panel')).waitFor());
   await checkPage(page, '#/account', 'account', (p) => p.getByRole('heading', { name: 'Password' }).waitFor());
   await checkPage(page, '#/pending', 'pending', (p) => p.getByRole('heading', { level: 1 }).waitFor());
@@ -213,6 +216,8 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
   await page.getByRole('button', { name: 'Navigation' }).click();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Appearance' }).click();
   await page.getByRole('heading', { name: 'Appearance', level: 1 }).waitFor();
+  await page.waitForFunction(() => document.activeElement && document.activeElement.tagName === 'H1');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Appearance', 'the new page takes the focus');
   await shoot(page, 'nav-after');
   await page.getByRole('button', { name: 'Navigation' }).click();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).waitFor({ state: 'visible' });
@@ -239,8 +244,7 @@ test('every page: axe-core, no sideways scroll at 390 px, screenshots at 1280 an
 
 test('changing the password keeps this console signed in and the new password works', async () => {
   const { context, page, problems } = await newPage(browser);
-  const email = freshEmail();
-  await signUp(page, email);
+  const email = await newOwner(page);
   await page.goto(consoleUrl('#/account'));
   await page.getByLabel('Current password').fill(PASSWORD);
   await page.getByLabel('New password').fill('a brand new passphrase');
@@ -256,6 +260,11 @@ test('changing the password keeps this console signed in and the new password wo
   await page.getByText('The current password is wrong').waitFor();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+  // The old password no longer works, in the API's words.
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').getByText('Invalid email or password').waitFor();
   await signIn(page, email, 'a brand new passphrase');
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 400/]);
   await context.close();
@@ -278,14 +287,28 @@ test('sign-in variants: Google when configured, closed sign-up, and an account a
   await page.goto(consoleUrl('#/register'));
   await page.getByText('Sign-up is closed on this service').waitFor();
   assert.equal(await page.getByRole('button', { name: 'Create account' }).count(), 0);
+  // SIGNUP_MODE=approval: the register page says new accounts wait.
+  const approval = await context.newPage();
+  await approval.route('**/api/auth/methods', (route) => route.fulfill({
+    status: 200, contentType: 'application/json', body: JSON.stringify({ password: true, google: false, signup: 'approval' }),
+  }));
+  await approval.goto(consoleUrl('#/register'));
+  await approval.getByText("wait for a staff member's approval").waitFor();
+  assert.equal(await approval.getByRole('link', { name: 'Continue with Google' }).count(), 0, 'no Google button when it is off');
   assertNoProblems(problems, NOT_SIGNED_IN);
   await context.close();
 });
 
 test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot make a site', async () => {
   const { context, page, problems } = await newPage(browser);
-  // A pending account may sign in, but making a site answers 403.
-  await signUp(page, freshEmail());
+  // What the service answers a pending account: its profile says so, and making a site is 403.
+  await page.route('**/api/auth/profile', async (route) => {
+    const resp = await route.fetch();
+    const user = await resp.json();
+    await route.fulfill({ response: resp, json: { ...user, status: 'pending' } });
+  });
+  await newOwner(page);
+  await page.getByRole('link', { name: 'Awaiting approval' }).first().waitFor();
   await page.route('**/api/clients', (route) => (route.request().method() === 'POST'
     ? route.fulfill({ status: 403, contentType: 'application/json', body: JSON.stringify({ error: 'Account pending approval', detail: 'A staff member approves new accounts' }) })
     : route.continue()));
@@ -294,14 +317,17 @@ test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot
   await page.getByRole('button', { name: 'Create site' }).click();
   await page.getByRole('heading', { name: 'Your account is awaiting approval' }).waitFor();
   await axe(page, 'pending');
+  // Approved meanwhile: "Check again" reads the profile and goes on to make the site.
+  await page.unroute('**/api/auth/profile');
+  await page.getByRole('button', { name: 'Check again' }).click();
+  await page.getByRole('heading', { name: 'New site' }).waitFor();
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 403/]);
   await context.close();
 });
 
 test('settings: saved as typed, and a bad value is said next to its field', async () => {
   const { context, page, problems } = await newPage(browser);
-  const email = freshEmail();
-  await signUp(page, email);
+  const email = await newOwner(page);
   const siteId = await createSite(page, 'Settings shop', ['https://one.example']);
   await page.goto(consoleUrl(`#/sites/${siteId}/settings`));
   await page.getByLabel('Allowed origins').fill('https://one.example\nhttps://two.example');
@@ -323,5 +349,39 @@ test('settings: saved as typed, and a bad value is said next to its field', asyn
   assert.equal(body.retentionDays, 30);
   assert.ok(await page.getByText('All changes saved').isVisible());
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 400/]);
+  await context.close();
+});
+
+test('two tabs reloading at once both stay signed in (refreshes take turns)', async () => {
+  const { context, page, problems } = await newPage(browser);
+  await newOwner(page);
+  const other = await context.newPage();
+  await other.goto(consoleUrl('#/account'));
+  await other.getByRole('heading', { name: 'Account', level: 1 }).waitFor();
+  for (let i = 0; i < 3; i++) {
+    await Promise.all([page.reload(), other.reload()]);
+    await page.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
+    await other.getByRole('heading', { name: 'Account', level: 1 }).waitFor();
+  }
+  assertNoProblems(problems, NOT_SIGNED_IN);
+  await context.close();
+});
+
+test('install: "Try it" allows this server\'s origin on request and opens the demo page with the new key', async () => {
+  const { context, page, problems } = await newPage(browser);
+  await newOwner(page);
+  await createSite(page, 'Demo shop', ['https://demo-shop.example']);
+  const service = new URL(consoleUrl()).origin;
+  await page.getByRole('button', { name: `Allow ${service}` }).click();
+  const link = page.getByRole('link', { name: /Open the demo page with this key/ });
+  await link.waitFor();
+  const href = new URL(await link.getAttribute('href'), service);
+  assert.equal(href.pathname, '/widget/demo');
+  const demo = await context.newPage();
+  await demo.goto(href.toString());
+  await demo.locator(role('launcher')).click();
+  await demo.locator(role('panel')).waitFor({ state: 'visible' });
+  await demo.waitForFunction(() => window.Chatbot && window.Chatbot.sessionId);
+  assertNoProblems(problems, NOT_SIGNED_IN);
   await context.close();
 });

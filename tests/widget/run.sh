@@ -73,7 +73,7 @@ while [ "$HOST_PORT" = "$SVC_PORT" ]; do HOST_PORT=$(free_port); done
 export HOST=127.0.0.1 PORT=$SVC_PORT PUBLIC_URL="http://127.0.0.1:$SVC_PORT" \
   DATABASE_URL="sqlite://$WORK/widget.db" OFFLINE_WORD_DELAY_MS=${OFFLINE_WORD_DELAY_MS:-40} \
   RATE_LIMIT_PER_MINUTE=100000 DEMO_CLIENT=true JWT_SECRET=widget-tests-secret-that-is-at-least-32-bytes AI_PROVIDER=offline \
-  REPLY_RETENTION=300 LOG_FORMAT=text RUST_LOG=${RUST_LOG:-warn}
+  REPLY_RETENTION=300 WEBHOOK_ALLOW_PRIVATE=true LOG_FORMAT=text RUST_LOG=${RUST_LOG:-warn}
 unset OPENAI_API_KEY ANTHROPIC_API_KEY
 
 field() { sed -n "s/^$1: //p"; }
