@@ -108,6 +108,7 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     let path = req.uri().path().to_string();
     let started = Instant::now();
     let bearer_path = path.starts_with("/api/auth") || path.starts_with("/api/clients");
+    let ip = crate::api::scheme::client_ip(&req).map(tracing::field::display);
     let resp = match ep.call(req).await {
         Ok(resp) => resp.into_response(),
         Err(err) => to_json_error(err, bearer_path),
@@ -116,9 +117,9 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     let status = resp.status();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     if status.is_server_error() {
-        tracing::warn!(%method, path, status = status.as_u16(), latency_ms, "request");
+        tracing::warn!(%method, path, status = status.as_u16(), latency_ms, ip, "request");
     } else {
-        tracing::info!(%method, path, status = status.as_u16(), latency_ms, "request");
+        tracing::info!(%method, path, status = status.as_u16(), latency_ms, ip, "request");
     }
     Ok(resp)
 }

@@ -22,6 +22,7 @@ mod newcomer;
 mod openapi;
 mod owners;
 mod providers;
+mod proxies;
 mod sessions;
 mod staff;
 mod widget;
