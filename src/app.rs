@@ -51,15 +51,19 @@ pub fn openapi_json() -> String {
 
 pub fn build_routes(state: AppState) -> impl Endpoint {
     let api = api_service();
-    let edge = std::sync::Arc::new(Edge::new(state.settings.edge.clone(), &api.spec()));
+    let spec_text = api.spec();
+    let edge = std::sync::Arc::new(Edge::new(state.settings.edge.clone(), &spec_text));
     let docs = api.swagger_ui();
     let redoc = api.redoc();
     let spec = api.spec_endpoint();
+    crate::ops::metrics::install();
+    crate::ops::metrics::set_routes(&spec_text);
     Route::new()
         .nest("/docs", docs)
         .nest("/redoc", redoc)
         .at("/openapi.json", spec)
         .nest("/widget", crate::widget::routes())
+        .at("/metrics", poem::get(crate::api::metrics::scrape))
         .nest("/", api.around(crate::home::at_root))
         .around(signed_in_user_limit)
         // Inside CORS, so its errors are JSON for browsers too.
@@ -115,7 +119,9 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     };
     let resp = crate::edge::secure(&path, resp).await;
     let status = resp.status();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let took = started.elapsed();
+    crate::ops::metrics::request(&method, &path, status.as_u16(), took);
+    let latency_ms = took.as_secs_f64() * 1000.0;
     if status.is_server_error() {
         tracing::warn!(%method, path, status = status.as_u16(), latency_ms, ip, "request");
     } else {
@@ -206,6 +212,7 @@ fn spawn_housekeeping(state: AppState) {
         loop {
             tick.tick().await;
             state.chat.hub.sweep();
+            crate::ops::metrics::upkeep();
             n += 1;
             if n.is_multiple_of(6) {
                 state.rate_limits.shrink();

@@ -173,6 +173,8 @@ pub struct Settings {
     pub instance_id: String,
     /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For`/`Forwarded` is believed.
     pub trusted_proxies: crate::domain::proxies::TrustedProxies,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` needs it as a Bearer token.
+    pub metrics_token: Option<Secret>,
 }
 
 /// What the HTTP server allows a connection: how long a request's head and body may take
@@ -383,6 +385,7 @@ impl Settings {
                 &var("TRUSTED_PROXIES").unwrap_or_default(),
             )
             .map_err(|e| anyhow::anyhow!(e))?,
+            metrics_token: var("METRICS_TOKEN").map(Secret::new),
         })
     }
 

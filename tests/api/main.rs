@@ -14,6 +14,7 @@ mod helpers;
 mod identity;
 mod keys;
 mod messages;
+mod metrics;
 /// Fake OpenAI and Anthropic servers (shared with the library's unit tests).
 #[path = "../support/mock_upstream.rs"]
 #[allow(dead_code)]
