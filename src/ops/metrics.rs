@@ -22,7 +22,10 @@ const REPLY_SECONDS: &str = "chatbot_reply_duration_seconds";
 const PROVIDER_ERRORS: &str = "chatbot_provider_errors_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-static ROUTES: OnceLock<Vec<Vec<&'static str>>> = OnceLock::new();
+/// Each API path template split into segments, with the template itself.
+type Routes = Vec<(Vec<&'static str>, &'static str)>;
+
+static ROUTES: OnceLock<Routes> = OnceLock::new();
 
 /// Installs the process's recorder (the first call does; later ones reuse it). `None` when
 /// another recorder was installed first (then `/metrics` answers what it can: nothing).
@@ -92,7 +95,7 @@ pub fn set_routes(spec: &str) {
                 // Leaked once per process: the templates live as long as it does, and labels
                 // taken from them need no allocation per request.
                 let t: &'static str = Box::leak(t.clone().into_boxed_str());
-                t.split('/').collect()
+                (t.split('/').collect(), t)
             })
             .collect()
     });
@@ -100,23 +103,24 @@ pub fn set_routes(spec: &str) {
 
 /// The route a path belongs to: its API template (a literal segment beating a parameter),
 /// else a fixed name for the pages around the API, else `other`.
-pub fn route_of(path: &str) -> String {
-    let got: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+pub fn route_of(path: &str) -> &'static str {
+    let trimmed = path.trim_end_matches('/');
+    let count = trimmed.split('/').count();
     let best = ROUTES.get().and_then(|routes| {
         routes
             .iter()
-            .filter(|t| {
-                t.len() == got.len()
+            .filter(|(t, _)| {
+                t.len() == count
                     && t.iter()
-                        .zip(&got)
-                        .all(|(t, g)| t == g || (t.starts_with('{') && !g.is_empty()))
+                        .zip(trimmed.split('/'))
+                        .all(|(t, g)| *t == g || (t.starts_with('{') && !g.is_empty()))
             })
-            .min_by_key(|t| t.iter().filter(|s| s.starts_with('{')).count())
+            .min_by_key(|(t, _)| t.iter().filter(|s| s.starts_with('{')).count())
     });
-    if let Some(t) = best {
-        return t.join("/");
+    if let Some((_, template)) = best {
+        return template;
     }
-    let fixed = [
+    const FIXED: [&str; 6] = [
         "/docs",
         "/redoc",
         "/openapi.json",
@@ -124,13 +128,14 @@ pub fn route_of(path: &str) -> String {
         "/widget",
         "/console",
     ];
-    match fixed
-        .iter()
-        .find(|p| path == **p || path.starts_with(&format!("{p}/")))
-    {
-        Some(p) => (*p).to_string(),
-        None if path == "/" => "/".into(),
-        None => "other".into(),
+    let under = |p: &str| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    match FIXED.iter().find(|p| under(p)) {
+        Some(p) => p,
+        None if path == "/" => "/",
+        None => "other",
     }
 }
 
@@ -152,7 +157,7 @@ fn method_label(method: &poem::http::Method) -> &'static str {
 pub fn request(method: &poem::http::Method, path: &str, status: u16, took: Duration) {
     let route = route_of(path);
     let method = method_label(method);
-    counter!(REQUESTS, "method" => method, "route" => route.clone(), "status" => status.to_string())
+    counter!(REQUESTS, "method" => method, "route" => route, "status" => status.to_string())
         .increment(1);
     histogram!(REQUEST_SECONDS, "method" => method, "route" => route).record(took);
 }
