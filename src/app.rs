@@ -12,7 +12,7 @@ use poem_openapi::OpenApiService;
 use crate::api::{
     admin::AdminApi, clients::ClientsApi, feedback::FeedbackApi, files::FilesApi,
     google::GoogleApi, health::HealthApi, identity::IdentityApi, messages::MessagesApi,
-    owners::OwnersApi, sessions::SessionsApi, users::AuthApi,
+    owners::OwnersApi, sessions::SessionsApi, users::AuthApi, webhooks::WebhooksApi,
 };
 use crate::config::Settings;
 use crate::db::Db;
@@ -34,10 +34,11 @@ pub type Apis = (
     IdentityApi,
     OwnersApi,
     AdminApi,
+    WebhooksApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi, FeedbackApi, IdentityApi, OwnersApi, AdminApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi, FeedbackApi, IdentityApi, OwnersApi, AdminApi, WebhooksApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
         "One service that gives any website an AI assistant. Tenants' servers use `X-API-Key: cb_sk_…`; \
          the widget uses a publishable `cb_pk_…` key from allowed origins; signed-in users use \
          `Authorization: Bearer <JWT>`. Every error is `{\"error\", \"detail\"?}`.",
@@ -187,6 +188,11 @@ impl Application {
         crate::auth::key_cache::spawn_listener(
             state.keys.clone(),
             &state.db,
+            state.settings.database_url.expose().to_string(),
+        );
+        crate::webhooks::spawn(
+            state.chat.webhooks.clone(),
+            state.db.clone(),
             state.settings.database_url.expose().to_string(),
         );
         tokio::spawn(crate::auth::password::warm_up());

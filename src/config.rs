@@ -175,6 +175,39 @@ pub struct Settings {
     pub trusted_proxies: crate::domain::proxies::TrustedProxies,
     /// `METRICS_TOKEN`: when set, `GET /metrics` needs it as a Bearer token.
     pub metrics_token: Option<Secret>,
+    /// Webhook delivery (`WEBHOOK_*`).
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhooks are delivered (API.md, "Webhooks").
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// `WEBHOOK_ALLOW_PRIVATE` (default false): allow URLs that resolve to loopback, private,
+    /// link-local or unspecified addresses (development and tests only).
+    pub allow_private: bool,
+    /// `WEBHOOK_TIMEOUT` (default 10 s): the longest one delivery request may take.
+    pub timeout: Duration,
+    /// `WEBHOOK_CONCURRENCY` (default 4): deliveries in flight at once per instance.
+    pub concurrency: usize,
+    /// `WEBHOOK_RETRY_BASE_MS` (default 10,000; meant for tests): the first retry's delay;
+    /// later ones grow from it (x3, x12, x60, then x360 until 24 hours have passed).
+    pub retry_base: Duration,
+}
+
+impl WebhookSettings {
+    fn from_lookup(var: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let concurrency: usize = parse_or(var, "WEBHOOK_CONCURRENCY", 4)?;
+        let retry_base_ms: u64 = parse_or(var, "WEBHOOK_RETRY_BASE_MS", 10_000)?;
+        if concurrency == 0 || retry_base_ms == 0 {
+            bail!("WEBHOOK_CONCURRENCY and WEBHOOK_RETRY_BASE_MS must be at least 1");
+        }
+        Ok(Self {
+            allow_private: parse_or(var, "WEBHOOK_ALLOW_PRIVATE", false)?,
+            timeout: secs(var, "WEBHOOK_TIMEOUT", Duration::from_secs(10))?,
+            concurrency,
+            retry_base: Duration::from_millis(retry_base_ms),
+        })
+    }
 }
 
 /// What the HTTP server allows a connection: how long a request's head and body may take
@@ -386,6 +419,7 @@ impl Settings {
             )
             .map_err(|e| anyhow::anyhow!(e))?,
             metrics_token: var("METRICS_TOKEN").map(Secret::new),
+            webhooks: WebhookSettings::from_lookup(&var)?,
         })
     }
 

@@ -37,5 +37,7 @@ pub mod retention;
 pub mod state;
 /// Logging setup.
 pub mod telemetry;
+/// Events sent to other systems: subscriptions, the outbox's delivery worker, signatures.
+pub mod webhooks;
 /// The embedded chat widget and its demo page.
 pub mod widget;

@@ -11,6 +11,7 @@ use super::{ApiTags, rfc3339};
 use crate::api::scheme::ChatAuth;
 use crate::db::{feedback, messages};
 use crate::domain::MessageRole;
+use crate::domain::webhook::EventType;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -101,6 +102,8 @@ impl FeedbackApi {
         let rating = parse_rating(&body.0.rating)?;
         let comment = parse_comment(body.0.comment)?;
         let m = rateable(&state, &auth, &message_id).await?;
+        let hooks = &state.chat.webhooks;
+        let hook = (hooks.wants(&state.db, auth.client_id(), EventType::FeedbackCreated)).await;
         let updated_at = feedback::upsert(
             &state.db,
             &feedback::NewFeedback {
@@ -109,9 +112,13 @@ impl FeedbackApi {
                 client_id: auth.client_id(),
                 rating,
                 comment: comment.as_deref(),
+                hook,
             },
         )
         .await?;
+        if hook {
+            hooks.wake();
+        }
         tracing::info!(rating, "feedback");
         Ok(Json(FeedbackSaved {
             message_id: m.id,

@@ -13,6 +13,7 @@ pub mod owners;
 pub mod scheme;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use poem_openapi::Tags;
 
@@ -30,6 +31,8 @@ pub enum ApiTags {
     Clients,
     /// A client's conversations, feedback, analytics and visitors, for its owner
     Owners,
+    /// A client's webhooks: events sent, signed, to its own systems
+    Webhooks,
     /// Operations: health
     Health,
     /// The staff's view of the whole service: dashboard, users, clients, health

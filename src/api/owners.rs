@@ -22,6 +22,7 @@ use crate::db::conversations::{
 };
 use crate::db::erase::{self, Scope};
 use crate::db::{files, now_ms};
+use crate::domain::webhook::EventType;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -503,7 +504,7 @@ impl OwnersApi {
             return Err(not_found_session());
         }
         state.chat.stop_session_replies(&ids).await;
-        let erased = erase::erase(&state.db, &client.id, scope).await?;
+        let erased = erase::erase(&state.db, &client.id, scope, false).await?;
         if erased.sessions == 0 {
             return Err(not_found_session());
         }
@@ -711,7 +712,12 @@ impl OwnersApi {
         let scope = Scope::Visitor(&user_identifier);
         let ids = erase::session_ids(&state.db, &client.id, scope).await?;
         state.chat.stop_session_replies(&ids).await;
-        let erased = erase::erase(&state.db, &client.id, scope).await?;
+        let hooks = &state.chat.webhooks;
+        let hook = (hooks.wants(&state.db, Some(&client.id), EventType::VisitorErased)).await;
+        let erased = erase::erase(&state.db, &client.id, scope, hook).await?;
+        if hook {
+            hooks.wake();
+        }
         for id in &ids {
             state.chat.snapshots.forget(id);
         }

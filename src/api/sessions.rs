@@ -14,6 +14,7 @@ use crate::api::scheme::ChatAuth;
 
 use crate::chat::snapshots::Snapshot;
 use crate::db::{self, clients, sessions};
+use crate::domain::webhook::EventType;
 use crate::domain::{SessionConfig, UserIdentifier, visitor_config};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -165,14 +166,20 @@ impl SessionsApi {
             body.0.user_expires,
         )
         .await?;
+        let hooks = &state.chat.webhooks;
+        let hook = (hooks.wants(&state.db, auth.client_id(), EventType::SessionCreated)).await;
         let row = sessions::create(
             &state.db,
             &auth.owner(),
             who.as_ref().map(UserIdentifier::as_str),
             &config,
             verified,
+            hook,
         )
         .await?;
+        if hook {
+            hooks.wake();
+        }
         // A new session is at revision 0 with nothing but its config: its first reply need
         // not read it back.
         state.chat.snapshots.put(

@@ -34,6 +34,16 @@
 //!
 //! `--help` lists the rest (`--service-env KEY=VALUE`, `--keep` to keep the service's
 //! database and log, the levels and paces).
+//!
+//! With `--webhook-delay-ms 2000`, every service gets a webhook subscribed to every event
+//! (`WEBHOOK_ALLOW_PRIVATE=true`), delivered to a receiver in this process that answers
+//! after that delay: run once with it and once without to see what the outbox costs the
+//! reply path (the receiver's slowness must cost nothing).
+//!
+//! ```sh
+//! cargo run --release --bin bench -- --only throughput
+//! cargo run --release --bin bench -- --only throughput --webhook-delay-ms 2000
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -119,6 +129,10 @@ struct Args {
     /// Keep each service's temp folder (its database and log) instead of removing it
     #[arg(long)]
     keep: bool,
+    /// Subscribe a webhook to every event on each service, delivered to a local receiver
+    /// that answers after this many milliseconds (e.g. 2000); compare with a run without
+    #[arg(long)]
+    webhook_delay_ms: Option<u64>,
 }
 
 fn parse_env_pair(s: &str) -> Result<(String, String), String> {
@@ -154,6 +168,15 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
         Duration::from_secs(args.hold_interval),
     )
     .await?;
+    let receiver = match args.webhook_delay_ms {
+        Some(ms) => Some(WebhookReceiver::start(Duration::from_millis(ms)).await?),
+        None => None,
+    };
+    let mut service_env = args.service_env.clone();
+    if receiver.is_some() {
+        service_env.push(("WEBHOOK_ALLOW_PRIVATE".into(), "true".into()));
+    }
+    let hook = receiver.as_ref().map(|r| r.url.as_str());
     let wants = |p: Part| args.only.is_empty() || args.only.contains(&p);
     let mut report = Report {
         load_at_start: load_average(),
@@ -167,8 +190,8 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
 
     if wants(Part::Throughput) {
         for http2 in [true, false] {
-            let svc =
-                Service::start(&exe, mock.port, "throughput", &args.service_env, args.keep).await?;
+            let svc = Service::start(&exe, mock.port, "throughput", &service_env, args.keep, hook)
+                .await?;
             let result = throughput(&svc, &mock, &args, http2).await;
             svc.stop().await;
             report.throughput(&args, http2, &result?);
@@ -176,7 +199,8 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
     }
     if wants(Part::Ttft) {
         for &pace_ms in &args.ttft_pace_ms {
-            let svc = Service::start(&exe, mock.port, "ttft", &args.service_env, args.keep).await?;
+            let svc =
+                Service::start(&exe, mock.port, "ttft", &service_env, args.keep, hook).await?;
             let result = ttft(&svc, &mock, &args, pace_ms).await;
             svc.stop().await;
             report.ttft(&args, pace_ms, &result?);
@@ -188,8 +212,9 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
                 &exe,
                 mock.port,
                 &format!("hold-{n}"),
-                &args.service_env,
+                &service_env,
                 args.keep,
+                hook,
             )
             .await?;
             let result = hold(&svc, &mock, n).await;
@@ -198,6 +223,12 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
             // Let the sockets of the level close before the next one.
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
+    }
+    if let (Some(r), Some(ms)) = (&receiver, args.webhook_delay_ms) {
+        report.note(format!(
+            "A webhook was subscribed to every event on each service; its receiver answers after {ms} ms and received {} deliveries during the runs.",
+            r.received.load(Ordering::Relaxed)
+        ));
     }
     if mock.requests.load(Ordering::Relaxed) == 0 {
         report.note("The mock upstream received no request: the service used a placeholder provider, so these figures leave the upstream out.".into());
@@ -227,6 +258,77 @@ fn service_exe() -> anyhow::Result<PathBuf> {
         );
     }
     Ok(exe)
+}
+
+// ---------------------------------------------------------------------------------------
+// The slow webhook receiver (`--webhook-delay-ms`)
+// ---------------------------------------------------------------------------------------
+
+/// Answers every delivery `200` after a delay, counting them.
+struct WebhookReceiver {
+    url: String,
+    received: Arc<AtomicU64>,
+}
+
+impl WebhookReceiver {
+    async fn start(delay: Duration) -> anyhow::Result<Self> {
+        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("the webhook receiver has no address")?;
+        let received = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&received);
+        let endpoint = poem::endpoint::make(move |_req: Request| {
+            let count = Arc::clone(&count);
+            async move {
+                count.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(delay).await;
+                Response::builder()
+                    .status(poem::http::StatusCode::OK)
+                    .finish()
+            }
+        });
+        let routes = Route::new().at("/hook", poem::post(endpoint));
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(routes));
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            received,
+        })
+    }
+}
+
+/// `POST /api/clients/{id}/webhooks` for every event, with the client's secret key.
+async fn subscribe_webhook(
+    http: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    key: &str,
+    url: &str,
+) -> anyhow::Result<()> {
+    let events = [
+        "session.created",
+        "message.created",
+        "reply.completed",
+        "feedback.created",
+        "visitor.erased",
+    ];
+    let resp = http
+        .post(format!("{base}/api/clients/{client_id}/webhooks"))
+        .header("X-API-Key", key)
+        .json(&json!({"url": url, "events": events}))
+        .timeout(READ_TIMEOUT)
+        .send()
+        .await?;
+    if resp.status().as_u16() != 201 {
+        bail!(
+            "subscribing the webhook answered {}: {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -435,13 +537,15 @@ struct Memory {
 
 impl Service {
     /// Starts `chatbot serve` with a fresh SQLite file and waits until `/healthz` answers,
-    /// then makes a client (tenant) with `chatbot client create`.
+    /// then makes a client (tenant) with `chatbot client create`, and subscribes a webhook
+    /// at `hook` to every event when asked.
     async fn start(
         exe: &Path,
         mock_port: u16,
         tag: &str,
         extra_env: &[(String, String)],
         keep: bool,
+        hook: Option<&str>,
     ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("chatbot-bench-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -525,6 +629,14 @@ impl Service {
                     String::from_utf8_lossy(&out.stderr)
                 )
             })?;
+        if let Some(url) = hook {
+            let client_id = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("client_id: "))
+                .map(str::trim)
+                .context("`chatbot client create` printed no client id")?;
+            subscribe_webhook(&probe, &base, client_id, &key, url).await?;
+        }
         Ok(Self {
             child,
             pid,

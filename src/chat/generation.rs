@@ -13,7 +13,8 @@ use super::hub::{DoneData, Reply, ReplyEnd, Usage};
 use crate::db::sessions::{self, Turn};
 use crate::db::{self, messages};
 use crate::domain::time::rfc3339;
-use crate::domain::{MessageRole, ProviderKind, ReplyStatus};
+use crate::domain::webhook::EventType;
+use crate::domain::{MessageRole, Owner, ProviderKind, ReplyStatus};
 use crate::providers::{ProviderError, ProviderEvent, ProviderStream};
 
 pub(super) struct Generation {
@@ -151,6 +152,13 @@ impl Generation {
     ) -> i64 {
         let chat = &self.chat;
         let session_id = &self.reply.session_id;
+        let client_id = match &self.reply.owner {
+            Owner::Client(id) => Some(id.as_str()),
+            Owner::User(_) => None,
+        };
+        let hook = (chat.webhooks)
+            .wants(&chat.db, client_id, EventType::ReplyCompleted)
+            .await;
         let stored = messages::insert_assistant(
             &chat.db,
             &messages::AssistantMessage {
@@ -163,9 +171,13 @@ impl Generation {
                 metadata,
                 created_at: self.created_at,
                 metrics,
+                hook_client: client_id.filter(|_| hook),
             },
         )
         .await;
+        if hook && matches!(stored, Ok(true)) {
+            chat.webhooks.wake();
+        }
         match (&stored, self.revision) {
             (Ok(true), Some(revision)) => {
                 let turn = Turn {

@@ -31,6 +31,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::domain::ProviderKind;
 use crate::providers::Providers;
+use crate::webhooks::Webhooks;
 
 /// How many stored messages are read to pick the history that fits its budget.
 pub const HISTORY_WINDOW: i64 = 60;
@@ -49,12 +50,14 @@ pub struct Chat {
     pub default_provider: ProviderKind,
     /// A session idle for longer has expired (410).
     pub session_timeout: Duration,
+    /// Which events go to the outbox, and the delivery worker's wake-up.
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl Chat {
     pub fn new(db: Db, settings: &Settings) -> Self {
         Self {
-            db,
+            db: db.clone(),
             providers: Arc::new(Providers::new(settings.providers.clone())),
             hub: ReplyHub::new(settings.reply_retention),
             snapshots: Arc::new(Snapshots::new(
@@ -63,6 +66,7 @@ impl Chat {
             )),
             default_provider: settings.ai_provider,
             session_timeout: settings.session_timeout,
+            webhooks: Arc::new(Webhooks::new(&db, settings.webhooks.clone())),
         }
     }
 

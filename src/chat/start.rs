@@ -15,6 +15,7 @@ use crate::db::files::FileContextRow;
 use crate::db::sessions::{self, Turn};
 use crate::db::{self, messages};
 use crate::domain::client::AiDefaults;
+use crate::domain::webhook::EventType;
 use crate::domain::{MessageRole, MessageText, Owner, ProviderKind, SessionConfig};
 use crate::error::{ApiError, ApiResult};
 use crate::providers::{
@@ -88,12 +89,20 @@ impl Chat {
     ) -> ApiResult<Result<Started, Unavailable>> {
         // Nothing accepted is lost: the question is stored before the provider is called.
         let user_message_id = db::new_id();
+        let client_id = match owner {
+            Owner::Client(id) => Some(id.as_str()),
+            Owner::User(_) => None,
+        };
+        let hook = (self.webhooks)
+            .wants(&self.db, client_id, EventType::MessageCreated)
+            .await;
         let question = messages::Question {
             id: &user_message_id,
             session_id,
             owner,
             active_since: db::now_ms() - self.session_timeout_ms(),
             content: message.as_str(),
+            hook,
         };
         let question_turn = || Turn {
             id: user_message_id.clone(),
@@ -136,6 +145,9 @@ impl Chat {
                 (snapshot, at, Some(revision))
             }
         };
+        if hook {
+            self.webhooks.wake();
+        }
         let file = context.file.clone();
         let merged = match &config {
             Some(over) => context.config.overlaid_with(over),

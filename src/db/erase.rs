@@ -2,7 +2,8 @@
 //! a whole client, and the retention job's bounded batches. Counts are exact: each table's
 //! rows are deleted by their own statement in one transaction and counted as deleted.
 
-use super::{Db, DbKind};
+use super::{Db, DbKind, now_ms, webhooks};
+use crate::domain::webhook::Event;
 
 /// What an erasure deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,8 +47,10 @@ pub async fn session_ids(db: &Db, client_id: &str, scope: Scope<'_>) -> sqlx::Re
         .await
 }
 
-/// Deletes the client's sessions in `scope` with their messages, feedback and files.
-pub async fn erase(db: &Db, client_id: &str, scope: Scope<'_>) -> sqlx::Result<Erased> {
+/// Deletes the client's sessions in `scope` with their messages, feedback and files. With
+/// `hook` (a webhook of the client subscribes to `visitor.erased`), erasing a visitor writes
+/// that event to the outbox in the same transaction.
+pub async fn erase(db: &Db, client_id: &str, scope: Scope<'_>, hook: bool) -> sqlx::Result<Erased> {
     let sessions = scope.sessions();
     let mut tx = db.pool.begin().await?;
     let mut delete = async |sql: String| -> sqlx::Result<u64> {
@@ -74,13 +77,24 @@ pub async fn erase(db: &Db, client_id: &str, scope: Scope<'_>) -> sqlx::Result<E
         "DELETE FROM chat_sessions WHERE id IN ({sessions})"
     ))
     .await?;
-    tx.commit().await?;
-    Ok(Erased {
+    let erased = Erased {
         sessions,
         messages,
         files,
         feedback,
-    })
+    };
+    if let (true, Scope::Visitor(who)) = (hook, scope) {
+        let counts = [
+            ("sessionsDeleted", erased.sessions),
+            ("messagesDeleted", erased.messages),
+            ("filesDeleted", erased.files),
+            ("feedbackDeleted", erased.feedback),
+        ];
+        let event = Event::visitor_erased(client_id, who, counts, now_ms());
+        webhooks::insert_outbox(&mut tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(erased)
 }
 
 /// Deletes the user's client with its keys and all its data; answers whether it was there.

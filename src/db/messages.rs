@@ -7,7 +7,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::sessions::owner_filter;
-use super::{Db, now_ms};
+use super::{Db, now_ms, webhooks};
+use crate::domain::webhook::Event;
 use crate::domain::{MessageRole, Owner, ReplyStatus};
 
 #[derive(Clone, Debug)]
@@ -59,6 +60,10 @@ pub struct Question<'a> {
     pub owner: &'a Owner,
     pub active_since: i64,
     pub content: &'a str,
+    /// A webhook of the session's client subscribes to `message.created`: the event goes to
+    /// the outbox in the same transaction. Without it the question is one autocommit
+    /// statement, as fast as before webhooks.
+    pub hook: bool,
 }
 
 /// Stores the user's message under the given id when the session is the owner's and live,
@@ -87,8 +92,31 @@ pub async fn insert_user(
          WHERE s.id = $2 AND s.{col} = $5 AND s.last_activity >= $6{at_revision} RETURNING created_at"
     );
     let now = now_ms();
+    // The event of a stored question, when the session's client has a subscriber.
+    let event = |created_at: i64| match q.owner {
+        Owner::Client(client_id) if q.hook => Some(Event::message_created(
+            client_id,
+            q.session_id,
+            q.id,
+            q.content,
+            created_at,
+        )),
+        _ => None,
+    };
+    let hooked = q.hook && matches!(q.owner, Owner::Client(_));
     let direct = db
         .try_direct(|conn| {
+            // With a subscriber, the question and its event are one transaction; BEGIN
+            // IMMEDIATE takes the write lock first, so a busy database is refused at once
+            // (and tried again) instead of failing halfway. Dropped uncommitted, it rolls back.
+            let tx = if hooked {
+                Some(rusqlite::Transaction::new_unchecked(
+                    conn,
+                    rusqlite::TransactionBehavior::Immediate,
+                )?)
+            } else {
+                None
+            };
             let mut statement = conn.prepare_cached(&sql)?;
             let params = rusqlite::named_params! {
                 "$1": q.id, "$2": q.session_id, "$3": q.content, "$4": now, "$5": owner,
@@ -109,6 +137,14 @@ pub async fn insert_user(
             // The statement commits when it is stepped to its end: a failed commit must not pass
             // for a stored question.
             while rows.next()?.is_some() {}
+            drop(rows);
+            drop(statement);
+            if let Some(tx) = tx {
+                if let Some(event) = stored.and_then(event) {
+                    webhooks::insert_outbox_direct(&tx, &event)?;
+                }
+                tx.commit()?;
+            }
             Ok(stored)
         })
         .await;
@@ -125,7 +161,16 @@ pub async fn insert_user(
     if let Some(revision) = revision {
         query = query.bind(revision);
     }
-    query.fetch_optional(&db.pool).await
+    if !hooked {
+        return query.fetch_optional(&db.pool).await;
+    }
+    let mut tx = db.pool.begin().await?;
+    let stored: Option<i64> = query.fetch_optional(&mut *tx).await?;
+    if let Some(event) = stored.and_then(event) {
+        webhooks::insert_outbox(&mut tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
 }
 
 /// Removes one message; answers whether it was there.
@@ -148,6 +193,9 @@ pub struct AssistantMessage<'a> {
     pub created_at: i64,
     /// Timings and token counts as columns, for analytics (migrations/*/0006).
     pub metrics: ReplyMetrics,
+    /// The session's client, when a webhook of it subscribes to `reply.completed`: the
+    /// event goes to the outbox in the same transaction.
+    pub hook_client: Option<&'a str>,
 }
 
 /// What analytics reads of a reply: its timings and the provider's token counts.
@@ -159,28 +207,71 @@ pub struct ReplyMetrics {
     pub completion_tokens: Option<i64>,
 }
 
+const INSERT_ASSISTANT: &str = "INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at, ttft_ms, total_ms, prompt_tokens, completion_tokens) \
+     SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2)";
+
 /// Stores an assistant reply when it ends. A session cleared meanwhile is gone: then nothing
 /// is stored and `false` answered.
 pub async fn insert_assistant(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at, ttft_ms, total_ms, prompt_tokens, completion_tokens) \
-         SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2)",
-    )
-    .bind(m.id)
-    .bind(m.session_id)
-    .bind(m.content)
-    .bind(m.provider)
-    .bind(m.model)
-    .bind(m.status.as_str())
-    .bind(m.metadata.to_string())
-    .bind(m.created_at)
-    .bind(m.metrics.ttft_ms)
-    .bind(m.metrics.total_ms)
-    .bind(m.metrics.prompt_tokens)
-    .bind(m.metrics.completion_tokens)
-    .execute(&db.pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    let metadata = m.metadata.to_string();
+    let insert = sqlx::query(INSERT_ASSISTANT)
+        .bind(m.id)
+        .bind(m.session_id)
+        .bind(m.content)
+        .bind(m.provider)
+        .bind(m.model)
+        .bind(m.status.as_str())
+        .bind(&metadata)
+        .bind(m.created_at)
+        .bind(m.metrics.ttft_ms)
+        .bind(m.metrics.total_ms)
+        .bind(m.metrics.prompt_tokens)
+        .bind(m.metrics.completion_tokens);
+    let Some(client_id) = m.hook_client else {
+        return Ok(insert.execute(&db.pool).await?.rows_affected() > 0);
+    };
+    let event = Event::reply_completed(
+        client_id,
+        m.session_id,
+        m.id,
+        m.content,
+        m.metadata,
+        m.created_at,
+    );
+    // With a subscriber the reply and its event are one transaction: on an SQLite file on
+    // this thread (db::direct), so it costs what the plain insert costs through the pool.
+    let direct = db
+        .try_direct(|conn| {
+            let tx = rusqlite::Transaction::new_unchecked(
+                conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let stored = tx
+                .prepare_cached(INSERT_ASSISTANT)?
+                .execute(rusqlite::named_params! {
+                    "$1": m.id, "$2": m.session_id, "$3": m.content, "$4": m.provider,
+                    "$5": m.model, "$6": m.status.as_str(), "$7": metadata, "$8": m.created_at,
+                    "$9": m.metrics.ttft_ms, "$10": m.metrics.total_ms,
+                    "$11": m.metrics.prompt_tokens, "$12": m.metrics.completion_tokens,
+                })?
+                > 0;
+            if stored {
+                webhooks::insert_outbox_direct(&tx, &event)?;
+            }
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await;
+    if let Some(stored) = direct {
+        return Ok(stored);
+    }
+    let mut tx = db.pool.begin().await?;
+    let stored = insert.execute(&mut *tx).await?.rows_affected() > 0;
+    if stored {
+        webhooks::insert_outbox(&mut tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
 }
 
 /// Where a history page ends: before a time, or before a message (same-millisecond

@@ -19,6 +19,7 @@ pub mod oauth_states;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -70,6 +71,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "staff roles status",
                 include_str!("../../migrations/sqlite/0007_staff_roles_status.sql"),
             ),
+            (
+                8,
+                "webhooks",
+                include_str!("../../migrations/sqlite/0008_webhooks.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -106,6 +112,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 7,
                 "staff roles status",
                 include_str!("../../migrations/postgres/0007_staff_roles_status.sql"),
+            ),
+            (
+                8,
+                "webhooks",
+                include_str!("../../migrations/postgres/0008_webhooks.sql"),
             ),
         ],
     };

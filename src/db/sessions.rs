@@ -7,7 +7,8 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::files::FileContextRow;
-use super::{Columns, Db, DbKind, new_id, now_ms};
+use super::{Columns, Db, DbKind, new_id, now_ms, webhooks};
+use crate::domain::webhook::Event;
 use crate::domain::{MessageRole, Owner, SessionConfig};
 
 #[derive(Clone, Debug)]
@@ -49,12 +50,15 @@ pub fn owner_filter(owner: &Owner) -> (&'static str, &str) {
     }
 }
 
+/// Stores a new session. With `hook` (a webhook of the client subscribes to
+/// `session.created`), the event goes to the outbox in the same transaction.
 pub async fn create(
     db: &Db,
     owner: &Owner,
     user_identifier: Option<&str>,
     config: &SessionConfig,
     verified: bool,
+    hook: bool,
 ) -> sqlx::Result<SessionRow> {
     let (client_id, user_id) = match owner {
         Owner::Client(id) => (Some(id.as_str()), None),
@@ -69,16 +73,32 @@ pub async fn create(
         created_at: now_ms(),
         last_activity: now_ms(),
     };
-    sqlx::query("INSERT INTO chat_sessions (id, client_id, user_id, user_identifier, config, created_at, last_activity, verified) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)")
+    let insert = sqlx::query("INSERT INTO chat_sessions (id, client_id, user_id, user_identifier, config, created_at, last_activity, verified) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)")
         .bind(&row.id)
         .bind(client_id)
         .bind(user_id)
         .bind(user_identifier)
         .bind(config.to_json().to_string())
         .bind(row.created_at)
-        .bind(i64::from(verified))
-        .execute(&db.pool)
-        .await?;
+        .bind(i64::from(verified));
+    match client_id.filter(|_| hook) {
+        Some(client_id) => {
+            let mut tx = db.pool.begin().await?;
+            insert.execute(&mut *tx).await?;
+            let event = Event::session_created(
+                client_id,
+                &row.id,
+                user_identifier,
+                verified,
+                row.created_at,
+            );
+            webhooks::insert_outbox(&mut tx, &event).await?;
+            tx.commit().await?;
+        }
+        None => {
+            insert.execute(&db.pool).await?;
+        }
+    }
     Ok(row)
 }
 

@@ -16,6 +16,7 @@ pub mod session_config;
 pub mod staff;
 pub mod time;
 pub mod visitor_config;
+pub mod webhook;
 
 pub use account::{DisplayName, Email, Password};
 pub use api_key::KeyKind;

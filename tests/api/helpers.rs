@@ -236,6 +236,15 @@ impl TestApp {
         start(dir, self.database_url.clone(), |_| {}).await
     }
 
+    /// The same with its environment changed by `tweak`.
+    pub async fn another_instance_with(
+        &self,
+        tweak: impl FnOnce(&mut HashMap<String, String>),
+    ) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        start(dir, self.database_url.clone(), tweak).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -24,6 +24,11 @@ mod openapi;
 mod owners;
 mod providers;
 mod proxies;
+/// A local webhook receiver (shared with the restart test).
+#[path = "../support/webhook_receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
 mod sessions;
 mod staff;
+mod webhooks;
 mod widget;

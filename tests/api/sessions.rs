@@ -188,6 +188,7 @@ async fn storing_a_question_marks_its_session_active() {
             owner: &owner,
             active_since: before,
             content: "Still there?",
+            hook: false,
         },
         None,
     )
@@ -211,6 +212,7 @@ async fn storing_a_question_marks_its_session_active() {
                 owner: &owner,
                 active_since: since,
                 content: "Hello?",
+                hook: false,
             },
             None,
         )
@@ -289,6 +291,7 @@ async fn the_direct_sqlite_path_and_the_pool_store_and_read_alike() {
             owner,
             active_since: 0,
             content: "Third?",
+            hook: false,
         };
         let stranger = Owner::Client("someone-else".into());
         assert_eq!(
@@ -382,6 +385,7 @@ async fn a_question_at_a_revision_is_stored_only_while_the_session_is_at_it() {
             owner: &owner,
             active_since: 0,
             content: "At this revision?",
+            hook: false,
         };
         let stale = messages::insert_user(db, &question, Some(now - 1))
             .await

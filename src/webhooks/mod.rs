@@ -1,0 +1,79 @@
+//! Webhooks (API.md, "Webhooks (events to other systems)"): events of a client sent, signed,
+//! to the URLs its owner registered, at least once.
+//!
+//! - The queries that make a change (db::sessions, messages, feedback, erase) write its event
+//!   to the outbox table in the same transaction, when [`Webhooks::wants`] says a webhook of
+//!   the client subscribes to it ([`subscriptions`]: a cached answer, so clients without
+//!   webhooks pay nothing more than a memory lookup).
+//! - After the commit, [`Webhooks::wake`] wakes the [`worker`], which claims due rows under a
+//!   lease, sends them ([`signing`], [`address`]) a few at a time, records each attempt, and
+//!   retries with growing delays for 24 hours. A slow or dead receiver only ever holds the
+//!   worker, never a request; rows survive restarts and `kill -9` (an expired lease is
+//!   claimed again).
+
+pub mod address;
+pub mod signing;
+pub mod subscriptions;
+pub mod worker;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::config::WebhookSettings;
+use crate::db::Db;
+use crate::domain::webhook::EventType;
+
+use self::subscriptions::Subscriptions;
+
+/// Webhooks as the rest of the service sees them: one per process, shared by the chat
+/// engine, the API and the worker.
+pub struct Webhooks {
+    pub subscriptions: Arc<Subscriptions>,
+    pub settings: WebhookSettings,
+    wake: Notify,
+}
+
+impl Webhooks {
+    pub fn new(db: &Db, settings: WebhookSettings) -> Self {
+        Self {
+            subscriptions: Arc::new(Subscriptions::new(db.kind)),
+            settings,
+            wake: Notify::new(),
+        }
+    }
+
+    /// Whether `event` of this client must go to the outbox. `None` (a user's own session,
+    /// which belongs to no client) never does. When the subscriptions cannot be read, the
+    /// answer is yes: the outbox insert then finds the subscribers itself, in the
+    /// transaction.
+    pub async fn wants(&self, db: &Db, client_id: Option<&str>, event: EventType) -> bool {
+        let Some(client_id) = client_id else {
+            return false;
+        };
+        self.subscriptions
+            .wants(db, client_id, event)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "could not read webhook subscriptions; writing the event to the outbox anyway");
+                true
+            })
+    }
+
+    /// Call after an event was committed to the outbox: the worker sends it now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Call after a webhook was created or deleted.
+    pub async fn changed(&self, db: &Db) -> sqlx::Result<()> {
+        self.subscriptions.changed(db).await
+    }
+}
+
+/// Starts the delivery worker, and on PostgreSQL the listener for other instances'
+/// webhook changes, for as long as the process runs.
+pub fn spawn(webhooks: Arc<Webhooks>, db: Db, database_url: String) {
+    subscriptions::spawn_listener(webhooks.subscriptions.clone(), &db, database_url);
+    tokio::spawn(worker::run(webhooks, db));
+}
