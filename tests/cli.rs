@@ -958,3 +958,31 @@ async fn users_are_created_and_promoted_beside_a_running_server() {
     one_line_failure(c, "--password-stdin");
     drop(server);
 }
+
+/// The request log names the visitor's address: the forwarded one from a trusted proxy
+/// (`TRUSTED_PROXIES`), the peer's otherwise.
+#[tokio::test]
+async fn request_logs_carry_the_visitors_address_from_trusted_proxies_only() {
+    for (trusted, expected) in [(Some("127.0.0.1"), "203.0.113.5"), (None, "127.0.0.1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let extra: Vec<(&str, &str)> = trusted
+            .map(|t| ("TRUSTED_PROXIES", t))
+            .into_iter()
+            .collect();
+        let server = serve(dir.path(), &extra);
+        let resp = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}/healthz", server.port))
+            .header("X-Forwarded-For", "203.0.113.5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let lines = server.lines_until_requests(1);
+        let request = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["message"] == "request")
+            .unwrap_or_else(|| panic!("no request line: {lines:?}"));
+        assert_eq!(request["ip"], expected, "trusted {trusted:?}: {request}");
+    }
+}
