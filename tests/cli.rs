@@ -813,7 +813,7 @@ fn user_create(
 /// `TEST_DATABASE_URL` is set): a created staff user signs in and reaches the admin API; a
 /// promoted user's existing token does on its next request.
 #[tokio::test]
-async fn users_are_created_and_promoted_beside_a_running_server() {
+async fn users_are_created_and_promoted_beside_a_running_server_also_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let url = test_database(dir.path()).await;
     let server = serve(
