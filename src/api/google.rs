@@ -18,7 +18,8 @@ use crate::auth::{sha256_hex, tokens};
 use crate::config::Settings;
 use crate::db::{self, oauth_states, refresh_tokens, users, users::UserRow};
 use crate::domain::{DisplayName, Email};
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
 
 /// How long a started sign-in may take.
@@ -45,6 +46,9 @@ pub enum GoogleCallback {
     Redirect(
         #[oai(header = "Location")] String,
         #[oai(header = "Cache-Control")] String,
+        /// The refresh token's cookie, when the redirect goes to the console
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
     ),
 }
 
@@ -113,6 +117,21 @@ pub fn allowed_redirect(settings: &Settings, raw: &str) -> ApiResult<String> {
 }
 
 /// Google's error code, kept to what an error code looks like, for the answer's detail.
+/// True when `target` (already allowed) is this service's console: its sign-in takes the
+/// refresh token as the `HttpOnly` cookie and the access token by a cookie refresh, so
+/// neither travels in the URL.
+fn is_console(settings: &Settings, target: &str) -> bool {
+    let (Ok(t), Ok(base)) = (
+        url::Url::parse(target),
+        url::Url::parse(&settings.public_url),
+    ) else {
+        return false;
+    };
+    let console = format!("{}/console", base.path().trim_end_matches('/'));
+    t.origin() == base.origin()
+        && (t.path() == console || t.path().starts_with(&format!("{console}/")))
+}
+
 fn sanitise_error_code(raw: &str) -> String {
     raw.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -203,7 +222,7 @@ impl GoogleApi {
         state: Data<&AppState>,
         /// Where to send the browser after signing in (under `FRONTEND_URL` or `PUBLIC_URL`)
         redirect: Query<Option<String>>,
-    ) -> ApiResult<GoogleLogin> {
+    ) -> Answer<GoogleLogin, { BAD_REQUEST | NOT_FOUND }> {
         let google = google(&state)?;
         let redirect = match redirect.0.as_deref().filter(|r| !r.trim().is_empty()) {
             Some(raw) => Some(allowed_redirect(&state.settings, raw)?),
@@ -224,7 +243,9 @@ impl GoogleApi {
     /// Google's callback
     ///
     /// Google sends the browser here with `code` and `state`. Answers the user and tokens
-    /// as JSON, or a 302 to the `redirect` given at login with the tokens in the fragment.
+    /// as JSON, or a 302 to the `redirect` given at login with the tokens in the fragment;
+    /// a `redirect` to this service's console (`PUBLIC_URL/console`) gets instead the
+    /// refresh token as the `HttpOnly` cookie (see `/api/auth/refresh`) and no tokens in the URL.
     /// A missing, unknown, expired or reused state answers 400 (never a redirect); an error
     /// from Google (`error=access_denied`) 400; an email Google has not verified 403.
     #[oai(path = "/callback", method = "get")]
@@ -239,7 +260,7 @@ impl GoogleApi {
         oauth_state: Query<Option<String>>,
         /// Set by Google instead of `code` when sign-in failed, e.g. `access_denied`
         error: Query<Option<String>>,
-    ) -> ApiResult<GoogleCallback> {
+    ) -> Answer<GoogleCallback, { BAD_REQUEST | FORBIDDEN | NOT_FOUND | CONFLICT | PROVIDER }> {
         let google = google(&state)?;
         // Taken first, whatever else the request says, so a state never works twice.
         let pending = match oauth_state.0.as_deref().filter(|s| !s.is_empty()) {
@@ -257,19 +278,21 @@ impl GoogleApi {
                     "Google sign-in failed"
                 },
                 Some(json!({ "field": "error", "googleError": code })),
-            ));
+            )
+            .into());
         }
         let Some(pending) = pending else {
-            return Err(bad_state());
+            return Err(bad_state().into());
         };
         if pending.expires_at <= db::now_ms() {
-            return Err(bad_state());
+            return Err(bad_state().into());
         }
         let Some(code) = code.0.filter(|c| !c.is_empty() && c.len() <= 4096) else {
             return Err(ApiError::bad_field(
                 "code",
                 "code is missing: Google sends it with the state",
-            ));
+            )
+            .into());
         };
         let g = google
             .user_for_code(&code, pending.pkce_verifier)
@@ -290,7 +313,8 @@ impl GoogleApi {
             return Err(ApiError::forbidden(
                 "Google account email is not verified",
                 "Verify the email address with Google, then sign in again",
-            ));
+            )
+            .into());
         }
         let email = Email::parse(&g.email).map_err(|_| {
             ApiError::new(
@@ -304,12 +328,16 @@ impl GoogleApi {
         let user = sign_in_user(&state, &g, &email).await?;
         tracing::Span::current().record("user_id", user.id.as_str());
         if user.status == crate::domain::AccountStatus::Disabled {
-            return Err(crate::api::users::account_disabled());
+            return Err(crate::api::users::account_disabled().into());
         }
         let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         tracing::info!("signed in with Google");
         match pending.redirect {
             None => Ok(GoogleCallback::SignedIn(Json(AuthTokens::new(user, pair)))),
+            Some(target) if is_console(&state.settings, &target) => {
+                let (_, cookie) = AuthTokens::answer(&state.settings, user, pair, true);
+                Ok(GoogleCallback::Redirect(target, "no-store".into(), cookie))
+            }
             Some(target) => {
                 let fragment = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("accessToken", &pair.access_token)
@@ -320,6 +348,7 @@ impl GoogleApi {
                 Ok(GoogleCallback::Redirect(
                     format!("{target}#{fragment}"),
                     "no-store".into(),
+                    None,
                 ))
             }
         }
