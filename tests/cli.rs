@@ -98,7 +98,7 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(10);
         while lines
             .iter()
-            .filter(|l: &&String| l.contains("\"request\""))
+            .filter(|l: &&String| l.contains("\"message\":\"request\""))
             .count()
             < n
             && Instant::now() < deadline
