@@ -52,14 +52,18 @@ pub fn openapi_json() -> String {
 
 pub fn build_routes(state: AppState) -> impl Endpoint {
     let api = api_service();
-    let edge = std::sync::Arc::new(Edge::new(state.settings.edge.clone(), &api.spec()));
+    let spec_text = api.spec();
+    let edge = std::sync::Arc::new(Edge::new(state.settings.edge.clone(), &spec_text));
+    crate::ops::metrics::install();
+    crate::ops::metrics::set_routes(&spec_text);
     let [docs, redoc, spec] =
-        crate::docs::endpoints(api.spec(), api.swagger_ui_html(), api.redoc_html());
+        crate::docs::endpoints(spec_text, api.swagger_ui_html(), api.redoc_html());
     Route::new()
         .nest("/docs", docs)
         .nest("/redoc", redoc)
         .at("/openapi.json", spec)
         .nest("/widget", crate::widget::routes())
+        .at("/metrics", poem::get(crate::api::metrics::scrape))
         .nest("/console", crate::console::routes())
         .nest("/", api.around(crate::home::at_root))
         .around(signed_in_user_limit)
@@ -110,6 +114,7 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     let path = req.uri().path().to_string();
     let started = Instant::now();
     let bearer_path = path.starts_with("/api/auth") || path.starts_with("/api/clients");
+    let ip = crate::api::scheme::client_ip(&req).map(tracing::field::display);
     // Every line logged while handling the request names this instance.
     let span = tracing::info_span!("request", instance = crate::cluster::instance_id());
     let resp = match tracing::Instrument::instrument(ep.call(req), span).await {
@@ -118,11 +123,13 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     };
     let resp = crate::edge::secure(&path, resp).await;
     let status = resp.status();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let took = started.elapsed();
+    crate::ops::metrics::request(&method, &path, status.as_u16(), took);
+    let latency_ms = took.as_secs_f64() * 1000.0;
     if status.is_server_error() {
-        tracing::warn!(%method, path, status = status.as_u16(), latency_ms, "request");
+        tracing::warn!(%method, path, status = status.as_u16(), latency_ms, ip, "request");
     } else {
-        tracing::info!(%method, path, status = status.as_u16(), latency_ms, "request");
+        tracing::info!(%method, path, status = status.as_u16(), latency_ms, ip, "request");
     }
     Ok(resp)
 }
@@ -222,6 +229,7 @@ fn spawn_housekeeping(state: AppState) {
         loop {
             tick.tick().await;
             state.chat.hub.sweep();
+            crate::ops::metrics::upkeep();
             n += 1;
             if n.is_multiple_of(6) {
                 state.rate_limits.shrink();

@@ -174,6 +174,10 @@ pub struct Settings {
     /// `INSTANCE_ID`, else `<hostname>-<pid>-<random>` made once per start
     /// (`ops::make_instance_id`): which instance this is, in health, metrics and logs.
     pub instance_id: String,
+    /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For`/`Forwarded` is believed.
+    pub trusted_proxies: crate::domain::proxies::TrustedProxies,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` needs it as a Bearer token.
+    pub metrics_token: Option<Secret>,
     /// Webhook delivery (`WEBHOOK_*`).
     pub webhooks: WebhookSettings,
 }
@@ -414,6 +418,11 @@ impl Settings {
                 None => SignupMode::Open,
             },
             instance_id: crate::ops::make_instance_id(var("INSTANCE_ID")),
+            trusted_proxies: crate::domain::proxies::TrustedProxies::parse(
+                &var("TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?,
+            metrics_token: var("METRICS_TOKEN").map(Secret::new),
             webhooks: WebhookSettings::from_lookup(&var)?,
         })
     }
@@ -552,6 +561,7 @@ mod tests {
             ("AI_PROVIDER", "gpt"),
             ("LOG_FORMAT", "xml"),
             ("SIGNUP_MODE", "invite"),
+            ("TRUSTED_PROXIES", "10.0.0.0/99"),
         ] {
             let mut map = HashMap::new();
             map.insert(k.to_string(), v.to_string());

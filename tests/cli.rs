@@ -98,7 +98,7 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(10);
         while lines
             .iter()
-            .filter(|l: &&String| l.contains("\"request\""))
+            .filter(|l: &&String| l.contains("\"message\":\"request\""))
             .count()
             < n
             && Instant::now() < deadline
@@ -813,7 +813,7 @@ fn user_create(
 /// `TEST_DATABASE_URL` is set): a created staff user signs in and reaches the admin API; a
 /// promoted user's existing token does on its next request.
 #[tokio::test]
-async fn users_are_created_and_promoted_beside_a_running_server() {
+async fn users_are_created_and_promoted_beside_a_running_server_also_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let url = test_database(dir.path()).await;
     let server = serve(
@@ -957,4 +957,32 @@ async fn users_are_created_and_promoted_beside_a_running_server() {
         .args(["user", "create", "--email", "bob@example.com"]);
     one_line_failure(c, "--password-stdin");
     drop(server);
+}
+
+/// The request log names the visitor's address: the forwarded one from a trusted proxy
+/// (`TRUSTED_PROXIES`), the peer's otherwise.
+#[tokio::test]
+async fn request_logs_carry_the_visitors_address_from_trusted_proxies_only() {
+    for (trusted, expected) in [(Some("127.0.0.1"), "203.0.113.5"), (None, "127.0.0.1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let extra: Vec<(&str, &str)> = trusted
+            .map(|t| ("TRUSTED_PROXIES", t))
+            .into_iter()
+            .collect();
+        let server = serve(dir.path(), &extra);
+        let resp = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}/healthz", server.port))
+            .header("X-Forwarded-For", "203.0.113.5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let lines = server.lines_until_requests(1);
+        let request = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["message"] == "request")
+            .unwrap_or_else(|| panic!("no request line: {lines:?}"));
+        assert_eq!(request["ip"], expected, "trusted {trusted:?}: {request}");
+    }
 }

@@ -20,7 +20,7 @@ use crate::db::admin::{self, After};
 use crate::db::{refresh_tokens, users};
 use crate::domain::{AccountStatus, ProviderKind};
 use crate::error::fails::*;
-use crate::error::{Answer, ApiError, ApiResult, ErrorBody};
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::ops::live;
 use crate::state::AppState;
 
@@ -143,17 +143,13 @@ pub struct InstanceHealth {
     pub signup_mode: String,
 }
 
+/// The user as it is now. No such user answers 404; a staff user disabling their own
+/// account, 400 (through `ApiError`, which documents those statuses).
 #[derive(ApiResponse)]
 pub enum ChangeUser {
     /// The user as it is now
     #[oai(status = 200)]
     Ok(Json<User>),
-    /// A staff user cannot disable their own account
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// No such user
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
 }
 
 /// What staff can do to an account.
@@ -184,7 +180,7 @@ async fn change(
     action: Action,
 ) -> ApiResult<ChangeUser> {
     let Some(user) = users::get(&state.db, id).await? else {
-        return Ok(ChangeUser::NotFound(Json(ApiError::not_found("User").body)));
+        return Err(ApiError::not_found("User"));
     };
     let next = match action {
         // Approving an account that is not pending changes nothing: it is active already,
@@ -193,13 +189,10 @@ async fn change(
         Action::Approve | Action::Enable => AccountStatus::Active,
         Action::Disable => {
             if user.id == staff.0.user_id {
-                return Ok(ChangeUser::BadRequest(Json(
-                    ApiError::bad_request(
-                        "Cannot disable yourself",
-                        "Ask another staff user; an account that disables itself locks itself out",
-                    )
-                    .body,
-                )));
+                return Err(ApiError::bad_request(
+                    "Cannot disable yourself",
+                    "Ask another staff user; an account that disables itself locks itself out",
+                ));
             }
             AccountStatus::Disabled
         }

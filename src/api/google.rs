@@ -34,6 +34,8 @@ pub enum GoogleLogin {
 }
 
 #[derive(ApiResponse)]
+// Made once per sign-in and moved straight into the response: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum GoogleCallback {
     /// Signed in: the user and their tokens
     #[oai(status = 200)]

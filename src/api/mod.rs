@@ -9,6 +9,7 @@ pub mod google;
 pub mod health;
 pub mod identity;
 pub mod messages;
+pub mod metrics;
 pub mod owners;
 pub mod scheme;
 pub mod sessions;

@@ -129,9 +129,27 @@ fn state(req: &Request) -> &AppState {
         .expect("AppState is attached to every route")
 }
 
-/// The visitor's address, for per-visitor rate limits.
+/// The visitor's address, the one place it is decided: what per-visitor rate limits,
+/// sign-in throttles and request logs use. The TCP peer, unless it is one of
+/// `TRUSTED_PROXIES`: then the right-most untrusted address of `X-Forwarded-For` (or
+/// `Forwarded`), see `domain::proxies`.
 pub fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.remote_addr().as_socket_addr().map(|a| a.ip())
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip())?;
+    let Some(proxies) = req
+        .data::<AppState>()
+        .map(|s| &s.settings.trusted_proxies)
+        .filter(|p| !p.is_empty())
+    else {
+        return Some(peer);
+    };
+    let headers = req.headers();
+    let values = |name: &'static str| {
+        headers
+            .get_all(name)
+            .into_iter()
+            .filter_map(|v| v.to_str().ok())
+    };
+    Some(proxies.visitor(peer, values("x-forwarded-for"), values("forwarded")))
 }
 
 /// The page origin a browser request comes from. Browsers leave `Origin` out of same-origin

@@ -82,6 +82,13 @@ impl Generation {
             Outcome::Failed(_) => (ReplyStatus::Error, "error".to_string()),
         };
         let total_ms = self.started_at.elapsed().as_millis();
+        crate::ops::metrics::reply(
+            self.provider.as_str(),
+            status.as_str(),
+            first_token_ms.map(|ms| std::time::Duration::from_millis(ms as u64)),
+            self.started_at.elapsed(),
+            matches!(outcome, Outcome::Failed(_)),
+        );
         let mut metadata = json!({
             "status": status,
             "finishReason": finish_reason,

@@ -10,6 +10,7 @@ pub mod config_size;
 pub mod message;
 pub mod owner;
 pub mod provider;
+pub mod proxies;
 pub mod secret;
 pub mod session_config;
 pub mod staff;

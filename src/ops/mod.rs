@@ -3,6 +3,7 @@
 //! health page and the metrics endpoint.
 
 pub mod live;
+pub mod metrics;
 
 /// This process's id among the instances sharing a database: `INSTANCE_ID` when set, else
 /// `<hostname>-<pid>-<random>`. Read from [`crate::config::Settings::instance_id`], the one

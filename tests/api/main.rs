@@ -16,6 +16,7 @@ mod identity;
 mod instances;
 mod keys;
 mod messages;
+mod metrics;
 /// Fake OpenAI and Anthropic servers (shared with the library's unit tests).
 #[path = "../support/mock_upstream.rs"]
 #[allow(dead_code)]
@@ -24,6 +25,7 @@ mod newcomer;
 mod openapi;
 mod owners;
 mod providers;
+mod proxies;
 /// A local webhook receiver (shared with the restart test).
 #[path = "../support/webhook_receiver.rs"]
 #[allow(dead_code)]
