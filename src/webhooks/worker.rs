@@ -1,10 +1,10 @@
-//! The delivery worker: one loop per instance that claims due outbox rows (db::webhooks::
-//! claim: a lease, and on PostgreSQL `SKIP LOCKED`, so instances never send one row at the
-//! same time) and sends each in a task of its own, at most `WEBHOOK_CONCURRENCY` at once,
-//! each request bounded by `WEBHOOK_TIMEOUT`. A webhook has one claim in flight at a time
-//! (its rows of one claim are sent in order, in one slot), so a slow or dead receiver holds
-//! one slot and other clients' events go on. Every attempt is recorded; a failed one is
-//! tried again after a growing delay until 24 hours after the event, then given up.
+//! The delivery worker: one loop per instance that claims webhooks with due outbox rows
+//! (db::webhooks::claim: a lease on the webhook, so instances never send its rows at the
+//! same time) and sends each webhook's rows, in order, in a task of its own, at most
+//! `WEBHOOK_CONCURRENCY` webhooks at once, each request bounded by `WEBHOOK_TIMEOUT`. A slow
+//! or dead receiver so holds one slot and other clients' events go on. Every attempt is
+//! recorded; a failed one is tried again after a growing delay until 24 hours after the
+//! event, then given up.
 //!
 //! The loop sleeps until the next row is due, a commit wakes it, or [`POLL`] passes (rows
 //! written by other instances, leases that ran out). Delivery is at least once: a process
@@ -26,9 +26,11 @@ use crate::db::{Db, now_ms};
 
 /// The longest the loop sleeps without looking at the outbox.
 pub const POLL: Duration = Duration::from_secs(5);
-/// A claim lasts one request's timeout and this much more (to record the attempt); a
-/// process that dies holding it leaves the row to be claimed again after that.
+/// A claim lasts its requests' timeouts and this much more (to record them); a process that
+/// dies holding it leaves the webhook to be claimed again after that.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// Rows of one webhook sent in one claim, one after the other.
+const BATCH: u32 = 10;
 /// Events are retried for this long after they happened, then given up.
 pub const RETRY_WINDOW_MS: i64 = 24 * 3_600_000;
 /// Each retry's delay as a multiple of the first (`WEBHOOK_RETRY_BASE_MS`, 10 s): 10 s,
@@ -73,16 +75,15 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
     let slots = Arc::new(Semaphore::new(hooks.settings.concurrency));
     let mut purged_at: Option<tokio::time::Instant> = None;
     loop {
-        // One free slot at least before claiming anything, and no more rows than slots.
+        // One free slot at least before claiming anything, and no more webhooks than slots.
         let Ok(first) = slots.clone().acquire_owned().await else {
             return;
         };
         let free = slots.available_permits() + 1;
-        // A claim may hold several rows of one webhook, sent one after the other.
-        let lease = (hooks.settings.timeout * free as u32) + LEASE_MARGIN;
+        let lease = hooks.settings.timeout * BATCH + LEASE_MARGIN;
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
         let now = now_ms();
-        let claimed = match outbox::claim(&db, now, free as i64, lease_ms).await {
+        let claimed = match outbox::claim(&db, now, free as i64, i64::from(BATCH), lease_ms).await {
             Ok(claimed) => claimed,
             Err(error) => {
                 tracing::warn!(%error, "could not claim webhook deliveries; trying again");
@@ -108,7 +109,7 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
             continue;
         }
         let mut first = Some(first);
-        for rows in by_webhook(claimed) {
+        for rows in claimed {
             let permit = match first.take() {
                 Some(p) => p,
                 // Only this loop takes slots, and it claimed no more rows than were free.
@@ -122,26 +123,14 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
                 for row in &rows {
                     deliver(&http, &db, &hooks.settings, row).await;
                 }
+                if let Err(error) = outbox::release(&db, &rows[0].webhook_id, now_ms()).await {
+                    tracing::warn!(%error, "could not release a webhook; it is claimed again when its lease ends");
+                }
                 drop(permit);
                 hooks.wake();
             });
         }
     }
-}
-
-/// The claimed rows grouped by webhook, each group in the order claimed (oldest due first).
-fn by_webhook(claimed: Vec<Claimed>) -> Vec<Vec<Claimed>> {
-    let mut groups: Vec<Vec<Claimed>> = Vec::new();
-    for row in claimed {
-        match groups
-            .iter_mut()
-            .find(|g| g[0].webhook_id == row.webhook_id)
-        {
-            Some(group) => group.push(row),
-            None => groups.push(vec![row]),
-        }
-    }
-    groups
 }
 
 async fn sleep_or_wake(hooks: &Webhooks, wait: Duration) {
@@ -166,7 +155,7 @@ async fn purge(db: &Db) {
     }
 }
 
-/// One attempt at one row: sent, then recorded (which releases the lease).
+/// One attempt at one row: sent, then recorded.
 pub async fn deliver(http: &reqwest::Client, db: &Db, settings: &WebhookSettings, row: &Claimed) {
     let target = match outbox::target(db, &row.webhook_id).await {
         Ok(Some(target)) => target,
