@@ -10,9 +10,9 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::api::{
-    clients::ClientsApi, feedback::FeedbackApi, files::FilesApi, google::GoogleApi,
-    health::HealthApi, identity::IdentityApi, messages::MessagesApi, owners::OwnersApi,
-    sessions::SessionsApi, users::AuthApi, webhooks::WebhooksApi,
+    admin::AdminApi, clients::ClientsApi, feedback::FeedbackApi, files::FilesApi,
+    google::GoogleApi, health::HealthApi, identity::IdentityApi, messages::MessagesApi,
+    owners::OwnersApi, sessions::SessionsApi, users::AuthApi, webhooks::WebhooksApi,
 };
 use crate::config::Settings;
 use crate::db::Db;
@@ -33,11 +33,12 @@ pub type Apis = (
     FeedbackApi,
     IdentityApi,
     OwnersApi,
+    AdminApi,
     WebhooksApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi, FeedbackApi, IdentityApi, OwnersApi, WebhooksApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
+    OpenApiService::new((HealthApi, SessionsApi, MessagesApi, FilesApi, AuthApi, GoogleApi, ClientsApi, FeedbackApi, IdentityApi, OwnersApi, AdminApi, WebhooksApi), "chatbot", env!("CARGO_PKG_VERSION")).description(
         "One service that gives any website an AI assistant. Tenants' servers use `X-API-Key: cb_sk_…`; \
          the widget uses a publishable `cb_pk_…` key from allowed origins; signed-in users use \
          `Authorization: Bearer <JWT>`. Every error is `{\"error\", \"detail\"?}`.",
@@ -134,6 +135,7 @@ impl Application {
     /// Connects the database, applies migrations and binds the port: everything that can
     /// fail on bad configuration fails here, with a one-line reason.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::ops::live::mark_started();
         let db = Db::connect(settings.database_url.expose()).await?;
         db.migrate().await?;
         let addr = format!("{}:{}", settings.host, settings.port);

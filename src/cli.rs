@@ -1,5 +1,6 @@
 //! The subcommands besides `serve`: `migrate`, `openapi`, and what an operator needs beside
-//! a running server: `client create`, `client list`, `client key add`, `client key revoke`.
+//! a running server: `client create`, `client list`, `client key add`, `client key revoke`,
+//! `user create`, `user promote`.
 //! They work on the same `DATABASE_URL` as the server, while it runs.
 //!
 //! Every command that prints keys takes `--format`: `text` for a person, `json` for a
@@ -12,7 +13,7 @@ use crate::api::clients::MAX_ACTIVE_KEYS;
 use crate::auth::key_cache::KeyCache;
 use crate::config::Settings;
 use crate::db::{Db, DbKind, api_keys, clients, listing, users};
-use crate::domain::{Email, KeyKind};
+use crate::domain::{AccountStatus, Email, KeyKind, Password, Role};
 
 /// How a command prints what it made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -253,6 +254,94 @@ pub async fn revoke_key(
             ""
         }
     ))
+}
+
+/// Makes the account with this email staff. It takes effect on its next request: every
+/// request with an access token reads the role afresh.
+pub async fn promote_user(settings: &Settings, email: &str) -> anyhow::Result<String> {
+    let email = Email::parse(email)
+        .map_err(|_| anyhow::anyhow!("--email {email:?} is not an email address"))?;
+    let db = open(settings).await?;
+    let user = users::find_by_email(&db, email.as_str())
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no account with the email {}; make one with `chatbot user create --email {} --password-stdin --staff`",
+                email.as_str(),
+                email.as_str()
+            )
+        })?;
+    users::set_role(&db, &user.id, Role::Staff).await?;
+    Ok(format!(
+        "{} is staff now (user_id {})\n",
+        user.email, user.id
+    ))
+}
+
+/// Creates an active account (whatever `SIGNUP_MODE` says: an operator made it) with the
+/// password read from standard input, staff when asked.
+pub async fn create_user(
+    settings: &Settings,
+    email: &str,
+    password: String,
+    staff: bool,
+    format: Format,
+) -> anyhow::Result<String> {
+    if format == Format::Env {
+        anyhow::bail!("--format env is for commands that make keys; use text or json");
+    }
+    let email = Email::parse(email)
+        .map_err(|_| anyhow::anyhow!("--email {email:?} is not an email address"))?;
+    let password = Password::parse_new("password", password)
+        .map_err(|e| anyhow::anyhow!("the password on standard input: {}", e.body.error))?;
+    let db = open(settings).await?;
+    if users::find_by_email(&db, email.as_str()).await?.is_some() {
+        anyhow::bail!(
+            "an account with the email {} exists already (make it staff with `chatbot user promote --email {}`)",
+            email.as_str(),
+            email.as_str()
+        );
+    }
+    let hash = crate::auth::password::hash(password).await?;
+    let role = if staff { Role::Staff } else { Role::User };
+    let user = users::create(
+        &db,
+        &users::NewUser {
+            email: email.as_str(),
+            name: None,
+            password_hash: Some(&hash),
+            google_sub: None,
+            email_verified: false,
+            role,
+            status: AccountStatus::Active,
+        },
+    )
+    .await
+    .map_err(|e| {
+        if crate::db::is_unique_violation(&e) {
+            anyhow::anyhow!(
+                "an account with the email {} exists already",
+                email.as_str()
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(match format {
+        Format::Json => json_line(json!({
+            "userId": user.id,
+            "email": user.email,
+            "role": user.role.as_str(),
+            "status": user.status.as_str(),
+        })),
+        _ => format!(
+            "user_id: {}\nemail: {}\nrole: {}\nstatus: {}\n",
+            user.id,
+            user.email,
+            user.role.as_str(),
+            user.status.as_str()
+        ),
+    })
 }
 
 async fn existing_client(db: &Db, id: &str) -> anyhow::Result<clients::ClientRow> {

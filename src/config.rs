@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::domain::ProviderKind;
+use crate::domain::{ProviderKind, SignupMode};
 
 /// Which database a `DATABASE_URL` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,6 +166,11 @@ pub struct Settings {
     /// The demo client may use the configured provider: only with `DEMO_CLIENT=true` set
     /// explicitly; by default it answers with the offline provider.
     pub demo_client_paid: bool,
+    /// `SIGNUP_MODE`: `open` (default), `approval` (new accounts pending) or `closed`.
+    pub signup_mode: SignupMode,
+    /// `INSTANCE_ID`, else `<hostname>-<pid>-<random>` made once per start
+    /// (`ops::make_instance_id`): which instance this is, in health, metrics and logs.
+    pub instance_id: String,
     /// Webhook delivery (`WEBHOOK_*`).
     pub webhooks: WebhookSettings,
 }
@@ -400,6 +405,11 @@ impl Settings {
             demo_client,
             demo_client_paid,
             edge: EdgeSettings::from_lookup(&var)?,
+            signup_mode: match var("SIGNUP_MODE") {
+                Some(m) => m.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+                None => SignupMode::Open,
+            },
+            instance_id: crate::ops::make_instance_id(var("INSTANCE_ID")),
             webhooks: WebhookSettings::from_lookup(&var)?,
         })
     }
@@ -537,6 +547,7 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("AI_PROVIDER", "gpt"),
             ("LOG_FORMAT", "xml"),
+            ("SIGNUP_MODE", "invite"),
         ] {
             let mut map = HashMap::new();
             map.insert(k.to_string(), v.to_string());

@@ -27,6 +27,8 @@ pub mod error;
 pub mod files;
 /// The home page at `/`.
 pub mod home;
+/// Watching it run: work in progress, the instance id, metrics.
+pub mod ops;
 /// AI providers behind one trait.
 pub mod providers;
 /// The background job that deletes sessions past their client's retention.

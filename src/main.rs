@@ -30,8 +30,41 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage user accounts (staff)
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Print the OpenAPI spec
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Make an existing account staff (it reaches /api/admin and every client)
+    Promote {
+        /// The account's email
+        #[arg(long)]
+        email: String,
+    },
+    /// Create an active account; its password is the first line of standard input
+    #[command(
+        after_help = "Example:\n  printf '%s\\n' \"$ADMIN_PASSWORD\" | chatbot user create --email admin@example.com --password-stdin --staff"
+    )]
+    Create {
+        /// The account's email
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (required: passwords never go in arguments)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Make the account staff
+        #[arg(long)]
+        staff: bool,
+        /// text or json
+        #[arg(long, value_enum, default_value_t)]
+        format: cli::Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +192,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{out}");
             Ok(())
         }
+        Command::User { command } => {
+            let out = runtime.block_on(user_command(&settings, command))?;
+            print!("{out}");
+            Ok(())
+        }
         Command::Openapi => unreachable!("handled above"),
     }
 }
@@ -186,6 +224,25 @@ async fn client_command(settings: &Settings, command: ClientCommand) -> anyhow::
         ClientCommand::Key {
             command: KeyCommand::Revoke { client, key },
         } => cli::revoke_key(settings, &client, &key).await,
+    }
+}
+
+async fn user_command(settings: &Settings, command: UserCommand) -> anyhow::Result<String> {
+    match command {
+        UserCommand::Promote { email } => cli::promote_user(settings, &email).await,
+        UserCommand::Create {
+            email,
+            password_stdin: _,
+            staff,
+            format,
+        } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let password = line.trim_end_matches(['\n', '\r']).to_string();
+            cli::create_user(settings, &email, password, staff, format).await
+        }
     }
 }
 

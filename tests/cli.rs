@@ -761,3 +761,200 @@ async fn on_postgres_a_key_revoked_on_the_command_line_stops_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A database for one test: a new PostgreSQL database when `TEST_DATABASE_URL` is set, else
+/// an SQLite file in `dir`.
+async fn test_database(dir: &std::path::Path) -> String {
+    match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(admin_url) => {
+            let name = format!("cli_{}", uuid::Uuid::new_v4().simple());
+            let admin = chatbot::db::Db::connect(&admin_url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin.pool)
+                .await
+                .unwrap();
+            admin.pool.close().await;
+            format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+        }
+        None => format!("sqlite://{}", dir.join("cli.db").display()),
+    }
+}
+
+/// Runs `chatbot user create …` with `stdin` as its standard input.
+fn user_create(
+    dir: &std::path::Path,
+    url: &str,
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = chatbot(dir)
+        .env("DATABASE_URL", url)
+        .args(["user", "create"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `user create` and `user promote` beside a running server (on PostgreSQL too when
+/// `TEST_DATABASE_URL` is set): a created staff user signs in and reaches the admin API; a
+/// promoted user's existing token does on its next request.
+#[tokio::test]
+async fn users_are_created_and_promoted_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_database(dir.path()).await;
+    let server = serve(
+        dir.path(),
+        &[("DATABASE_URL", &url), ("SIGNUP_MODE", "closed")],
+    );
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let http = reqwest::Client::new();
+
+    let out = user_create(
+        dir.path(),
+        &url,
+        &[
+            "--email",
+            "Admin@Example.com",
+            "--password-stdin",
+            "--staff",
+            "--format",
+            "json",
+        ],
+        "a long staff passphrase\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(made["email"], "admin@example.com");
+    assert_eq!(made["role"], "staff");
+    assert_eq!(made["status"], "active");
+    let sign_in = |email: &str, password: &str| {
+        http.post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+    };
+    let resp = sign_in("admin@example.com", "a long staff passphrase")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["user"]["role"], "staff");
+    let admin_token = body["accessToken"].as_str().unwrap().to_string();
+    let health = http
+        .get(format!("{base}/api/admin/health"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // A plain user (sign-up is closed, so made here too), then promoted.
+    let out = user_create(
+        dir.path(),
+        &url,
+        &["--email", "ada@example.com", "--password-stdin"],
+        "another long passphrase",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("role: user"), "{text}");
+    let body: serde_json::Value = sign_in("ada@example.com", "another long passphrase")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["accessToken"].as_str().unwrap().to_string();
+    let dashboard = || {
+        http.get(format!("{base}/api/admin/dashboard"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(dashboard().await.unwrap().status(), 403);
+    let run = |args: &[&str]| {
+        chatbot(dir.path())
+            .env("DATABASE_URL", &url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["user", "promote", "--email", "ADA@example.com"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ada@example.com is staff"));
+    assert_eq!(dashboard().await.unwrap().status(), 200);
+
+    // Clear one-line failures.
+    let mut c = chatbot(dir.path());
+    c.env("DATABASE_URL", &url)
+        .args(["user", "promote", "--email", "nobody@example.com"]);
+    one_line_failure(c, "nobody@example.com");
+    for (args, stdin, mention) in [
+        (
+            &["--email", "ada@example.com", "--password-stdin"][..],
+            "yet another passphrase\n",
+            "exists already",
+        ),
+        (
+            &["--email", "bob@example.com", "--password-stdin"][..],
+            "short\n",
+            "password",
+        ),
+        (
+            &["--email", "not an email", "--password-stdin"][..],
+            "a long passphrase\n",
+            "--email",
+        ),
+        (
+            &[
+                "--email",
+                "bob@example.com",
+                "--password-stdin",
+                "--format",
+                "env",
+            ][..],
+            "a long passphrase\n",
+            "--format",
+        ),
+    ] {
+        let out = user_create(dir.path(), &url, args, stdin);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.lines().filter(|l| !l.trim().is_empty()).count(),
+            1,
+            "{err}"
+        );
+        assert!(err.contains(mention), "{mention} not in {err}");
+    }
+    // The password never goes in the arguments.
+    let mut c = chatbot(dir.path());
+    c.env("DATABASE_URL", &url)
+        .args(["user", "create", "--email", "bob@example.com"]);
+    one_line_failure(c, "--password-stdin");
+    drop(server);
+}

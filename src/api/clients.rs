@@ -302,6 +302,12 @@ impl ClientsApi {
         let origins = AllowedOrigins::parse(&body.allowed_origins)?;
         let ai = parse_ai_defaults(&body)?;
         let user = current_user(&state, &auth).await?;
+        if user.status == crate::domain::AccountStatus::Pending {
+            return Err(ApiError::forbidden(
+                "Account pending approval",
+                "New accounts need a staff user's approval before they can create clients",
+            ));
+        }
         let made = clients::create_client_with_keys_and_defaults(
             &state.db,
             name.as_str(),

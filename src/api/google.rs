@@ -151,6 +151,7 @@ async fn sign_in_user(state: &AppState, g: &GoogleUser, email: &Email) -> ApiRes
                 .await?
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("linked user vanished")));
         }
+        let status = crate::api::users::signup_status(state)?;
         let name = g
             .name
             .as_deref()
@@ -163,6 +164,8 @@ async fn sign_in_user(state: &AppState, g: &GoogleUser, email: &Email) -> ApiRes
                 password_hash: None,
                 google_sub: Some(&g.sub),
                 email_verified: true,
+                role: crate::domain::Role::User,
+                status,
             },
         )
         .await
@@ -298,6 +301,9 @@ impl GoogleApi {
         })?;
         let user = sign_in_user(&state, &g, &email).await?;
         tracing::Span::current().record("user_id", user.id.as_str());
+        if user.status == crate::domain::AccountStatus::Disabled {
+            return Err(crate::api::users::account_disabled());
+        }
         let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         tracing::info!("signed in with Google");
         match pending.redirect {

@@ -1,5 +1,6 @@
 //! The typed REST API: one `#[OpenApi]` struct per resource, and the pieces they share.
 
+pub mod admin;
 pub mod clients;
 pub mod feedback;
 pub mod files;
@@ -33,6 +34,8 @@ pub enum ApiTags {
     Webhooks,
     /// Operations: health
     Health,
+    /// The staff's view of the whole service: dashboard, users, clients, health
+    Admin,
 }
 
 pub use crate::domain::time::{now_rfc3339, rfc3339};

@@ -302,7 +302,7 @@ pub enum DeleteClientResponse {
     Deleted,
 }
 
-fn parse_limit(limit: Option<i64>) -> ApiResult<i64> {
+pub(crate) fn parse_limit(limit: Option<i64>) -> ApiResult<i64> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -332,11 +332,11 @@ fn parse_time(field: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
 }
 
 /// Cursors are opaque to clients: `<time>:<id>` in URL-safe base64.
-fn encode_cursor(time: i64, id: &str) -> String {
+pub(crate) fn encode_cursor(time: i64, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{time}:{id}"))
 }
 
-fn decode_cursor(cursor: Option<&str>) -> ApiResult<Option<(i64, String)>> {
+pub(crate) fn decode_cursor(cursor: Option<&str>) -> ApiResult<Option<(i64, String)>> {
     let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
         return Ok(None);
     };

@@ -9,11 +9,12 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
 
 use crate::auth::{jwt, sha256_hex};
-use crate::db::refresh_tokens;
+use crate::db::users;
 use crate::domain::KeyKind;
 use crate::domain::Owner;
 use crate::domain::client::AiDefaults;
 use crate::domain::normalise_origin;
+use crate::domain::{AccountStatus, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,6 +32,16 @@ pub struct ClientPrincipal {
 #[derive(Clone, Debug)]
 pub struct UserPrincipal {
     pub user_id: String,
+    /// Read with the sign-in's liveness, on this very request.
+    pub role: Role,
+    /// `Active` or `Pending` (a disabled account's tokens are refused before this).
+    pub status: AccountStatus,
+}
+
+impl UserPrincipal {
+    pub fn is_staff(&self) -> bool {
+        self.role == Role::Staff
+    }
 }
 
 /// Tenant API key: `cb_sk_…` (secret, servers) or `cb_pk_…` (publishable, the widget; only
@@ -48,6 +59,12 @@ pub struct ClientAuth(pub ClientPrincipal);
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct UserAuth(pub UserPrincipal);
+
+/// A staff user's access token: the admin API (`/api/admin`). Any other valid token
+/// answers 403.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_staff")]
+pub struct StaffAuth(pub UserPrincipal);
 
 /// Chat endpoints take either credential. The API key is tried last so that, without any
 /// credential, the answer is the API key's 401 that API.md fixes.
@@ -150,6 +167,13 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
     else {
         return Err(ApiError::invalid_api_key().into());
     };
+    if found.owner_disabled {
+        return Err(ApiError::forbidden(
+            "Client disabled",
+            "This client's owner was disabled by the service's staff",
+        )
+        .into());
+    }
     let visitor = match found.kind {
         KeyKind::Secret => None,
         KeyKind::Publishable => {
@@ -194,16 +218,34 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<UserPrincip
         return Err(invalid());
     };
     // A signed-out sign-in (logout, a password change, a reused refresh token) ends its
-    // access tokens at once, not when they expire.
-    if !refresh_tokens::family_is_live(&state.db, &claims.sub, &claims.sid)
+    // access tokens at once, not when they expire; so does a staff user disabling the
+    // account. One read gives both, and the role.
+    let Some((role, status)) = users::live_sign_in(&state.db, &claims.sub, &claims.sid)
         .await
         .map_err(ApiError::from)?
-    {
+    else {
         return Err(invalid());
+    };
+    if status == AccountStatus::Disabled {
+        return Err(ApiError::unauthorized("Account disabled")
+            .with_detail("This account was disabled by the service's staff")
+            .into());
     }
     Ok(UserPrincipal {
         user_id: claims.sub,
+        role,
+        status,
     })
+}
+
+async fn check_staff(req: &Request, bearer: Bearer) -> poem::Result<UserPrincipal> {
+    let user = check_bearer(req, bearer).await?;
+    if !user.is_staff() {
+        return Err(
+            ApiError::forbidden("Staff only", "This endpoint is for the service's staff").into(),
+        );
+    }
+    Ok(user)
 }
 
 /// The owners' endpoints under `/api/clients/{id}` (API.md, "Owners") take the owner's
@@ -234,8 +276,12 @@ impl OwnerAuth {
                 {
                     return Ok(client);
                 }
-                // STAFF: staff users may reach every client; the staff issue grants it here
-                // (look the user's role up and, for staff, `clients::get_client`).
+                // Staff reach every client (support, moderation).
+                if user.is_staff() {
+                    return clients::get_client(&state.db, client_id)
+                        .await?
+                        .ok_or_else(not_found);
+                }
                 Err(not_found())
             }
             Self::ApiKey(ClientAuth(key)) => {

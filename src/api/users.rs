@@ -15,7 +15,7 @@ use crate::auth::jwt::ACCESS_TOKEN_TTL_SECS;
 use crate::auth::password;
 use crate::auth::tokens::{self, TokenPair};
 use crate::db::{self, refresh_tokens, users, users::UserRow};
-use crate::domain::{DisplayName, Email, Password};
+use crate::domain::{AccountStatus, DisplayName, Email, Password, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -33,6 +33,11 @@ pub struct User {
     /// False for accounts that only sign in with Google
     pub has_password: bool,
     pub google_linked: bool,
+    /// `user` or `staff` (staff reach `/api/admin` and every client)
+    pub role: String,
+    /// `active`, `pending` (until a staff user approves it: may not create clients yet) or
+    /// `disabled`
+    pub status: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -46,6 +51,8 @@ impl From<UserRow> for User {
             email_verified: u.email_verified,
             has_password: u.password_hash.is_some(),
             google_linked: u.google_sub.is_some(),
+            role: u.role.as_str().into(),
+            status: u.status.as_str().into(),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
         }
@@ -144,6 +151,29 @@ pub async fn current_user(state: &AppState, auth: &UserAuth) -> ApiResult<UserRo
         .ok_or_else(|| ApiError::unauthorized("Invalid or expired access token"))
 }
 
+/// 403 for an account a staff user disabled: it cannot sign in until enabled again.
+pub fn account_disabled() -> ApiError {
+    ApiError::forbidden(
+        "Account disabled",
+        "This account was disabled by the service's staff; contact them to enable it again",
+    )
+}
+
+/// The status a new self-made account starts with under `SIGNUP_MODE`; 403 when sign-up
+/// is closed.
+pub fn signup_status(state: &AppState) -> ApiResult<AccountStatus> {
+    state
+        .settings
+        .signup_mode
+        .new_account_status()
+        .ok_or_else(|| {
+            ApiError::forbidden(
+                "Sign-up is closed",
+                "This service does not take new accounts; ask its staff for one",
+            )
+        })
+}
+
 fn email_taken() -> ApiError {
     ApiError::new(
         poem::http::StatusCode::CONFLICT,
@@ -159,7 +189,8 @@ impl AuthApi {
     /// Create an account
     ///
     /// Registers with email and password and signs in: answers the user and a token pair.
-    /// An email that is already registered answers 409. One address may try 10 sign-ups in a
+    /// An email that is already registered answers 409. With `SIGNUP_MODE=closed` it answers
+    /// 403; with `approval` the account is `pending` until a staff user approves it. One address may try 10 sign-ups in a
     /// row, then one every six minutes (429 with `Retry-After`); a taken email counts too,
     /// so probing for accounts is no faster than that.
     #[oai(path = "/register", method = "post")]
@@ -171,6 +202,7 @@ impl AuthApi {
         body: Json<RegisterRequest>,
     ) -> ApiResult<Registered> {
         let body = body.0;
+        let status = signup_status(&state)?;
         let email = Email::parse(&body.email)?;
         let password = Password::parse_new("password", body.password)?;
         let name = match body.name.as_deref() {
@@ -196,6 +228,8 @@ impl AuthApi {
                 password_hash: Some(&hash),
                 google_sub: None,
                 email_verified: false,
+                role: Role::User,
+                status,
             },
         )
         .await
@@ -242,6 +276,10 @@ impl AuthApi {
             return Err(bad_credentials());
         };
         tracing::Span::current().record("user_id", user.id.as_str());
+        if user.status == AccountStatus::Disabled {
+            tracing::info!("sign-in refused: account disabled");
+            return Err(account_disabled());
+        }
         let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         tracing::info!("signed in with password");
         Ok(Json(AuthTokens::new(user, pair)))
@@ -268,6 +306,12 @@ impl AuthApi {
         let Some(user) = users::get(&state.db, &user_id).await? else {
             return Err(ApiError::unauthorized("Invalid refresh token"));
         };
+        if user.status == AccountStatus::Disabled {
+            // Disabling revokes the account's refresh tokens; this covers a refresh that
+            // raced with it.
+            refresh_tokens::revoke_all_of_user(&state.db, &user.id).await?;
+            return Err(ApiError::unauthorized("Account disabled"));
+        }
         Ok(Json(AuthTokens::new(user, pair)))
     }
 

@@ -37,6 +37,7 @@ enum Outcome {
 
 impl Generation {
     pub async fn run(self, mut stream: ProviderStream) {
+        let _in_flight = crate::ops::live::reply_started();
         let mut text = String::new();
         let mut delta_chars: Vec<usize> = Vec::new();
         let mut usage: Option<Usage> = None;

@@ -103,6 +103,7 @@ pub fn with_pings(
     interval: Duration,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
     async_stream::stream! {
+        let _open = crate::ops::live::stream_opened();
         let mut frames = std::pin::pin!(frames);
         loop {
             match tokio::time::timeout(interval, frames.next()).await {

@@ -41,6 +41,9 @@ pub struct KeyLookup {
     pub client_id: String,
     pub kind: KeyKind,
     pub allowed_origins: Vec<String>,
+    /// The client's owner was disabled by staff: the key answers 403 until enabled. Read in
+    /// the same query as the key, so it holds wherever the key is checked.
+    pub owner_disabled: bool,
     /// The client's AI defaults, so a chat request needs no second read of the client.
     pub ai: Arc<AiDefaults>,
 }
@@ -120,7 +123,7 @@ pub async fn revoke(db: &Db, client_id: &str, key_id: &str) -> sqlx::Result<bool
 /// The live key with this hash, with what the auth check needs of its client.
 pub async fn find_active(db: &Db, key_hash: &str) -> sqlx::Result<Option<KeyLookup>> {
     let row = sqlx::query(
-        "SELECT k.id, k.client_id, k.kind, c.allowed_origins, c.ai_provider, c.ai_model, c.system_prompt, c.temperature, c.max_tokens, c.visitor_config_keys FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        "SELECT k.id, k.client_id, k.kind, c.allowed_origins, c.ai_provider, c.ai_model, c.system_prompt, c.temperature, c.max_tokens, c.visitor_config_keys, u.status AS owner_status FROM api_keys k JOIN clients c ON c.id = k.client_id LEFT JOIN users u ON u.id = c.owner_user_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(key_hash)
     .fetch_optional(&db.pool)
@@ -133,6 +136,9 @@ pub async fn find_active(db: &Db, key_hash: &str) -> sqlx::Result<Option<KeyLook
         kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Secret),
         allowed_origins: serde_json::from_str(&row.try_get::<String, _>("allowed_origins")?)
             .unwrap_or_default(),
+        owner_disabled: row
+            .try_get::<Option<String>, _>("owner_status")?
+            .is_some_and(|s| s == "disabled"),
         ai: Arc::new(AiDefaults {
             ai_provider: row.try_get("ai_provider")?,
             ai_model: row.try_get("ai_model")?,

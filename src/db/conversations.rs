@@ -108,7 +108,7 @@ impl ListedSession {
 }
 
 /// `text` as a LIKE pattern that matches it literally anywhere (`\` escapes).
-fn contains_pattern(text: &str) -> String {
+pub(crate) fn contains_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
     p.push('%');
     for c in text.to_lowercase().chars() {

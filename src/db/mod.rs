@@ -2,6 +2,7 @@
 //! the migrations of the matching dialect embedded in the binary. Queries stay portable:
 //! `$n` placeholders, TEXT ids, BIGINT millisecond times, JSON as TEXT.
 
+pub mod admin;
 pub mod analytics;
 pub mod api_keys;
 pub mod app_meta;
@@ -66,6 +67,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 include_str!("../../migrations/sqlite/0006_reply_metrics_retention.sql"),
             ),
             (
+                7,
+                "staff roles status",
+                include_str!("../../migrations/sqlite/0007_staff_roles_status.sql"),
+            ),
+            (
                 8,
                 "webhooks",
                 include_str!("../../migrations/sqlite/0008_webhooks.sql"),
@@ -101,6 +107,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 6,
                 "reply metrics retention",
                 include_str!("../../migrations/postgres/0006_reply_metrics_retention.sql"),
+            ),
+            (
+                7,
+                "staff roles status",
+                include_str!("../../migrations/postgres/0007_staff_roles_status.sql"),
             ),
             (
                 8,

@@ -30,20 +30,6 @@ impl RefreshTokenRow {
     }
 }
 
-/// Whether the user's sign-in (the family) still has a token that was not revoked: its
-/// access tokens are good until they expire. The family must be the user's own, so a token
-/// whose `sid` names another user's sign-in is not live.
-pub async fn family_is_live(db: &Db, user_id: &str, family_id: &str) -> sqlx::Result<bool> {
-    let live: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL LIMIT 1",
-    )
-    .bind(family_id)
-    .bind(user_id)
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(live.is_some())
-}
-
 /// Stores a token of the family.
 pub async fn insert(
     db: &Db,

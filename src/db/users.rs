@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Db, new_id, now_ms};
+use crate::domain::{AccountStatus, Role};
 
 #[derive(Clone, Debug)]
 pub struct UserRow {
@@ -17,15 +18,16 @@ pub struct UserRow {
     pub google_sub: Option<String>,
     /// True once someone proved they own the email (today: Google said so).
     pub email_verified: bool,
+    pub role: Role,
+    pub status: AccountStatus,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const USER_COLUMNS: &str =
-    "id, email, name, password_hash, google_sub, email_verified, created_at, updated_at";
+pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, google_sub, email_verified, role, status, created_at, updated_at";
 
 impl UserRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+    pub(crate) fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
         Ok(Self {
             id: row.try_get("id")?,
             email: row.try_get("email")?,
@@ -33,6 +35,8 @@ impl UserRow {
             password_hash: row.try_get("password_hash")?,
             google_sub: row.try_get("google_sub")?,
             email_verified: row.try_get::<i64, _>("email_verified")? != 0,
+            role: Role::from_db(&row.try_get::<String, _>("role")?),
+            status: AccountStatus::from_db(&row.try_get::<String, _>("status")?),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -46,6 +50,8 @@ pub struct NewUser<'a> {
     pub password_hash: Option<&'a str>,
     pub google_sub: Option<&'a str>,
     pub email_verified: bool,
+    pub role: Role,
+    pub status: AccountStatus,
 }
 
 /// Creates the account; a taken email (or Google subject) is a unique violation.
@@ -58,16 +64,20 @@ pub async fn create(db: &Db, new: &NewUser<'_>) -> sqlx::Result<UserRow> {
         password_hash: new.password_hash.map(str::to_string),
         google_sub: new.google_sub.map(str::to_string),
         email_verified: new.email_verified,
+        role: new.role,
+        status: new.status,
         created_at: now,
         updated_at: now,
     };
-    sqlx::query("INSERT INTO users (id, email, name, password_hash, google_sub, email_verified, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
+    sqlx::query("INSERT INTO users (id, email, name, password_hash, google_sub, email_verified, role, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)")
         .bind(&row.id)
         .bind(&row.email)
         .bind(&row.name)
         .bind(&row.password_hash)
         .bind(&row.google_sub)
         .bind(i64::from(row.email_verified))
+        .bind(row.role.as_str())
+        .bind(row.status.as_str())
         .bind(now)
         .execute(&db.pool)
         .await?;
@@ -144,5 +154,51 @@ pub async fn link_google(db: &Db, user: &UserRow, sub: &str) -> sqlx::Result<boo
     .bind(&user.id)
     .execute(&db.pool)
     .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The role and status of the user whose sign-in (refresh-token family) is still live, in
+/// one read: an access token is good only while both hold, so signing out, a password
+/// change or a staff user disabling the account end it at once, on every instance.
+pub async fn live_sign_in(
+    db: &Db,
+    user_id: &str,
+    family_id: &str,
+) -> sqlx::Result<Option<(Role, AccountStatus)>> {
+    let row = sqlx::query(
+        "SELECT u.role, u.status FROM refresh_tokens r JOIN users u ON u.id = r.user_id WHERE r.family_id = $1 AND r.user_id = $2 AND r.revoked_at IS NULL LIMIT 1",
+    )
+    .bind(family_id)
+    .bind(user_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| {
+        Ok((
+            Role::from_db(&r.try_get::<String, _>("role")?),
+            AccountStatus::from_db(&r.try_get::<String, _>("status")?),
+        ))
+    })
+    .transpose()
+}
+
+/// Sets the account's role; false when there is no such user.
+pub async fn set_role(db: &Db, id: &str, role: Role) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+        .bind(role.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Sets the account's status; false when there is no such user.
+pub async fn set_status(db: &Db, id: &str, status: AccountStatus) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -12,6 +12,7 @@ pub mod owner;
 pub mod provider;
 pub mod secret;
 pub mod session_config;
+pub mod staff;
 pub mod time;
 pub mod visitor_config;
 pub mod webhook;
@@ -23,6 +24,7 @@ pub use message::{MessageRole, ReplyStatus};
 pub use owner::Owner;
 pub use provider::ProviderKind;
 pub use session_config::{PageContext, SessionConfig};
+pub use staff::{AccountStatus, Role, SignupMode};
 
 use crate::error::ApiError;
 

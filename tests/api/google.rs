@@ -140,9 +140,15 @@ impl Idp {
 }
 
 async fn spawn_with_google() -> (TestApp, Idp) {
+    spawn_with_google_and(|_| {}).await
+}
+
+/// As [`spawn_with_google`], with `extra` changing the environment too.
+async fn spawn_with_google_and(extra: impl FnOnce(&mut HashMap<String, String>)) -> (TestApp, Idp) {
     let idp = Idp::start().await;
     let base = idp.url.clone();
     let app = spawn_app_with(move |env| {
+        extra(env);
         env.insert("GOOGLE_CLIENT_ID".into(), CLIENT_ID.into());
         env.insert("GOOGLE_CLIENT_SECRET".into(), CLIENT_SECRET.into());
         env.insert("GOOGLE_AUTH_URL".into(), format!("{base}/authorize"));
@@ -563,4 +569,32 @@ async fn google_sign_in_off_is_a_clear_error() {
         let body = assert_refused(resp, 404).await;
         assert_eq!(body["error"], "Google sign-in is not configured", "{path}");
     }
+}
+
+#[tokio::test]
+async fn closed_sign_up_refuses_a_new_google_account_but_signs_in_an_existing_one() {
+    let (app, idp) = spawn_with_google_and(|env| {
+        env.insert("SIGNUP_MODE".into(), "closed".into());
+    })
+    .await;
+    let s = start_login(&app, None).await;
+    let code = idp.consent(&s.challenge, google_user("g-new", "new@example.com", true));
+    let body = assert_refused(
+        callback(&app, &[("state", &s.state), ("code", &code)]).await,
+        403,
+    )
+    .await;
+    assert_eq!(body["error"], "Sign-up is closed");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 0);
+
+    // An account made by staff (here: directly) signs in with Google as before.
+    sqlx::query("INSERT INTO users (id, email, email_verified, created_at, updated_at) VALUES ('u-1', 'old@example.com', 1, 0, 0)")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let s = start_login(&app, None).await;
+    let code = idp.consent(&s.challenge, google_user("g-old", "old@example.com", true));
+    let (status, body) = json(callback(&app, &[("state", &s.state), ("code", &code)]).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["id"], "u-1");
 }

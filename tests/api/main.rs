@@ -27,5 +27,6 @@ mod providers;
 #[allow(dead_code)]
 mod receiver;
 mod sessions;
+mod staff;
 mod webhooks;
 mod widget;
