@@ -29,6 +29,8 @@ pub const POLL: Duration = Duration::from_secs(5);
 /// A claim lasts its requests' timeouts and this much more (to record them); a process that
 /// dies holding it leaves the webhook to be claimed again after that.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// The least time between two claims that found nothing to send.
+const IDLE_PAUSE: Duration = Duration::from_millis(50);
 /// Rows of one webhook sent in one claim, one after the other.
 const BATCH: u32 = 10;
 /// Events are retried for this long after they happened, then given up.
@@ -105,7 +107,12 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
                 Ok(None) => POLL,
                 Err(_) => Duration::from_secs(1),
             };
-            sleep_or_wake(&hooks, wait.clamp(Duration::from_millis(5), POLL)).await;
+            // Commits wake the loop, up to one per event: after finding nothing to claim it
+            // looks again no sooner than IDLE_PAUSE, so a busy service (its webhooks all in
+            // flight) pays a few reads a second for it, not a few per reply.
+            let wait = wait.clamp(IDLE_PAUSE, POLL);
+            tokio::time::sleep(IDLE_PAUSE).await;
+            sleep_or_wake(&hooks, wait - IDLE_PAUSE).await;
             continue;
         }
         let mut first = Some(first);
