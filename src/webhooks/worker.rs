@@ -8,8 +8,8 @@
 //!
 //! The loop sleeps until the next row is due, a commit wakes it, or [`POLL`] passes (rows
 //! written by other instances, leases that ran out). Delivery is at least once: a process
-//! that dies between sending and recording leaves a lease that runs out, and the row is
-//! sent again.
+//! that dies between sending and recording leaves a lease that runs out, and the row, still
+//! due, is sent again.
 
 use std::sync::Arc;
 use std::time::Duration;
