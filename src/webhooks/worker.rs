@@ -127,8 +127,17 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
             };
             let (http, db, hooks) = (http.clone(), db.clone(), hooks.clone());
             tokio::spawn(async move {
-                for row in &rows {
-                    deliver(&http, &db, &hooks.settings, row).await;
+                match outbox::target(&db, &rows[0].webhook_id).await {
+                    Ok(Some((url, secret))) => {
+                        for row in &rows {
+                            deliver(&http, &db, &hooks.settings, (&url, &secret), row).await;
+                        }
+                    }
+                    // Deleted meanwhile: its deliveries went with it.
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "could not read a webhook; its events are tried again at the next claim")
+                    }
                 }
                 if let Err(error) = outbox::release(&db, &rows[0].webhook_id, now_ms()).await {
                     tracing::warn!(%error, "could not release a webhook; it is claimed again when its lease ends");
@@ -162,19 +171,15 @@ async fn purge(db: &Db) {
     }
 }
 
-/// One attempt at one row: sent, then recorded.
-pub async fn deliver(http: &reqwest::Client, db: &Db, settings: &WebhookSettings, row: &Claimed) {
-    let target = match outbox::target(db, &row.webhook_id).await {
-        Ok(Some(target)) => target,
-        // Deleted meanwhile: its deliveries went with it.
-        Ok(None) => return,
-        Err(error) => {
-            tracing::warn!(%error, "could not read a webhook; its delivery is tried again when the lease ends");
-            return;
-        }
-    };
-    let (url, secret) = target;
-    let sent = send(http, settings, &url, &secret, row).await;
+/// One attempt at one row of the webhook at `url` signing with `secret`: sent, then recorded.
+pub async fn deliver(
+    http: &reqwest::Client,
+    db: &Db,
+    settings: &WebhookSettings,
+    (url, secret): (&str, &str),
+    row: &Claimed,
+) {
+    let sent = send(http, settings, url, secret, row).await;
     let now = now_ms();
     let retry_at = || {
         let at = now.saturating_add(
@@ -219,7 +224,7 @@ pub async fn deliver(http: &reqwest::Client, db: &Db, settings: &WebhookSettings
         "webhook delivery"
     );
     if let Err(error) = outbox::record(db, row, &attempt, now).await {
-        tracing::warn!(%error, event_id = %row.event_id, "could not record a webhook delivery; it is sent again when the lease ends");
+        tracing::warn!(%error, event_id = %row.event_id, "could not record a webhook delivery; it is sent again at the next claim");
     }
 }
 
