@@ -50,6 +50,14 @@ pub fn retry_delay(base: Duration, attempts: i64) -> Duration {
     base * BACKOFF[step.min(BACKOFF.len() - 1)]
 }
 
+/// When to try `row` again after its attempt failed at `now`: after [`retry_delay`], unless
+/// that is past 24 hours after the event (`None`: given up).
+pub fn next_attempt_at(base: Duration, row: &Claimed, now: i64) -> Option<i64> {
+    let delay = i64::try_from(retry_delay(base, row.attempts).as_millis()).unwrap_or(i64::MAX / 4);
+    let at = now.saturating_add(delay);
+    (at <= row.created_at + RETRY_WINDOW_MS).then_some(at)
+}
+
 /// The HTTP client deliveries use: no redirects (a receiver cannot send the request to an
 /// internal address), no proxy from the environment, names resolved through the guard.
 pub fn http_client(settings: &WebhookSettings) -> reqwest::Result<reqwest::Client> {
@@ -181,13 +189,7 @@ pub async fn deliver(
 ) {
     let sent = send(http, settings, url, secret, row).await;
     let now = now_ms();
-    let retry_at = || {
-        let at = now.saturating_add(
-            i64::try_from(retry_delay(settings.retry_base, row.attempts).as_millis())
-                .unwrap_or(i64::MAX / 4),
-        );
-        (at <= row.created_at + RETRY_WINDOW_MS).then_some(at)
-    };
+    let retry_at = || next_attempt_at(settings.retry_base, row, now);
     let attempt = match sent {
         Ok(status) if (200..300).contains(&status) => Attempt {
             status: Some(status),
@@ -281,5 +283,34 @@ mod tests {
         let delays: Vec<u64> = (1..=7).map(|n| retry_delay(base, n).as_secs()).collect();
         assert_eq!(delays, [10, 30, 120, 600, 3600, 3600, 3600]);
         assert_eq!(retry_delay(base, 0), base);
+    }
+
+    #[test]
+    fn failures_are_retried_for_24_hours_then_given_up() {
+        let base = Duration::from_secs(10);
+        let row = |attempts| Claimed {
+            event_id: "e".into(),
+            webhook_id: "w".into(),
+            event_type: "session.created".into(),
+            body: "{}".into(),
+            attempts,
+            created_at: 0,
+        };
+        assert_eq!(next_attempt_at(base, &row(1), 1_000), Some(11_000));
+        assert_eq!(next_attempt_at(base, &row(3), 1_000), Some(121_000));
+        let hour = 3_600_000;
+        assert_eq!(
+            next_attempt_at(base, &row(20), 23 * hour),
+            Some(24 * hour),
+            "the last try, at the end of the day"
+        );
+        assert_eq!(next_attempt_at(base, &row(21), 23 * hour + 1), None);
+        // The whole schedule, from the event on, until it stops.
+        let (mut now, mut attempts) = (0, 0);
+        while let Some(at) = next_attempt_at(base, &row(attempts + 1), now) {
+            (now, attempts) = (at, attempts + 1);
+        }
+        assert!((25..=30).contains(&attempts), "{attempts} tries in a day");
+        assert!(now <= 24 * hour && now > 23 * hour, "{now}");
     }
 }
