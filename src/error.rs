@@ -190,51 +190,138 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The statuses every operation may answer, documented once.
-const ERROR_STATUSES: &[(u16, &str)] = &[
-    (400, "Bad input: `detail` names the field"),
-    (401, "Missing or invalid credentials"),
+/// What an operation can fail with, as bits of [`Fails`]' const parameter, so that each
+/// operation's OpenAPI entry lists the statuses it can answer and no others (issue 13, "the
+/// spec tells the truth"). 500 and 503 are listed everywhere: any operation can meet a bug
+/// or an unreachable database. Families name what a kind of input brings with it.
+pub mod fails {
+    /// 400: a parameter or body field at fault (`detail` names it).
+    pub const BAD_REQUEST: u32 = 1 << 0;
+    /// 401: missing or invalid credentials.
+    pub const UNAUTHORIZED: u32 = 1 << 1;
+    /// 403: credentials not allowed here.
+    pub const FORBIDDEN: u32 = 1 << 2;
+    /// 404: not found, or not the caller's.
+    pub const NOT_FOUND: u32 = 1 << 3;
+    /// 409: conflicts with what exists.
+    pub const CONFLICT: u32 = 1 << 4;
+    /// 410: the chat session expired.
+    pub const GONE: u32 = 1 << 5;
+    /// 413: the body is over the path's limit.
+    pub const TOO_LARGE: u32 = 1 << 6;
+    /// 415: a body of another media type.
+    pub const UNSUPPORTED: u32 = 1 << 7;
+    /// 422: well-formed JSON of the wrong shape or types.
+    pub const INVALID: u32 = 1 << 8;
+    /// 429: rate limited (`Retry-After`).
+    pub const RATE_LIMITED: u32 = 1 << 9;
+    /// 502 and 504: the AI provider failed or timed out.
+    pub const PROVIDER: u32 = 1 << 10;
+
+    /// A JSON (or multipart) body: malformed, too large, of another type, of the wrong shape.
+    pub const BODY: u32 = BAD_REQUEST | TOO_LARGE | UNSUPPORTED | INVALID;
+    /// An `X-API-Key` (or either credential): unknown or revoked keys, a publishable key
+    /// from a foreign origin or where only a secret key may go, the key's rate limits.
+    pub const KEY: u32 = UNAUTHORIZED | FORBIDDEN | RATE_LIMITED;
+    /// A user's access token.
+    pub const BEARER: u32 = UNAUTHORIZED;
+    /// A chat session named in the path or body: another's (404) or expired (410).
+    pub const SESSION: u32 = NOT_FOUND | GONE;
+}
+
+/// Every error status with its generic description, by [`fails`] bit.
+const ERROR_STATUSES: &[(u32, u16, &str)] = &[
     (
+        fails::BAD_REQUEST,
+        400,
+        "Bad input: `detail` names the field",
+    ),
+    (fails::UNAUTHORIZED, 401, "Missing or invalid credentials"),
+    (
+        fails::FORBIDDEN,
         403,
         "Credentials not allowed here (e.g. a publishable key from a foreign origin)",
     ),
-    (404, "Not found, or not yours"),
-    (409, "Conflict"),
-    (413, "Request body too large"),
-    (415, "Unsupported media type"),
-    (422, "The body failed validation"),
-    (429, "Rate limited; see Retry-After"),
-    (500, "Bug"),
-    (503, "Database unavailable"),
+    (fails::NOT_FOUND, 404, "Not found, or not yours"),
+    (fails::CONFLICT, 409, "Conflict"),
+    (fails::GONE, 410, "The chat session expired"),
+    (fails::TOO_LARGE, 413, "Request body too large"),
+    (fails::UNSUPPORTED, 415, "Unsupported media type"),
+    (fails::INVALID, 422, "The body failed validation"),
+    (fails::RATE_LIMITED, 429, "Rate limited; see Retry-After"),
+    (u32::MAX, 500, "Bug"),
+    (fails::PROVIDER, 502, "AI provider failure"),
+    (u32::MAX, 503, "Database unavailable"),
+    (fails::PROVIDER, 504, "AI provider timed out"),
 ];
 
-/// Every operation documents the statuses above, and those of sessions (410) and AI
-/// providers (502, 504), since one error type serves them all.
+fn error_responses(mask: u32) -> MetaResponses {
+    MetaResponses {
+        responses: ERROR_STATUSES
+            .iter()
+            .filter(|(bit, _, _)| mask & bit != 0)
+            .map(|(_, status, description)| MetaResponse {
+                description,
+                status: Some(*status),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json; charset=utf-8",
+                    schema: ErrorBody::schema_ref(),
+                }],
+                headers: vec![],
+            })
+            .collect(),
+    }
+}
+
+/// Code below the API answers `ApiError` and may fail in any way it knows; used directly as
+/// an operation's error it documents every status.
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: ERROR_STATUSES
-                .iter()
-                .chain(
-                    [
-                        (410u16, "The chat session expired"),
-                        (502, "AI provider failure"),
-                        (504, "AI provider timed out"),
-                    ]
-                    .iter(),
-                )
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(*status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
-                        schema: ErrorBody::schema_ref(),
-                    }],
-                    headers: vec![],
-                })
-                .collect(),
-        }
+        error_responses(u32::MAX)
+    }
+    fn register(registry: &mut Registry) {
+        ErrorBody::register(registry);
+    }
+}
+
+/// An operation's error: an [`ApiError`] whose OpenAPI entry lists only the statuses in
+/// `S` (bits of [`fails`]) besides 500 and 503. `?` turns any `ApiError` (or database
+/// error) into it; an explicit failure is `Err(ApiError::…(…).into())`.
+#[derive(Debug)]
+pub struct Fails<const S: u32>(pub ApiError);
+
+/// What an operation answers: `T`, or one of the failures in `S`.
+pub type Answer<T, const S: u32> = Result<T, Fails<S>>;
+
+impl<const S: u32> From<ApiError> for Fails<S> {
+    fn from(err: ApiError) -> Self {
+        Self(err)
+    }
+}
+
+impl<const S: u32> From<sqlx::Error> for Fails<S> {
+    fn from(err: sqlx::Error) -> Self {
+        Self(err.into())
+    }
+}
+
+impl<const S: u32> From<anyhow::Error> for Fails<S> {
+    fn from(err: anyhow::Error) -> Self {
+        Self(err.into())
+    }
+}
+
+/// Into poem as the `ApiError` itself, so the error layer (`to_json_error`) finds it.
+impl<const S: u32> From<Fails<S>> for poem::Error {
+    fn from(err: Fails<S>) -> Self {
+        err.0.into()
+    }
+}
+
+impl<const S: u32> ApiResponse for Fails<S> {
+    fn meta() -> MetaResponses {
+        error_responses(S)
     }
     fn register(registry: &mut Registry) {
         ErrorBody::register(registry);

@@ -24,7 +24,8 @@ use crate::domain::client::{
     parse_temperature,
 };
 use crate::domain::{AllowedOrigins, BotConfig, ClientName, visitor_config};
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Live keys a client may have at once; rotating means making a new one, then revoking.
@@ -296,7 +297,7 @@ impl ClientsApi {
         state: Data<&AppState>,
         auth: UserAuth,
         body: Json<CreateClientRequest>,
-    ) -> ApiResult<CreateClientResponse> {
+    ) -> Answer<CreateClientResponse, { BEARER | BODY | FORBIDDEN }> {
         let body = body.0;
         let name = ClientName::parse(&body.name)?;
         let origins = AllowedOrigins::parse(&body.allowed_origins)?;
@@ -306,7 +307,8 @@ impl ClientsApi {
             return Err(ApiError::forbidden(
                 "Account pending approval",
                 "New accounts need a staff user's approval before they can create clients",
-            ));
+            )
+            .into());
         }
         let made = clients::create_client_with_keys_and_defaults(
             &state.db,
@@ -332,7 +334,11 @@ impl ClientsApi {
     /// Your clients with their keys' ids, kinds and prefixes (never the keys).
     #[oai(path = "/", method = "get")]
     #[tracing::instrument(skip_all, fields(user_id = %auth.0.user_id))]
-    async fn list(&self, state: Data<&AppState>, auth: UserAuth) -> ApiResult<Json<ClientList>> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Answer<Json<ClientList>, BEARER> {
         let rows = clients::list_clients_of_user(&state.db, &auth.0.user_id).await?;
         let mut keys = api_keys::list_of_owner(&state.db, &auth.0.user_id).await?;
         let clients = rows
@@ -356,7 +362,7 @@ impl ClientsApi {
         state: Data<&AppState>,
         auth: UserAuth,
         id: Path<String>,
-    ) -> ApiResult<Json<Client>> {
+    ) -> Answer<Json<Client>, { BEARER | NOT_FOUND }> {
         let client = own_client(&state, &auth, &id).await?;
         let keys = api_keys::list(&state.db, &client.id).await?;
         Ok(Json(Client::new(client, keys)))
@@ -374,7 +380,7 @@ impl ClientsApi {
         auth: UserAuth,
         id: Path<String>,
         body: Json<UpdateClientRequest>,
-    ) -> ApiResult<Json<Client>> {
+    ) -> Answer<Json<Client>, { BEARER | BODY | NOT_FOUND }> {
         let body = body.0;
         let mut client = own_client(&state, &auth, &id).await?;
         if let Some(name) = body.name.as_deref() {
@@ -423,14 +429,14 @@ impl ClientsApi {
         auth: UserAuth,
         id: Path<String>,
         body: Json<CreateKeyRequest>,
-    ) -> ApiResult<CreateKeyResponse> {
+    ) -> Answer<CreateKeyResponse, { BEARER | BODY | NOT_FOUND | CONFLICT }> {
         let client = own_client(&state, &auth, &id).await?;
         if api_keys::count_active(&state.db, &client.id).await? >= MAX_ACTIVE_KEYS {
-            return Err(
-                ApiError::conflict("Too many active keys").with_detail(format!(
+            return Err(ApiError::conflict("Too many active keys")
+                .with_detail(format!(
                     "A client may have {MAX_ACTIVE_KEYS} active keys; revoke one first"
-                )),
-            );
+                ))
+                .into());
         }
         let made = api_keys::create(&state.db, &client.id, api_key::generate(body.0.kind)).await?;
         tracing::info!(key_id = %made.0.id, kind = made.0.kind.as_str(), "key created");
@@ -448,10 +454,10 @@ impl ClientsApi {
         auth: UserAuth,
         id: Path<String>,
         key_id: Path<String>,
-    ) -> ApiResult<RevokeKeyResponse> {
+    ) -> Answer<RevokeKeyResponse, { BEARER | NOT_FOUND }> {
         let client = own_client(&state, &auth, &id).await?;
         if !api_keys::revoke(&state.db, &client.id, &key_id).await? {
-            return Err(ApiError::not_found("API key"));
+            return Err(ApiError::not_found("API key").into());
         }
         state.keys.changed(&state.db).await?;
         tracing::info!("key revoked");
@@ -474,10 +480,43 @@ impl ClientsApi {
         auth: UserAuth,
         id: Path<String>,
         body: Json<Value>,
-    ) -> ApiResult<Json<Value>> {
+    ) -> Answer<Json<Value>, { BEARER | BODY | NOT_FOUND }> {
         let client = own_client(&state, &auth, &id).await?;
         let config = BotConfig::parse(body.0)?.into_value();
         clients::set_bot_config(&state.db, &client.id, &config).await?;
         Ok(Json(effective_bot_config(&config)))
+    }
+
+    // Under the owners' tag (API.md, "Owners"), but here: one path, one API struct, or
+    // the spec lists `/api/clients/{id}` twice.
+    /// Delete a client
+    ///
+    /// The owner only (access token): the client, its keys, and all its sessions,
+    /// messages, feedback and files. Its keys answer 401 from then on.
+    #[oai(path = "/:id", method = "delete", tag = "ApiTags::Owners")]
+    #[tracing::instrument(skip_all, fields(user_id = %auth.0.user_id, client_id = %id.0))]
+    async fn delete_client(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        id: Path<String>,
+    ) -> Answer<super::owners::DeleteClientResponse, { BEARER | NOT_FOUND }> {
+        let Some(client) =
+            crate::db::clients::get_client_of_user(&state.db, &auth.0.user_id, &id).await?
+        else {
+            return Err(ApiError::not_found("Client").into());
+        };
+        let ids = crate::db::erase::client_session_ids(&state.db, &client.id).await?;
+        state.chat.stop_session_replies(&ids).await;
+        if !crate::db::erase::delete_client(&state.db, &auth.0.user_id, &client.id).await? {
+            return Err(ApiError::not_found("Client").into());
+        }
+        for id in &ids {
+            state.chat.snapshots.forget(id);
+        }
+        // Keys remember their client: they must be looked up again (and then not found).
+        state.keys.changed(&state.db).await?;
+        tracing::info!(sessions = ids.len(), "client deleted");
+        Ok(super::owners::DeleteClientResponse::Deleted)
     }
 }

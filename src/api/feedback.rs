@@ -12,7 +12,8 @@ use crate::api::scheme::ChatAuth;
 use crate::db::{feedback, messages};
 use crate::domain::MessageRole;
 use crate::domain::webhook::EventType;
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The longest comment, in characters.
@@ -98,7 +99,7 @@ impl FeedbackApi {
         auth: ChatAuth,
         message_id: Path<String>,
         body: Json<FeedbackRequest>,
-    ) -> ApiResult<Json<FeedbackSaved>> {
+    ) -> Answer<Json<FeedbackSaved>, { KEY | BODY | NOT_FOUND }> {
         let rating = parse_rating(&body.0.rating)?;
         let comment = parse_comment(body.0.comment)?;
         let m = rateable(&state, &auth, &message_id).await?;
@@ -136,7 +137,7 @@ impl FeedbackApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         message_id: Path<String>,
-    ) -> ApiResult<DeleteFeedbackResponse> {
+    ) -> Answer<DeleteFeedbackResponse, { KEY | NOT_FOUND }> {
         let m = rateable(&state, &auth, &message_id).await?;
         feedback::delete(&state.db, &m.id).await?;
         Ok(DeleteFeedbackResponse::Deleted)

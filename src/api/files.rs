@@ -13,7 +13,8 @@ use super::{ApiTags, rfc3339, session_response};
 use crate::api::scheme::ChatAuth;
 use crate::chat::context::{DATA_BUDGET, PAGE_BUDGET_WITH_FILE};
 use crate::db::{files as db_files, sessions};
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::files::{self, Analysis, FileError, Table};
 use crate::state::AppState;
 
@@ -192,9 +193,9 @@ impl FilesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         form: UploadForm,
-    ) -> ApiResult<UploadFile> {
+    ) -> Answer<UploadFile, { KEY | BODY }> {
         if crate::edge::has_nul(&form.session_id) {
-            return Err(crate::edge::nul_refused("sessionId"));
+            return Err(crate::edge::nul_refused("sessionId").into());
         }
         let session = match state
             .chat
@@ -205,7 +206,7 @@ impl FilesApi {
             Err(why) => return Ok(why.into()),
         };
         if form.file.size() > files::MAX_FILE_BYTES {
-            return Err(file_error(FileError::TooLarge));
+            return Err(file_error(FileError::TooLarge).into());
         }
         let name = form
             .file
@@ -215,7 +216,7 @@ impl FilesApi {
             .take(255)
             .collect::<String>();
         if crate::edge::has_nul(&name) {
-            return Err(crate::edge::nul_refused("file"));
+            return Err(crate::edge::nul_refused("file").into());
         }
         // The upload waits on disk (poem-openapi spools it) until a parsing slot is free, so
         // memory holds at most one file per core however many arrive at once.
@@ -292,7 +293,7 @@ impl FilesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<FileInfo> {
+    ) -> Answer<FileInfo, KEY> {
         let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
             Ok(session) => session,
             Err(why) => return Ok(why.into()),
@@ -322,17 +323,14 @@ impl FilesApi {
         auth: ChatAuth,
         session_id: Path<String>,
         body: Json<QueryRequest>,
-    ) -> ApiResult<QueryFile> {
+    ) -> Answer<QueryFile, { KEY | BODY }> {
         let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
             Ok(session) => session,
             Err(why) => return Ok(why.into()),
         };
         let limit = body.0.limit.unwrap_or(files::DEFAULT_QUERY_LIMIT as u32);
         if !(1..=files::MAX_QUERY_LIMIT as u32).contains(&limit) {
-            return Err(ApiError::bad_field(
-                "limit",
-                "limit must be between 1 and 1000",
-            ));
+            return Err(ApiError::bad_field("limit", "limit must be between 1 and 1000").into());
         }
         let Some((table_json, analysis_json)) = db_files::table(&state.db, &session.id).await?
         else {
@@ -372,7 +370,7 @@ impl FilesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<DeleteFile> {
+    ) -> Answer<DeleteFile, KEY> {
         let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
             Ok(session) => session,
             Err(why) => return Ok(why.into()),

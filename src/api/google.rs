@@ -18,7 +18,8 @@ use crate::auth::{sha256_hex, tokens};
 use crate::config::Settings;
 use crate::db::{self, oauth_states, refresh_tokens, users, users::UserRow};
 use crate::domain::{DisplayName, Email};
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
 
 /// How long a started sign-in may take.
@@ -201,7 +202,7 @@ impl GoogleApi {
         state: Data<&AppState>,
         /// Where to send the browser after signing in (under `FRONTEND_URL` or `PUBLIC_URL`)
         redirect: Query<Option<String>>,
-    ) -> ApiResult<GoogleLogin> {
+    ) -> Answer<GoogleLogin, { BAD_REQUEST | NOT_FOUND }> {
         let google = google(&state)?;
         let redirect = match redirect.0.as_deref().filter(|r| !r.trim().is_empty()) {
             Some(raw) => Some(allowed_redirect(&state.settings, raw)?),
@@ -237,7 +238,7 @@ impl GoogleApi {
         oauth_state: Query<Option<String>>,
         /// Set by Google instead of `code` when sign-in failed, e.g. `access_denied`
         error: Query<Option<String>>,
-    ) -> ApiResult<GoogleCallback> {
+    ) -> Answer<GoogleCallback, { BAD_REQUEST | FORBIDDEN | NOT_FOUND | CONFLICT | PROVIDER }> {
         let google = google(&state)?;
         // Taken first, whatever else the request says, so a state never works twice.
         let pending = match oauth_state.0.as_deref().filter(|s| !s.is_empty()) {
@@ -255,19 +256,21 @@ impl GoogleApi {
                     "Google sign-in failed"
                 },
                 Some(json!({ "field": "error", "googleError": code })),
-            ));
+            )
+            .into());
         }
         let Some(pending) = pending else {
-            return Err(bad_state());
+            return Err(bad_state().into());
         };
         if pending.expires_at <= db::now_ms() {
-            return Err(bad_state());
+            return Err(bad_state().into());
         }
         let Some(code) = code.0.filter(|c| !c.is_empty() && c.len() <= 4096) else {
             return Err(ApiError::bad_field(
                 "code",
                 "code is missing: Google sends it with the state",
-            ));
+            )
+            .into());
         };
         let g = google
             .user_for_code(&code, pending.pkce_verifier)
@@ -288,7 +291,8 @@ impl GoogleApi {
             return Err(ApiError::forbidden(
                 "Google account email is not verified",
                 "Verify the email address with Google, then sign in again",
-            ));
+            )
+            .into());
         }
         let email = Email::parse(&g.email).map_err(|_| {
             ApiError::new(
@@ -302,7 +306,7 @@ impl GoogleApi {
         let user = sign_in_user(&state, &g, &email).await?;
         tracing::Span::current().record("user_id", user.id.as_str());
         if user.status == crate::domain::AccountStatus::Disabled {
-            return Err(crate::api::users::account_disabled());
+            return Err(crate::api::users::account_disabled().into());
         }
         let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         tracing::info!("signed in with Google");

@@ -13,7 +13,8 @@ use crate::auth::visitor;
 use crate::db::{self, clients, identity};
 use crate::domain::KeyKind;
 use crate::domain::UserIdentifier;
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The most sessions the visitor listing answers.
@@ -86,7 +87,7 @@ impl IdentityApi {
         state: Data<&AppState>,
         auth: UserAuth,
         id: Path<String>,
-    ) -> ApiResult<CreateSecretResponse> {
+    ) -> Answer<CreateSecretResponse, { BEARER | NOT_FOUND }> {
         let client = clients::get_client_of_user(&state.db, &auth.0.user_id, &id)
             .await?
             .ok_or_else(|| ApiError::not_found("Client"))?;
@@ -113,7 +114,7 @@ impl IdentityApi {
         #[oai(name = "X-Chatbot-User")] user: Header<Option<String>>,
         #[oai(name = "X-Chatbot-User-Hash")] hash: Header<Option<String>>,
         #[oai(name = "X-Chatbot-User-Expires")] expires: Header<Option<String>>,
-    ) -> ApiResult<Json<VisitorSessions>> {
+    ) -> Answer<Json<VisitorSessions>, { KEY | BAD_REQUEST }> {
         let (client_id, who) =
             visitor_from_headers(&state, &auth, user.0, hash.0, expires.0).await?;
         let rows =
@@ -147,11 +148,11 @@ impl IdentityApi {
         #[oai(name = "X-Chatbot-User")] user: Header<Option<String>>,
         #[oai(name = "X-Chatbot-User-Hash")] hash: Header<Option<String>>,
         #[oai(name = "X-Chatbot-User-Expires")] expires: Header<Option<String>>,
-    ) -> ApiResult<Json<SessionContinued>> {
+    ) -> Answer<Json<SessionContinued>, { KEY | BAD_REQUEST | SESSION }> {
         let (client_id, who) =
             visitor_from_headers(&state, &auth, user.0, hash.0, expires.0).await?;
         if !identity::revive(&state.db, &client_id, &who, &session_id).await? {
-            return Err(ApiError::not_found("Session"));
+            return Err(ApiError::not_found("Session").into());
         }
         Ok(Json(SessionContinued {
             session_id: session_id.0,

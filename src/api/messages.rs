@@ -15,7 +15,8 @@ use crate::chat::sse::{self, SseBody};
 use crate::chat::{Cancelled, Started, Unavailable};
 use crate::db::{messages, sessions};
 use crate::domain::{MessageText, SessionConfig, visitor_config};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
 /// The most messages one history page answers.
@@ -149,7 +150,7 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         body: Json<SendRequest>,
-    ) -> ApiResult<SendMessage> {
+    ) -> Answer<SendMessage, { KEY | BODY | PROVIDER }> {
         let started = match start(&state, &auth, body.0).await? {
             Ok(started) => started,
             Err(why) => return Ok(why.into()),
@@ -169,14 +170,12 @@ impl MessagesApi {
                         timestamp: done.timestamp.clone(),
                     }))),
                     ReplyEnd::Failed { status, detail, .. } => {
-                        Err(ApiError::upstream(*status, detail.clone()))
+                        Err(ApiError::upstream(*status, detail.clone()).into())
                     }
                 };
             }
         }
-        Err(ApiError::internal(anyhow::anyhow!(
-            "reply ended without an end event"
-        )))
+        Err(ApiError::internal(anyhow::anyhow!("reply ended without an end event")).into())
     }
 
     /// Send a message, stream the reply
@@ -191,7 +190,7 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         body: Json<SendRequest>,
-    ) -> ApiResult<StreamMessage> {
+    ) -> Answer<StreamMessage, { KEY | BODY | PROVIDER }> {
         let started = match start(&state, &auth, body.0).await? {
             Ok(started) => started,
             Err(why) => return Ok(why.into()),
@@ -215,7 +214,7 @@ impl MessagesApi {
         auth: ChatAuth,
         message_id: Path<String>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
-    ) -> ApiResult<ResumeReply> {
+    ) -> Answer<ResumeReply, { KEY | BAD_REQUEST }> {
         let after = match last_event_id
             .0
             .as_deref()
@@ -251,7 +250,7 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         message_id: Path<String>,
-    ) -> ApiResult<CancelReply> {
+    ) -> Answer<CancelReply, KEY> {
         let status = match state.chat.cancel(&auth.owner(), &message_id).await? {
             Some(Cancelled::Now) => "cancelled",
             Some(Cancelled::AlreadyFinished) => "finished",
@@ -278,17 +277,14 @@ impl MessagesApi {
         limit: Query<Option<u32>>,
         /// Only messages before this one (a message id) or this time (Unix milliseconds)
         before: Query<Option<String>>,
-    ) -> ApiResult<ReadHistory> {
+    ) -> Answer<ReadHistory, { KEY | BAD_REQUEST }> {
         let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
             Ok(session) => session,
             Err(why) => return Ok(why.into()),
         };
         let limit = limit.0.unwrap_or(DEFAULT_HISTORY_LIMIT);
         if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
-            return Err(ApiError::bad_field(
-                "limit",
-                "limit must be between 1 and 1000",
-            ));
+            return Err(ApiError::bad_field("limit", "limit must be between 1 and 1000").into());
         }
         let before = match before.0.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
@@ -337,7 +333,7 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<ClearHistory> {
+    ) -> Answer<ClearHistory, KEY> {
         let session = match state.chat.find_session(&auth.owner(), &session_id).await? {
             Ok(session) => session,
             Err(why) => return Ok(why.into()),

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::files::FileSummary;
 use super::{ApiTags, rfc3339};
-use crate::api::scheme::{OwnerAuth, UserAuth};
+use crate::api::scheme::OwnerAuth;
 use crate::db::analytics::{self, Histogram, Numbers};
 use crate::db::conversations::{
     self, FeedbackCursor, FeedbackFilter, ListedSession, SessionCursor, SessionFilter,
@@ -23,7 +23,8 @@ use crate::db::conversations::{
 use crate::db::erase::{self, Scope};
 use crate::db::{files, now_ms};
 use crate::domain::webhook::EventType;
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Page sizes: 1..=200, 50 unless asked.
@@ -32,7 +33,7 @@ const MAX_LIMIT: i64 = 200;
 /// A preview is the visitor's first message, cut to this many characters.
 const PREVIEW_CHARS: usize = 200;
 const DAY_MS: i64 = 86_400_000;
-const HOUR_MS: i64 = 3_600_000;
+use crate::db::analytics::HOUR_MS;
 /// Analytics answers at most this many buckets (e.g. 90 days by hour).
 const MAX_BUCKETS: i64 = 2200;
 
@@ -296,7 +297,7 @@ pub struct VisitorErased {
 }
 
 #[derive(ApiResponse)]
-pub enum DeleteClientResponse {
+pub(crate) enum DeleteClientResponse {
     /// Deleted with its keys and all its data; its keys answer 401 from now on
     #[oai(status = 204)]
     Deleted,
@@ -435,7 +436,7 @@ impl OwnersApi {
         q: Query<Option<String>>,
         limit: Query<Option<i64>>,
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<ConversationList>> {
+    ) -> Answer<Json<ConversationList>, { KEY | BAD_REQUEST | NOT_FOUND }> {
         let limit = parse_limit(limit.0)?;
         let filter = SessionFilter {
             user_identifier: user_identifier.0.filter(|u| !u.is_empty()),
@@ -475,7 +476,7 @@ impl OwnersApi {
         auth: OwnerAuth,
         id: Path<String>,
         session_id: Path<String>,
-    ) -> ApiResult<Json<Transcript>> {
+    ) -> Answer<Json<Transcript>, { KEY | NOT_FOUND }> {
         let client = auth.client(&state, &id).await?;
         let session = conversations::get_session(&state.db, &client.id, &session_id)
             .await?
@@ -496,17 +497,17 @@ impl OwnersApi {
         auth: OwnerAuth,
         id: Path<String>,
         session_id: Path<String>,
-    ) -> ApiResult<Json<SessionDeleted>> {
+    ) -> Answer<Json<SessionDeleted>, { KEY | NOT_FOUND }> {
         let client = auth.client(&state, &id).await?;
         let scope = Scope::Session(&session_id);
         let ids = erase::session_ids(&state.db, &client.id, scope).await?;
         if ids.is_empty() {
-            return Err(not_found_session());
+            return Err(not_found_session().into());
         }
         state.chat.stop_session_replies(&ids).await;
         let erased = erase::erase(&state.db, &client.id, scope, false).await?;
         if erased.sessions == 0 {
-            return Err(not_found_session());
+            return Err(not_found_session().into());
         }
         state.chat.snapshots.forget(&session_id);
         tracing::info!(messages = erased.messages, "session deleted by its owner");
@@ -531,12 +532,14 @@ impl OwnersApi {
         rating: Query<Option<String>>,
         limit: Query<Option<i64>>,
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<FeedbackList>> {
+    ) -> Answer<Json<FeedbackList>, { KEY | BAD_REQUEST | NOT_FOUND }> {
         let limit = parse_limit(limit.0)?;
         let rating = match rating.0.as_deref() {
             None | Some("") => None,
             Some(r @ ("up" | "down")) => Some(r.to_string()),
-            Some(_) => return Err(ApiError::bad_field("rating", "rating must be up or down")),
+            Some(_) => {
+                return Err(ApiError::bad_field("rating", "rating must be up or down").into());
+            }
         };
         let after =
             decode_cursor(cursor.0.as_deref())?.map(|(updated_at, message_id)| FeedbackCursor {
@@ -580,7 +583,14 @@ impl OwnersApi {
     ///
     /// The client's numbers over `from`..`to` (RFC 3339; default: the last 30 days), in
     /// total, per `interval` (`hour` or `day`, UTC; default `day`) and per provider and
-    /// model. Percentiles are within 5 %.
+    /// model. Counted by whole UTC hours: `from` is rounded down and `to` up to the hour,
+    /// and the answer's `from` and `to` are the range counted.
+    ///
+    /// The numbers are those of what is stored: a deleted conversation, an erased visitor
+    /// and sessions removed by retention no longer count. Percentiles of time to first
+    /// token and reply time come from per-hour histograms whose bins are at most 10 % wide
+    /// (1-2-5 steps: exact below 20 ms, then 2, 5, 10, 20, 50, 100 ... ms wide), each
+    /// reported by a value within 5 % of every time in it.
     #[oai(path = "/:id/analytics", method = "get")]
     #[tracing::instrument(skip_all, fields(client_id = %id.0))]
     async fn analytics(
@@ -591,38 +601,31 @@ impl OwnersApi {
         from: Query<Option<String>>,
         to: Query<Option<String>>,
         interval: Query<Option<String>>,
-    ) -> ApiResult<Json<Analytics>> {
+    ) -> Answer<Json<Analytics>, { KEY | BAD_REQUEST | NOT_FOUND }> {
         let (interval, width) = match interval.0.as_deref() {
             None | Some("") | Some("day") => ("day", DAY_MS),
             Some("hour") => ("hour", HOUR_MS),
             Some(_) => {
-                return Err(ApiError::bad_field(
-                    "interval",
-                    "interval must be hour or day",
-                ));
+                return Err(ApiError::bad_field("interval", "interval must be hour or day").into());
             }
         };
         // By default everything until now counts, this millisecond's included.
         let to = parse_time("to", to.0.as_deref())?.unwrap_or_else(|| now_ms() + 1);
         let from = parse_time("from", from.0.as_deref())?.unwrap_or(to - 30 * DAY_MS);
         if from >= to {
-            return Err(ApiError::bad_field("from", "from must be before to"));
+            return Err(ApiError::bad_field("from", "from must be before to").into());
         }
-        let start = from.div_euclid(width) * width;
-        let buckets = (to - 1 - start).div_euclid(width) + 1;
+        // The rollups' grain (migrations/*/0009).
+        let range = analytics::Range::whole_hours(from, to, width);
+        let (from, to, start, buckets) = (range.from, range.to, range.start, range.buckets());
         if buckets > MAX_BUCKETS {
             return Err(ApiError::bad_field(
                 "interval",
                 format!("at most {MAX_BUCKETS} buckets: choose a shorter range or interval day"),
-            ));
+            )
+            .into());
         }
         let client = auth.client(&state, &id).await?;
-        let range = analytics::Range {
-            from,
-            to,
-            start,
-            width,
-        };
         let report = analytics::report(&state.db, &client.id, range).await?;
         let empty = Numbers::default();
         let series = (0..buckets)
@@ -665,7 +668,7 @@ impl OwnersApi {
         auth: OwnerAuth,
         id: Path<String>,
         user_identifier: Path<String>,
-    ) -> ApiResult<Json<VisitorExport>> {
+    ) -> Answer<Json<VisitorExport>, { KEY | NOT_FOUND }> {
         let client = auth.client(&state, &id).await?;
         let mut filter = SessionFilter {
             user_identifier: Some(user_identifier.0.clone()),
@@ -707,7 +710,7 @@ impl OwnersApi {
         auth: OwnerAuth,
         id: Path<String>,
         user_identifier: Path<String>,
-    ) -> ApiResult<Json<VisitorErased>> {
+    ) -> Answer<Json<VisitorErased>, { KEY | NOT_FOUND }> {
         let client = auth.client(&state, &id).await?;
         let scope = Scope::Visitor(&user_identifier);
         let ids = erase::session_ids(&state.db, &client.id, scope).await?;
@@ -734,37 +737,6 @@ impl OwnersApi {
             files_deleted: erased.files,
             feedback_deleted: erased.feedback,
         }))
-    }
-
-    /// Delete a client
-    ///
-    /// The owner only (access token): the client, its keys, and all its sessions,
-    /// messages, feedback and files. Its keys answer 401 from then on.
-    #[oai(path = "/:id", method = "delete")]
-    #[tracing::instrument(skip_all, fields(user_id = %auth.0.user_id, client_id = %id.0))]
-    async fn delete_client(
-        &self,
-        state: Data<&AppState>,
-        auth: UserAuth,
-        id: Path<String>,
-    ) -> ApiResult<DeleteClientResponse> {
-        let Some(client) =
-            crate::db::clients::get_client_of_user(&state.db, &auth.0.user_id, &id).await?
-        else {
-            return Err(ApiError::not_found("Client"));
-        };
-        let ids = erase::client_session_ids(&state.db, &client.id).await?;
-        state.chat.stop_session_replies(&ids).await;
-        if !erase::delete_client(&state.db, &auth.0.user_id, &client.id).await? {
-            return Err(ApiError::not_found("Client"));
-        }
-        for id in &ids {
-            state.chat.snapshots.forget(id);
-        }
-        // Keys remember their client: they must be looked up again (and then not found).
-        state.keys.changed(&state.db).await?;
-        tracing::info!(sessions = ids.len(), "client deleted");
-        Ok(DeleteClientResponse::Deleted)
     }
 }
 

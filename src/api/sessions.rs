@@ -16,7 +16,8 @@ use crate::chat::snapshots::Snapshot;
 use crate::db::{self, clients, sessions};
 use crate::domain::webhook::EventType;
 use crate::domain::{SessionConfig, UserIdentifier, visitor_config};
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError};
 use crate::state::AppState;
 
 #[derive(Object)]
@@ -142,7 +143,7 @@ impl SessionsApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         body: Json<CreateSessionRequest>,
-    ) -> ApiResult<CreateSessionResponse> {
+    ) -> Answer<CreateSessionResponse, { KEY | BODY }> {
         visitor_config::check_request(auth.visitor_config_keys(), body.0.config.as_ref())?;
         let config = SessionConfig::parse(body.0.config.unwrap_or_else(|| json!({})))?;
         let (snake, camel) = (body.0.user_identifier, body.0.user_identifier_camel);
@@ -152,7 +153,8 @@ impl SessionsApi {
             return Err(ApiError::bad_field(
                 "userIdentifier",
                 "user_identifier and userIdentifier differ; send one of them",
-            ));
+            )
+            .into());
         }
         let who = match snake.or(camel).as_deref() {
             Some(raw) => UserIdentifier::parse(raw)?,
@@ -213,7 +215,7 @@ impl SessionsApi {
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
-    ) -> ApiResult<Json<StatsSummary>> {
+    ) -> Answer<Json<StatsSummary>, KEY> {
         auth.require_private()?;
         let since = db::now_ms() - state.chat.session_timeout_ms();
         let s = sessions::summary(&state.db, &auth.owner(), since).await?;
@@ -233,7 +235,7 @@ impl SessionsApi {
         &self,
         state: Data<&AppState>,
         auth: ChatAuth,
-    ) -> ApiResult<Json<StatsByUser>> {
+    ) -> Answer<Json<StatsByUser>, KEY> {
         auth.require_private()?;
         let (user_stats, without) = sessions::by_user(&state.db, &auth.owner()).await?;
         let with: i64 = user_stats.values().sum();
@@ -254,7 +256,7 @@ impl SessionsApi {
     /// the defaults.
     #[oai(path = "/bot-config", method = "get")]
     #[tracing::instrument(skip_all)]
-    async fn bot_config(&self, state: Data<&AppState>, auth: ChatAuth) -> ApiResult<Json<Value>> {
+    async fn bot_config(&self, state: Data<&AppState>, auth: ChatAuth) -> Answer<Json<Value>, KEY> {
         let custom = match auth.client_id() {
             Some(client_id) => clients::get_client(&state.db, client_id)
                 .await?
@@ -274,7 +276,7 @@ impl SessionsApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         session_id: Path<String>,
-    ) -> ApiResult<GetSession> {
+    ) -> Answer<GetSession, KEY> {
         let row = match state.chat.find_session(&auth.owner(), &session_id).await? {
             Ok(row) => row,
             Err(why) => return Ok(why.into()),
@@ -305,7 +307,7 @@ impl SessionsApi {
         auth: ChatAuth,
         session_id: Path<String>,
         body: Json<UpdateConfigRequest>,
-    ) -> ApiResult<UpdateConfig> {
+    ) -> Answer<UpdateConfig, { KEY | BODY }> {
         let row = match state.chat.find_session(&auth.owner(), &session_id).await? {
             Ok(row) => row,
             Err(why) => return Ok(why.into()),

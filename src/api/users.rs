@@ -16,7 +16,8 @@ use crate::auth::password;
 use crate::auth::tokens::{self, TokenPair};
 use crate::db::{self, refresh_tokens, users, users::UserRow};
 use crate::domain::{AccountStatus, DisplayName, Email, Password, Role};
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
 
 /// A user account as its owner sees it.
@@ -200,7 +201,7 @@ impl AuthApi {
         state: Data<&AppState>,
         req: &Request,
         body: Json<RegisterRequest>,
-    ) -> ApiResult<Registered> {
+    ) -> Answer<Registered, { BODY | FORBIDDEN | CONFLICT | RATE_LIMITED }> {
         let body = body.0;
         let status = signup_status(&state)?;
         let email = Email::parse(&body.email)?;
@@ -218,7 +219,7 @@ impl AuthApi {
             .await?
             .is_some()
         {
-            return Err(email_taken());
+            return Err(email_taken().into());
         }
         let user = users::create(
             &state.db,
@@ -260,7 +261,7 @@ impl AuthApi {
         state: Data<&AppState>,
         req: &Request,
         body: Json<LoginRequest>,
-    ) -> ApiResult<Json<AuthTokens>> {
+    ) -> Answer<Json<AuthTokens>, { BODY | UNAUTHORIZED | FORBIDDEN | RATE_LIMITED }> {
         let body = body.0;
         let email = Email::parse(&body.email)?;
         let password = Password::parse_presented("password", body.password)?;
@@ -273,12 +274,12 @@ impl AuthApi {
         let Some(user) = user.filter(|_| ok) else {
             throttle.record_failure(email.as_str(), ip)?;
             tracing::info!("sign-in failed");
-            return Err(bad_credentials());
+            return Err(bad_credentials().into());
         };
         tracing::Span::current().record("user_id", user.id.as_str());
         if user.status == AccountStatus::Disabled {
             tracing::info!("sign-in refused: account disabled");
-            return Err(account_disabled());
+            return Err(account_disabled().into());
         }
         let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         tracing::info!("signed in with password");
@@ -295,7 +296,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         body: Json<RefreshRequest>,
-    ) -> ApiResult<Json<AuthTokens>> {
+    ) -> Answer<Json<AuthTokens>, { BODY | UNAUTHORIZED }> {
         let (user_id, pair) = tokens::rotate(
             &state.db,
             state.settings.jwt_secret.expose(),
@@ -304,13 +305,13 @@ impl AuthApi {
         .await?;
         tracing::Span::current().record("user_id", user_id.as_str());
         let Some(user) = users::get(&state.db, &user_id).await? else {
-            return Err(ApiError::unauthorized("Invalid refresh token"));
+            return Err(ApiError::unauthorized("Invalid refresh token").into());
         };
         if user.status == AccountStatus::Disabled {
             // Disabling revokes the account's refresh tokens; this covers a refresh that
             // raced with it.
             refresh_tokens::revoke_all_of_user(&state.db, &user.id).await?;
-            return Err(ApiError::unauthorized("Account disabled"));
+            return Err(ApiError::unauthorized("Account disabled").into());
         }
         Ok(Json(AuthTokens::new(user, pair)))
     }
@@ -325,7 +326,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         body: Json<RefreshRequest>,
-    ) -> ApiResult<NoContent> {
+    ) -> Answer<NoContent, BODY> {
         tokens::revoke_family_of(&state.db, body.0.refresh_token.trim()).await?;
         Ok(NoContent::Done)
     }
@@ -333,7 +334,7 @@ impl AuthApi {
     /// Read your profile
     #[oai(path = "/profile", method = "get")]
     #[tracing::instrument(skip_all, fields(user_id = %auth.0.user_id))]
-    async fn profile(&self, state: Data<&AppState>, auth: UserAuth) -> ApiResult<Json<User>> {
+    async fn profile(&self, state: Data<&AppState>, auth: UserAuth) -> Answer<Json<User>, BEARER> {
         Ok(Json(current_user(&state, &auth).await?.into()))
     }
 
@@ -348,7 +349,7 @@ impl AuthApi {
         state: Data<&AppState>,
         auth: UserAuth,
         body: Json<UpdateProfileRequest>,
-    ) -> ApiResult<Json<User>> {
+    ) -> Answer<Json<User>, { BEARER | BODY | CONFLICT }> {
         let body = body.0;
         let user = current_user(&state, &auth).await?;
         let name = match &body.name {
@@ -391,7 +392,7 @@ impl AuthApi {
         req: &Request,
         auth: UserAuth,
         body: Json<ChangePasswordRequest>,
-    ) -> ApiResult<NoContent> {
+    ) -> Answer<NoContent, { BEARER | BODY | RATE_LIMITED }> {
         let body = body.0;
         let current = Password::parse_presented("currentPassword", body.current_password)?;
         let new = Password::parse_new("newPassword", body.new_password)?;
@@ -400,7 +401,8 @@ impl AuthApi {
             return Err(ApiError::bad_field(
                 "currentPassword",
                 "This account has no password: it signs in with Google",
-            ));
+            )
+            .into());
         };
         // A stolen access token must not become a way to guess the password.
         let ip = client_ip(req);
@@ -408,10 +410,9 @@ impl AuthApi {
         throttle.admit(&user.email, ip).await?;
         if !password::verify(current, Some(stored)).await {
             throttle.record_failure(&user.email, ip)?;
-            return Err(ApiError::bad_field(
-                "currentPassword",
-                "The current password is wrong",
-            ));
+            return Err(
+                ApiError::bad_field("currentPassword", "The current password is wrong").into(),
+            );
         }
         let hash = password::hash(new).await?;
         users::set_password_hash(&state.db, &user.id, &hash).await?;

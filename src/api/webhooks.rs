@@ -14,7 +14,8 @@ use super::{ApiTags, rfc3339};
 use crate::api::scheme::OwnerAuth;
 use crate::db::webhooks::{self, DeliveryRow, WebhookRow};
 use crate::domain::webhook::{EventType, stored_events};
-use crate::error::{ApiError, ApiResult};
+use crate::error::fails::*;
+use crate::error::{Answer, ApiError, ApiResult};
 use crate::state::AppState;
 use crate::webhooks::{address, signing};
 
@@ -198,13 +199,10 @@ impl WebhooksApi {
         auth: OwnerAuth,
         id: Path<String>,
         body: Json<CreateWebhookRequest>,
-    ) -> ApiResult<CreateWebhookResponse> {
+    ) -> Answer<CreateWebhookResponse, { KEY | BODY | NOT_FOUND | CONFLICT }> {
         let client = auth.client(&state, &id).await?;
         if body.0.url.chars().count() > MAX_URL_CHARS {
-            return Err(ApiError::bad_field(
-                "url",
-                "url must be at most 2048 characters",
-            ));
+            return Err(ApiError::bad_field("url", "url must be at most 2048 characters").into());
         }
         let types = parse_events(&body.0.events)?;
         let hooks = &state.chat.webhooks;
@@ -214,7 +212,8 @@ impl WebhooksApi {
         if webhooks::count(&state.db, &client.id).await? >= MAX_WEBHOOKS {
             return Err(ApiError::conflict(format!(
                 "A client has at most {MAX_WEBHOOKS} webhooks; delete one first"
-            )));
+            ))
+            .into());
         }
         let secret = signing::new_secret();
         let row = webhooks::create(
@@ -246,7 +245,7 @@ impl WebhooksApi {
         state: Data<&AppState>,
         auth: OwnerAuth,
         id: Path<String>,
-    ) -> ApiResult<Json<WebhookList>> {
+    ) -> Answer<Json<WebhookList>, { KEY | NOT_FOUND }> {
         let client = auth.client(&state, &id).await?;
         let rows = webhooks::list(&state.db, &client.id).await?;
         Ok(Json(WebhookList {
@@ -265,10 +264,10 @@ impl WebhooksApi {
         auth: OwnerAuth,
         id: Path<String>,
         webhook_id: Path<String>,
-    ) -> ApiResult<DeleteWebhookResponse> {
+    ) -> Answer<DeleteWebhookResponse, { KEY | NOT_FOUND }> {
         let client = auth.client(&state, &id).await?;
         if !webhooks::delete(&state.db, &client.id, &webhook_id).await? {
-            return Err(not_found_webhook());
+            return Err(not_found_webhook().into());
         }
         state.chat.webhooks.changed(&state.db).await?;
         tracing::info!("webhook deleted");
@@ -289,15 +288,12 @@ impl WebhooksApi {
         id: Path<String>,
         webhook_id: Path<String>,
         limit: Query<Option<i64>>,
-    ) -> ApiResult<Json<DeliveryList>> {
+    ) -> Answer<Json<DeliveryList>, { KEY | BAD_REQUEST | NOT_FOUND }> {
         let limit = match limit.0 {
             None => DEFAULT_DELIVERIES,
             Some(n) if (1..=MAX_DELIVERIES).contains(&n) => n,
             Some(_) => {
-                return Err(ApiError::bad_field(
-                    "limit",
-                    "limit must be between 1 and 200",
-                ));
+                return Err(ApiError::bad_field("limit", "limit must be between 1 and 200").into());
             }
         };
         let client = auth.client(&state, &id).await?;

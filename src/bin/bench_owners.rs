@@ -132,12 +132,8 @@ async fn main() -> anyhow::Result<()> {
         }
     );
 
-    let range = Range {
-        from: now - span,
-        to: now + 1,
-        start: (now - span).div_euclid(DAY_MS) * DAY_MS,
-        width: DAY_MS,
-    };
+    // As the endpoint reads it: whole hours.
+    let range = Range::whole_hours(now - span, now + 1, DAY_MS);
     let (t, report) = timed(args.runs, || async {
         Ok(analytics::report(&db, &client_id, range).await?)
     })

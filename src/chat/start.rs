@@ -177,6 +177,11 @@ impl Chat {
             message: message.as_str(),
         });
 
+        // The offline provider looks the question's terms up in the file's rows.
+        let file_rows = match (&file, choice.provider) {
+            (Some(_), ProviderKind::Offline) => stored_rows(&self.db, session_id).await?,
+            _ => None,
+        };
         let request = ChatRequest {
             model: choice.model.clone(),
             system: built.system,
@@ -188,6 +193,7 @@ impl Chat {
                 page_context: merged.page_context.clone(),
                 custom_instructions: merged.custom_instructions.clone(),
                 file: file.map(|f| f.1.clone()),
+                file_rows,
             },
         };
         let started_at = Instant::now();
@@ -318,6 +324,19 @@ fn file_context(row: FileContextRow) -> ApiResult<(String, FileFacts)> {
             .collect(),
     };
     Ok((text, facts))
+}
+
+/// The session file's stored rows, parsed off the async threads; `None` without a file.
+async fn stored_rows(db: &db::Db, session_id: &str) -> ApiResult<Option<Arc<crate::files::Table>>> {
+    let Some((table, _)) = db::files::table(db, session_id).await? else {
+        return Ok(None);
+    };
+    let parsed =
+        tokio::task::spawn_blocking(move || serde_json::from_str::<crate::files::Table>(&table))
+            .await
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("parsing the stored rows: {e}")))?
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored rows: {e}")))?;
+    Ok(Some(Arc::new(parsed)))
 }
 
 /// What a client sees of a provider failure: 502 or 504 with an actionable message.

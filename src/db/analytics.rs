@@ -1,8 +1,9 @@
 //! A client's numbers over a time range (API.md, "Owners": analytics): sessions, visitors,
 //! messages, replies by outcome, timings, tokens and feedback, per bucket of time and per
-//! provider and model. Sums come from the reply's own columns (migrations/*/0006);
-//! percentiles from histograms the database builds (bins at most 5 % wide), so neither
-//! database sends a row per message.
+//! provider and model. Counts, sums and timing histograms come from hourly rollups that
+//! triggers keep exact in the statements that store or delete what they count
+//! (migrations/*/0009), so 30 days read a few thousand rows whatever the traffic; sessions
+//! and distinct visitors come from the sessions' own index. Ranges are whole UTC hours.
 
 use std::collections::BTreeMap;
 
@@ -11,27 +12,43 @@ use sqlx::any::AnyRow;
 
 use super::Db;
 
-/// The bin of a duration in milliseconds: exact below 200 ms, then 10, 100, 1000 and
-/// 10,000 ms wide, so a bin is at most 5 % of its values (e.g. 200..210).
-const BIN: &str = "CASE WHEN {v} < 200 THEN {v} \
-     WHEN {v} < 2000 THEN ({v} / 10) * 10 \
-     WHEN {v} < 20000 THEN ({v} / 100) * 100 \
-     WHEN {v} < 200000 THEN ({v} / 1000) * 1000 \
-     ELSE ({v} / 10000) * 10000 END";
+/// An hour in Unix ms: the rollups' grain.
+pub const HOUR_MS: i64 = 3_600_000;
 
-fn bin(column: &str) -> String {
-    BIN.replace("{v}", column)
+/// Bin widths by where values start: `(below, width)`, in 1-2-5 steps; from 1,000,000 ms
+/// bins are 100,000 wide. A bin is at most 10 % as wide as its start, so the value
+/// [`Histogram::percentile`] answers for it is within 5 % of any value in it. The same
+/// steps as the `CASE` in migrations/*/0009_analytics_rollups.sql.
+const STEPS: [(i64, i64); 15] = [
+    (20, 1),
+    (50, 2),
+    (100, 5),
+    (200, 10),
+    (500, 20),
+    (1_000, 50),
+    (2_000, 100),
+    (5_000, 200),
+    (10_000, 500),
+    (20_000, 1_000),
+    (50_000, 2_000),
+    (100_000, 5_000),
+    (200_000, 10_000),
+    (500_000, 20_000),
+    (1_000_000, 50_000),
+];
+
+/// The width of the bin holding `v` (or starting at `v`).
+fn bin_width(v: i64) -> i64 {
+    STEPS
+        .iter()
+        .find(|(below, _)| v < *below)
+        .map_or(100_000, |(_, w)| *w)
 }
 
-/// The width of the bin that starts at `start` (see [`BIN`]).
-fn bin_width(start: i64) -> i64 {
-    match start {
-        s if s < 200 => 1,
-        s if s < 2000 => 10,
-        s if s < 20_000 => 100,
-        s if s < 200_000 => 1000,
-        _ => 10_000,
-    }
+/// The start of the bin holding a duration in milliseconds, as the database computes it.
+pub fn bin(v: i64) -> i64 {
+    let v = v.max(0);
+    v - v % bin_width(v)
 }
 
 /// Counts of values per bin start.
@@ -49,8 +66,9 @@ impl Histogram {
         }
     }
 
-    /// The `p`-th percentile (0..=100): the middle of the bin holding it (nearest rank), or
-    /// `None` without values.
+    /// The `p`-th percentile (0..=100) by nearest rank, or `None` without values: for the
+    /// bin `[a, b)` holding it, `2ab / (a + b)`, the value whose distance to either end is
+    /// the same fraction of that end (under 5 % for bins 10 % wide).
     pub fn percentile(&self, p: f64) -> Option<i64> {
         let total: i64 = self.0.values().sum();
         if total == 0 {
@@ -61,11 +79,20 @@ impl Histogram {
         for (b, n) in &self.0 {
             seen += n;
             if seen >= rank {
-                return Some(b + bin_width(*b) / 2);
+                return Some(representative(*b));
             }
         }
-        self.0.keys().last().copied()
+        self.0.keys().last().copied().map(representative)
     }
+}
+
+/// The value reported for the bin starting at `a`.
+fn representative(a: i64) -> i64 {
+    let b = a + bin_width(a);
+    if b - a == 1 {
+        return a;
+    }
+    (2 * a * b + (a + b) / 2) / (a + b)
 }
 
 /// The numbers of one bucket of time (or of the whole range).
@@ -104,8 +131,8 @@ pub struct Report {
     pub by_model: Vec<ModelNumbers>,
 }
 
-/// The range: `[from, to)` in Unix ms; buckets `width` ms wide from `start` (at or before
-/// `from`).
+/// The range: `[from, to)` in Unix ms, whole hours; buckets `width` ms wide (a multiple of
+/// an hour) from `start` (at or before `from`).
 #[derive(Clone, Copy, Debug)]
 pub struct Range {
     pub from: i64,
@@ -114,30 +141,40 @@ pub struct Range {
     pub width: i64,
 }
 
-fn int(row: &AnyRow, name: &str) -> sqlx::Result<i64> {
-    Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0))
+impl Range {
+    /// `[from, to)` widened to whole hours (the rollups' grain), in buckets `width` ms wide
+    /// (a multiple of an hour) from the one holding `from`.
+    pub fn whole_hours(from: i64, to: i64, width: i64) -> Self {
+        let from = from.div_euclid(HOUR_MS) * HOUR_MS;
+        let to = to.saturating_add(HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS;
+        Self {
+            from,
+            to,
+            start: from.div_euclid(width) * width,
+            width,
+        }
+    }
+
+    /// How many buckets the range spans.
+    pub fn buckets(&self) -> i64 {
+        (self.to - 1 - self.start).div_euclid(self.width) + 1
+    }
 }
 
-/// The provider and model of a row (empty when the row has none).
-fn model_key(row: &AnyRow) -> sqlx::Result<(String, String)> {
-    Ok((
-        row.try_get::<Option<String>, _>("provider")?
-            .unwrap_or_default(),
-        row.try_get::<Option<String>, _>("model")?
-            .unwrap_or_default(),
-    ))
+fn int(row: &AnyRow, name: &str) -> sqlx::Result<i64> {
+    Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0))
 }
 
 /// Runs one of the report's queries: `$1` the client, `$2`..`$3` the range, and with
 /// `bucketed` `$4` the series' start and `$5` its bucket width.
 async fn fetch(
     db: &Db,
-    sql: String,
+    sql: &'static str,
     client_id: &str,
     r: Range,
     bucketed: bool,
 ) -> sqlx::Result<Vec<AnyRow>> {
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut q = sqlx::query(sql)
         .bind(client_id.to_string())
         .bind(r.from)
         .bind(r.to);
@@ -149,30 +186,25 @@ async fn fetch(
 
 /// The client's numbers over the range. The queries run at once, each on its own
 /// connection (SQLite's readers do not wait for each other in WAL mode), so the answer
-/// takes as long as the slowest pass, not their sum.
+/// takes as long as the slowest, not their sum.
 pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> {
     let mut report = Report::default();
-    // Messages of the client's sessions in the range, and their bucket.
-    let messages = "FROM messages m JOIN chat_sessions s ON s.id = m.session_id \
-                    WHERE s.client_id = $1 AND m.created_at >= $2 AND m.created_at < $3";
-    let bucket = "(m.created_at - $4) / $5";
-    let (ttft_bin, total_bin) = (bin("m.ttft_ms"), bin("m.total_ms"));
-
-    let (sums, ttfts, totals, sessions, visitors, ratings) = tokio::try_join!(
-        // The counts and sums, per bucket and per provider and model (a visitor's messages
-        // have neither).
+    let (sums, timings, sessions, visitors) = tokio::try_join!(
+        // Counts and sums per bucket and per provider and model (a visitor's messages and
+        // feedback have neither).
         fetch(
             db,
-            format!(
-                "SELECT {bucket} AS b, m.provider, m.model, \
-                 SUM(CASE WHEN m.role = 'user' THEN 1 ELSE 0 END) AS user_messages, \
-                 SUM(CASE WHEN m.role = 'assistant' THEN 1 ELSE 0 END) AS replies, \
-                 SUM(CASE WHEN m.role = 'assistant' AND m.status IN ('error', 'interrupted') THEN 1 ELSE 0 END) AS failed, \
-                 SUM(CASE WHEN m.role = 'assistant' AND m.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled, \
-                 CAST(SUM(m.prompt_tokens) AS BIGINT) AS prompt_tokens, \
-                 CAST(SUM(m.completion_tokens) AS BIGINT) AS completion_tokens \
-                 {messages} GROUP BY 1, 2, 3"
-            ),
+            "SELECT (hour - $4) / $5 AS b, provider, model, \
+             CAST(SUM(user_messages) AS BIGINT) AS user_messages, \
+             CAST(SUM(replies) AS BIGINT) AS replies, \
+             CAST(SUM(replies_failed) AS BIGINT) AS failed, \
+             CAST(SUM(replies_cancelled) AS BIGINT) AS cancelled, \
+             CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
+             CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
+             CAST(SUM(feedback_up) AS BIGINT) AS up, \
+             CAST(SUM(feedback_down) AS BIGINT) AS down \
+             FROM analytics_hours WHERE client_id = $1 AND hour >= $2 AND hour < $3 \
+             GROUP BY 1, 2, 3",
             client_id,
             r,
             true,
@@ -180,20 +212,10 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
         // Each timing's histogram.
         fetch(
             db,
-            format!(
-                "SELECT {bucket} AS b, m.provider, m.model, {ttft_bin} AS v, COUNT(*) AS n \
-                 {messages} AND m.role = 'assistant' AND m.ttft_ms IS NOT NULL GROUP BY 1, 2, 3, 4"
-            ),
-            client_id,
-            r,
-            true,
-        ),
-        fetch(
-            db,
-            format!(
-                "SELECT {bucket} AS b, {total_bin} AS v, COUNT(*) AS n \
-                 {messages} AND m.role = 'assistant' AND m.total_ms IS NOT NULL GROUP BY 1, 2"
-            ),
+            "SELECT (hour - $4) / $5 AS b, provider, model, metric, bin AS v, \
+             CAST(SUM(n) AS BIGINT) AS n \
+             FROM analytics_timings WHERE client_id = $1 AND hour >= $2 AND hour < $3 \
+             GROUP BY 1, 2, 3, 4, 5 HAVING SUM(n) > 0",
             client_id,
             r,
             true,
@@ -204,8 +226,7 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
             "SELECT (created_at - $4) / $5 AS b, COUNT(*) AS sessions, \
              COUNT(DISTINCT user_identifier) AS visitors \
              FROM chat_sessions WHERE client_id = $1 AND created_at >= $2 AND created_at < $3 \
-             GROUP BY 1"
-                .to_string(),
+             GROUP BY 1",
             client_id,
             r,
             true,
@@ -214,29 +235,17 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
         fetch(
             db,
             "SELECT COUNT(DISTINCT user_identifier) AS n FROM chat_sessions \
-             WHERE client_id = $1 AND created_at >= $2 AND created_at < $3"
-                .to_string(),
+             WHERE client_id = $1 AND created_at >= $2 AND created_at < $3",
             client_id,
             r,
             false,
         ),
-        // Ratings by when they were last given.
-        fetch(
-            db,
-            "SELECT (fb.updated_at - $4) / $5 AS b, \
-             SUM(CASE WHEN fb.rating = 'up' THEN 1 ELSE 0 END) AS up, \
-             SUM(CASE WHEN fb.rating = 'down' THEN 1 ELSE 0 END) AS down \
-             FROM message_feedback fb JOIN chat_sessions s ON s.id = fb.session_id \
-             WHERE s.client_id = $1 AND fb.updated_at >= $2 AND fb.updated_at < $3 \
-             GROUP BY 1"
-                .to_string(),
-            client_id,
-            r,
-            true,
-        ),
     )?;
 
     let mut by_model: BTreeMap<(String, String), ModelNumbers> = BTreeMap::new();
+    let model_key = |row: &AnyRow| -> sqlx::Result<(String, String)> {
+        Ok((row.try_get("provider")?, row.try_get("model")?))
+    };
     for row in sums {
         let n = report.series.entry(int(&row, "b")?).or_default();
         let replies = int(&row, "replies")?;
@@ -247,6 +256,8 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
         n.replies_cancelled += int(&row, "cancelled")?;
         n.prompt_tokens += prompt;
         n.completion_tokens += completion;
+        n.feedback_up += int(&row, "up")?;
+        n.feedback_down += int(&row, "down")?;
         if replies > 0 {
             let m = by_model.entry(model_key(&row)?).or_default();
             m.replies += replies;
@@ -254,17 +265,20 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
             m.completion_tokens += completion;
         }
     }
-    for row in ttfts {
+    for row in timings {
         let (b, v, n) = (int(&row, "b")?, int(&row, "v")?, int(&row, "n")?);
-        report.series.entry(b).or_default().ttft.add(v, n);
-        by_model.entry(model_key(&row)?).or_default().ttft.add(v, n);
-    }
-    for row in totals {
-        let (b, v, n) = (int(&row, "b")?, int(&row, "v")?, int(&row, "n")?);
-        report.series.entry(b).or_default().reply_ms.add(v, n);
+        let metric: String = row.try_get("metric")?;
+        let bucket = report.series.entry(b).or_default();
+        if metric == "ttft" {
+            bucket.ttft.add(v, n);
+            by_model.entry(model_key(&row)?).or_default().ttft.add(v, n);
+        } else {
+            bucket.reply_ms.add(v, n);
+        }
     }
     report.by_model = by_model
         .into_iter()
+        .filter(|(_, m)| m.replies > 0)
         .map(|((provider, model), m)| ModelNumbers {
             provider,
             model,
@@ -279,17 +293,11 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
         n.sessions = int(&row, "sessions")?;
         n.visitors = int(&row, "visitors")?;
     }
-    report.totals.visitors = match visitors.first() {
+    let visitors = match visitors.first() {
         Some(row) => int(row, "n")?,
         None => 0,
     };
-    for row in ratings {
-        let n = report.series.entry(int(&row, "b")?).or_default();
-        n.feedback_up = int(&row, "up")?;
-        n.feedback_down = int(&row, "down")?;
-    }
 
-    let visitors = report.totals.visitors;
     let t = &mut report.totals;
     for n in report.series.values() {
         t.sessions += n.sessions;
@@ -314,13 +322,19 @@ mod tests {
 
     #[test]
     fn percentiles_come_from_the_bins_within_five_percent() {
+        // Every value from 0 to 2,000,000 ms: its bin's answer is within 5 % of it.
+        for v in (0..2_000_000i64).step_by(7) {
+            let mut h = Histogram::default();
+            h.add(bin(v), 1);
+            let got = h.percentile(50.0).unwrap();
+            assert!(
+                (got - v).abs() as f64 <= v as f64 * 0.05,
+                "{v} answered {got}"
+            );
+        }
         let mut h = Histogram::default();
         for v in 1..=1000i64 {
-            let b = match v {
-                v if v < 200 => v,
-                v => (v / 10) * 10,
-            };
-            h.add(b, 1);
+            h.add(bin(v), 1);
         }
         let p50 = h.percentile(50.0).unwrap();
         let p95 = h.percentile(95.0).unwrap();
@@ -328,7 +342,29 @@ mod tests {
         assert!((p95 - 950).abs() <= 48, "{p95}");
         assert_eq!(Histogram::default().percentile(50.0), None);
         let mut one = Histogram::default();
-        one.add(42, 3);
-        assert_eq!(one.percentile(95.0), Some(42));
+        one.add(bin(7), 3);
+        assert_eq!(one.percentile(95.0), Some(7), "bins below 20 ms are exact");
+        let mut two = Histogram::default();
+        two.add(bin(42), 3);
+        assert_eq!(two.percentile(95.0), Some(43), "42 and 43 share a bin");
+    }
+
+    #[test]
+    fn bins_start_where_their_values_are_and_follow_the_steps() {
+        assert_eq!(bin(0), 0);
+        assert_eq!(bin(19), 19);
+        assert_eq!(bin(21), 20);
+        assert_eq!(bin(537), 500);
+        assert_eq!(bin(1_234), 1_200);
+        assert_eq!(bin(7_777), 7_500);
+        assert_eq!(bin(3_456_789), 3_400_000);
+        for v in [0, 5, 33, 999, 12_345, 999_999, 5_000_000] {
+            let b = bin(v);
+            assert!(b <= v && v < b + bin_width(b), "{v}");
+            assert!(
+                bin_width(b) * 10 <= b.max(10),
+                "{v}: bins are at most 10 % wide"
+            );
+        }
     }
 }

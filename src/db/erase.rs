@@ -99,12 +99,25 @@ pub async fn erase(db: &Db, client_id: &str, scope: Scope<'_>, hook: bool) -> sq
 
 /// Deletes the user's client with its keys and all its data; answers whether it was there.
 pub async fn delete_client(db: &Db, owner_user_id: &str, client_id: &str) -> sqlx::Result<bool> {
-    // Everything below a client goes with it (ON DELETE CASCADE).
+    // Everything below a client goes with it (ON DELETE CASCADE); its analytics rollups
+    // (which the cascade's triggers have just counted down) have no key to cascade from.
+    let mut tx = db.pool.begin().await?;
     let done = sqlx::query("DELETE FROM clients WHERE id = $1 AND owner_user_id = $2")
         .bind(client_id)
         .bind(owner_user_id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+    if done.rows_affected() > 0 {
+        for table in ["analytics_hours", "analytics_timings"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE client_id = $1"
+            )))
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -76,6 +76,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "webhooks",
                 include_str!("../../migrations/sqlite/0008_webhooks.sql"),
             ),
+            (
+                9,
+                "analytics rollups",
+                include_str!("../../migrations/sqlite/0009_analytics_rollups.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -117,6 +122,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 8,
                 "webhooks",
                 include_str!("../../migrations/postgres/0008_webhooks.sql"),
+            ),
+            (
+                9,
+                "analytics rollups",
+                include_str!("../../migrations/postgres/0009_analytics_rollups.sql"),
             ),
         ],
     };

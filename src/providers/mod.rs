@@ -112,6 +112,9 @@ pub struct OfflineContext {
     pub page_context: Option<PageContext>,
     pub custom_instructions: Option<String>,
     pub file: Option<FileFacts>,
+    /// The file's stored rows, read for the offline provider only (it looks the question's
+    /// terms up in them).
+    pub file_rows: Option<std::sync::Arc<crate::files::Table>>,
 }
 
 /// One reply to generate.

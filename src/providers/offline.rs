@@ -12,11 +12,14 @@ use super::{
     ChatRequest, ColumnFacts, FileFacts, OfflineContext, PageContext, Provider, ProviderError,
     ProviderEvent, ProviderKind, ProviderStream,
 };
+use crate::files::Table;
 
 const INTRO: &str = "I'm the offline assistant (no AI provider is configured), so I answer from this page and your data only.";
 const CONFIGURE: &str = "For full AI answers, the site operator can set AI_PROVIDER=openai with OPENAI_API_KEY, or AI_PROVIDER=claude with ANTHROPIC_API_KEY.";
 /// At most this many page sentences are quoted.
 const MAX_SENTENCES: usize = 3;
+/// At most this many matching rows of a file are quoted.
+const MAX_ROWS: usize = 5;
 
 /// Answers from [`OfflineContext`]; deterministic, no randomness.
 pub struct OfflineProvider {
@@ -100,6 +103,12 @@ pub(crate) fn answer(ctx: &OfflineContext) -> String {
     }
     if asks_identity(&q) {
         return format!("{INTRO} {} {CONFIGURE}", capabilities(page, file));
+    }
+    if let Some(file) = file
+        && let Some(table) = ctx.file_rows.as_deref()
+        && let Some(text) = answer_from_rows(file, table, &q, &words)
+    {
+        return format!("{INTRO} {text}");
     }
     if let Some(file) = file
         && let Some(text) = answer_about_file(file, &q, &words)
@@ -303,6 +312,138 @@ fn answer_about_file(file: &FileFacts, q: &str, words: &[&str]) -> Option<String
         return Some(list_columns(file));
     }
     None
+}
+
+/// Words that say what is asked rather than which row: they never pick a row.
+const QUESTION_WORDS: &[&str] = &[
+    "row", "rows", "record", "records", "entry", "entries", "line", "lines", "item", "items",
+    "value", "values", "cost", "costs", "much", "many", "number", "count", "column", "columns",
+    "field", "fields", "named", "called", "listed", "find", "show", "look", "up",
+];
+
+/// Answers from the file's rows that hold the question's terms (the words left once stop
+/// words, file and statistics words and the column names are taken out), as
+/// [`matching_sentences`] does for a page: the rows matching the most terms, each with the
+/// columns the question names (or, naming none, the whole row). `None` when no term is
+/// left, a statistic is asked, or no row matches.
+fn answer_from_rows(file: &FileFacts, table: &Table, q: &str, words: &[&str]) -> Option<String> {
+    if stat_asked(words).is_some() || table.rows.is_empty() {
+        return None;
+    }
+    let column_names: Vec<String> = table.columns.iter().map(|c| normalise(c)).collect();
+    // Columns the question names; the longest name first, so "unit price" beats "price".
+    let mut asked: Vec<usize> = (0..column_names.len())
+        .filter(|&i| {
+            let name = &column_names[i];
+            contains_phrase(q, name)
+                || (!name.contains(' ') && words.iter().any(|w| stem_match(w, name)))
+        })
+        .collect();
+    asked.sort_by_key(|&i| std::cmp::Reverse(column_names[i].len()));
+    let asked_names: Vec<&str> = asked.iter().map(|&i| column_names[i].as_str()).collect();
+    asked.retain(|&i| {
+        let name = column_names[i].as_str();
+        !asked_names
+            .iter()
+            .any(|n| n.len() > name.len() && contains_phrase(n, name))
+    });
+    let named: BTreeSet<&str> = asked
+        .iter()
+        .flat_map(|&i| column_names[i].split_whitespace())
+        .collect();
+    let terms: BTreeSet<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| {
+            !STOPWORDS.contains(w)
+                && !FILE_WORDS.contains(w)
+                && !QUESTION_WORDS.contains(w)
+                && !named.contains(w)
+                && !w.chars().all(|c| c == '\'')
+        })
+        .collect();
+    if terms.is_empty() {
+        return None;
+    }
+    // Each row's score: how many terms one of its cells holds as a word (or a stem).
+    let mut best = 0;
+    let mut matches: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (r, row) in table.rows.iter().enumerate() {
+        let mut found = BTreeSet::new();
+        let mut cells = Vec::new();
+        for (c, cell) in row.iter().enumerate() {
+            let Some(cell) = cell.as_deref() else {
+                continue;
+            };
+            let cell = normalise(cell);
+            let cell_words: BTreeSet<&str> = cell.split_whitespace().collect();
+            let mut hit = false;
+            for t in &terms {
+                if cell_words.contains(t) || cell_words.iter().any(|w| stem_match(w, t)) {
+                    found.insert(*t);
+                    hit = true;
+                }
+            }
+            if hit {
+                cells.push(c);
+            }
+        }
+        let score = found.len();
+        if score == 0 || score < best {
+            continue;
+        }
+        if score > best {
+            best = score;
+            matches.clear();
+        }
+        matches.push((r, cells));
+    }
+    if matches.is_empty() {
+        return None;
+    }
+    let total = matches.len();
+    let cell = |r: usize, c: usize| -> &str {
+        table.rows[r]
+            .get(c)
+            .and_then(|v| v.as_deref())
+            .unwrap_or("(empty)")
+    };
+    let lines: Vec<String> = matches
+        .iter()
+        .take(MAX_ROWS)
+        .map(|(r, hit)| {
+            let label = hit
+                .iter()
+                .map(|&c| cell(*r, c))
+                .collect::<Vec<_>>()
+                .join(" / ");
+            let shown: Vec<usize> = if asked.is_empty() {
+                (0..table.columns.len()).collect()
+            } else {
+                asked.clone()
+            };
+            let values = shown
+                .iter()
+                .map(|&c| format!("{} {}", table.columns[c], cell(*r, c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{label}: {values}.")
+        })
+        .collect();
+    let head = if total == 1 {
+        "the matching row is"
+    } else {
+        "the matching rows are"
+    };
+    let mut text = format!("In your file {}, {head} {}", file.name, lines.join(" "));
+    if total > MAX_ROWS {
+        text.push_str(&format!(
+            " {} more {} match.",
+            total - MAX_ROWS,
+            plural((total - MAX_ROWS) as u64, "row", "rows")
+        ));
+    }
+    Some(text)
 }
 
 fn column_stat(file: &FileFacts, column: &ColumnFacts, stat: Stat) -> String {
@@ -634,7 +775,90 @@ mod tests {
             page_context: Some(page()),
             custom_instructions: Some("Be nice.".into()),
             file: Some(sales_file()),
+            file_rows: None,
         })
+    }
+
+    fn products() -> (FileFacts, Table) {
+        let table = Table {
+            columns: vec!["name".into(), "price".into(), "stock".into()],
+            rows: [
+                ("Blue Widget", "9.99", "12"),
+                ("Red Widget", "12.50", "0"),
+                ("Blue Gadget", "4.00", "7"),
+                ("Green Sprocket", "1.25", "300"),
+            ]
+            .iter()
+            .map(|(n, p, s)| vec![Some((*n).into()), Some((*p).into()), Some((*s).into())])
+            .collect(),
+            total_rows: 4,
+        };
+        let facts = FileFacts {
+            name: "products.csv".into(),
+            summary: "products.csv: 4 rows × 3 columns".into(),
+            rows: 4,
+            columns: ["name", "price", "stock"]
+                .iter()
+                .map(|n| ColumnFacts {
+                    name: (*n).into(),
+                    kind: if *n == "name" { "text" } else { "number" }.into(),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        (facts, table)
+    }
+
+    fn ask_products(question: &str) -> String {
+        let (file, table) = products();
+        answer(&OfflineContext {
+            question: question.into(),
+            file: Some(file),
+            file_rows: Some(std::sync::Arc::new(table)),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn answers_a_named_rows_column_from_the_file() {
+        let text = ask_products("What is the price of the Blue Widget?");
+        assert!(
+            text.contains(
+                "In your file products.csv, the matching row is Blue Widget: price 9.99."
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("12.50") && !text.contains("4.00"), "{text}");
+        let text = ask_products("how many green sprockets are in stock");
+        assert!(text.contains("Green Sprocket: stock 300."), "{text}");
+    }
+
+    #[test]
+    fn quotes_whole_rows_when_no_column_is_named_and_every_best_match() {
+        let text = ask_products("tell me about the red widget");
+        assert!(
+            text.contains("Red Widget: name Red Widget, price 12.50, stock 0."),
+            "{text}"
+        );
+        // Two rows match "blue" equally well: both are quoted, in file order.
+        let text = ask_products("blue prices?");
+        assert!(
+            text.contains(
+                "the matching rows are Blue Widget: price 9.99. Blue Gadget: price 4.00."
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn row_lookup_leaves_statistics_columns_and_unknown_terms_alone() {
+        let text = ask_products("What is the average price?");
+        assert!(text.contains("average"), "{text}");
+        assert!(!text.contains("matching row"), "{text}");
+        let text = ask_products("Which columns are there?");
+        assert!(!text.contains("matching row"), "{text}");
+        let text = ask_products("What is the price of the purple elephant?");
+        assert!(!text.contains("matching row"), "{text}");
     }
 
     #[test]

@@ -286,6 +286,43 @@ async fn the_offline_assistant_answers_about_the_file() {
 }
 
 #[tokio::test]
+async fn the_offline_assistant_looks_a_row_up_in_the_file() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let (status, body) = app
+        .upload_file(
+            &c.secret,
+            &sid,
+            "products.csv",
+            "name,price,stock\nRed Widget,12.50,0\nBlue Widget,9.99,12\nBlue Gadget,4.00,7\n"
+                .into(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ask = |q: &'static str| app.send_message(&c.secret, &sid, &q);
+    let (status, a) = json(ask("What is the price of the Blue Widget?").await).await;
+    assert_eq!(status, 200, "{a}");
+    let text = a["response"].as_str().unwrap();
+    assert!(text.contains("Blue Widget: price 9.99."), "{text}");
+    assert!(!text.contains("12.50") && !text.contains("4.00"), "{text}");
+    // A column named by its plural, and a name in the plural too.
+    let (_, a) = json(ask("How many red widgets are in stock?").await).await;
+    assert!(
+        a["response"]
+            .as_str()
+            .unwrap()
+            .contains("Red Widget: stock 0."),
+        "{a}"
+    );
+    // What no row holds still gets the column's facts.
+    let (_, a) = json(ask("What is the price of the purple elephant?").await).await;
+    let text = a["response"].as_str().unwrap();
+    assert!(!text.contains("matching row"), "{text}");
+    assert!(text.contains("price"), "{text}");
+}
+
+#[tokio::test]
 async fn another_clients_session_answers_404_on_every_file_endpoint() {
     let app = spawn_app().await;
     let a = app.new_client().await;

@@ -75,3 +75,116 @@ fn every_operation_has_summary_tag_security_and_errors() {
     }
     assert!(count >= 7);
 }
+
+/// The spec as written: every object's keys, to find one written twice (serde_json keeps
+/// the last, so a duplicate path or status would silently hide an operation or answer).
+fn duplicate_keys(text: &str) -> Vec<String> {
+    #[derive(Default)]
+    struct Dups(Vec<String>);
+    impl<'de> serde::de::Visitor<'de> for &mut Dups {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value_seed(&mut *self)?;
+                if !seen.insert(key.clone()) {
+                    self.0.push(key);
+                }
+            }
+            Ok(())
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(&mut *self)?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    impl<'de> serde::de::DeserializeSeed<'de> for &mut Dups {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    let mut dups = Dups::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(&mut dups, &mut de).unwrap();
+    dups.0
+}
+
+#[test]
+fn each_operation_lists_the_statuses_it_can_answer_once() {
+    let text = chatbot::app::openapi_json();
+    assert_eq!(duplicate_keys(&text), Vec::<String>::new());
+    let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let statuses = |method: &str, path: &str| -> Vec<String> {
+        spec["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let has =
+        |method: &str, path: &str, status: &str| statuses(method, path).iter().any(|s| s == status);
+    // A chat reply can be rate limited, meet an expired session or a failing provider.
+    for s in ["400", "401", "403", "404", "410", "429", "502", "504"] {
+        assert!(has("post", "/api/chat/messages/send", s), "send lacks {s}");
+    }
+    // A signed-in user's profile cannot: only its token can be wrong.
+    assert!(has("get", "/api/auth/profile", "401"));
+    for s in [
+        "400", "403", "404", "409", "410", "413", "429", "502", "504",
+    ] {
+        assert!(!has("get", "/api/auth/profile", s), "profile lists {s}");
+    }
+    // Sign-in is throttled but takes no token; a list without a body has no 413/415/422.
+    assert!(has("post", "/api/auth/login", "429"));
+    assert!(has("post", "/api/auth/login", "422"));
+    for s in ["403", "404", "410"] {
+        assert!(!has("post", "/api/auth/login", s), "login lists {s}");
+    }
+    for s in ["413", "415", "422", "410"] {
+        assert!(!has("get", "/api/clients", s), "client list lists {s}");
+    }
+    // The client's path is written once, with all three of its operations.
+    for m in ["get", "patch", "delete"] {
+        assert!(
+            has(m, "/api/clients/{id}", "404"),
+            "{m} /api/clients/{{id}}"
+        );
+    }
+    // Every operation can meet a bug or a database that is away.
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if path == "/healthz" {
+                continue;
+            }
+            for s in ["500", "503"] {
+                assert!(
+                    op["responses"].get(s).is_some(),
+                    "{method} {path} lacks {s}"
+                );
+            }
+        }
+    }
+}

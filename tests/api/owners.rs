@@ -644,6 +644,168 @@ async fn analytics_totals_equal_what_was_sent() {
     }
 }
 
+/// The rollup rows of a client (migrations/*/0009): the sum of every count in them.
+async fn rollup_sum(app: &TestApp, client_id: &str) -> (i64, i64, i64) {
+    let hours: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(user_messages + replies + replies_failed + replies_cancelled + prompt_tokens \
+         + completion_tokens + feedback_up + feedback_down) AS BIGINT) FROM analytics_hours WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    let timings: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(n) AS BIGINT) FROM analytics_timings WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM analytics_hours WHERE client_id = $1) \
+         + (SELECT COUNT(*) FROM analytics_timings WHERE client_id = $1)",
+    )
+    .bind(client_id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    (hours.unwrap_or(0), timings.unwrap_or(0), rows)
+}
+
+#[tokio::test]
+async fn analytics_count_what_is_stored_through_deletions_erasure_retention_and_feedback_changes() {
+    let app = spawn_app().await;
+    let o = app.owner_with_client("anx@example.com").await;
+    let other = app.owner_with_client("anx2@example.com").await;
+    let alice1 = session_of(&app, &o.secret, Some("alice")).await;
+    let alice2 = session_of(&app, &o.publishable, Some("alice")).await;
+    let bob = session_of(&app, &o.secret, Some("bob")).await;
+    let carol = session_of(&app, &o.secret, Some("carol")).await;
+    send(&app, &o.secret, &alice1, "a one").await;
+    send(&app, &o.secret, &alice1, "a two").await;
+    send(&app, &o.publishable, &alice2, "a three").await;
+    send(&app, &o.secret, &bob, "b one").await;
+    send(&app, &o.secret, &carol, "c one").await;
+    let theirs = session_of(&app, &other.secret, Some("alice")).await;
+    send(&app, &other.secret, &theirs, "not mine").await;
+    let rated_alice = replies(&app, &alice1).await[0].clone();
+    let rated_bob = replies(&app, &bob).await[0].clone();
+    for (sid, mid) in [(&alice1, &rated_alice), (&bob, &rated_bob)] {
+        let (status, body) = json(
+            app.post(
+                &format!("/api/chat/messages/{mid}/feedback"),
+                &o.secret,
+                json!({"rating": "up"}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{sid}: {body}");
+    }
+
+    let base = format!("/api/clients/{}/analytics", o.id);
+    let totals = async || get(&app, &base, &o.token).await.1["totals"].clone();
+    let t = totals().await;
+    assert_eq!(
+        (
+            &t["sessions"],
+            &t["visitors"],
+            &t["userMessages"],
+            &t["replies"],
+            &t["feedbackUp"]
+        ),
+        (&json!(4), &json!(3), &json!(5), &json!(5), &json!(2)),
+        "{t}"
+    );
+    assert!(t["replyMsP50"].is_i64(), "{t}");
+
+    // A deleted conversation no longer counts.
+    let resp = app
+        .delete(&format!("/api/clients/{}/sessions/{carol}", o.id), &o.token)
+        .await;
+    assert_eq!(resp.status(), 200);
+    let t = totals().await;
+    assert_eq!(t["sessions"], 3, "{t}");
+    assert_eq!(t["userMessages"], 4, "{t}");
+    assert_eq!(t["replies"], 4, "{t}");
+
+    // Nor does an erased visitor, their feedback included; bob's stays.
+    let resp = app
+        .delete(&format!("/api/clients/{}/visitors/alice", o.id), &o.token)
+        .await;
+    assert_eq!(resp.status(), 200);
+    let t = totals().await;
+    assert_eq!(t["sessions"], 1, "{t}");
+    assert_eq!(t["visitors"], 1, "{t}");
+    assert_eq!(t["userMessages"], 1, "{t}");
+    assert_eq!(t["replies"], 1, "{t}");
+    assert_eq!(t["feedbackUp"], 1, "{t}");
+
+    // A rating replaced counts once, as what it is now; removed, not at all.
+    let path = format!("/api/chat/messages/{rated_bob}/feedback");
+    let resp = app.post(&path, &o.secret, json!({"rating": "down"})).await;
+    assert_eq!(resp.status(), 200);
+    let t = totals().await;
+    assert_eq!(
+        (&t["feedbackUp"], &t["feedbackDown"]),
+        (&json!(0), &json!(1))
+    );
+    assert_eq!(app.delete(&path, &o.secret).await.status(), 204);
+    let t = totals().await;
+    assert_eq!(
+        (&t["feedbackUp"], &t["feedbackDown"]),
+        (&json!(0), &json!(0))
+    );
+
+    // Retention: bob's session goes, and with it everything the rollups held.
+    sqlx::query("UPDATE clients SET retention_days = 1 WHERE id = $1")
+        .bind(&o.id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let created: i64 = sqlx::query_scalar("SELECT created_at FROM chat_sessions WHERE id = $1")
+        .bind(&bob)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    set_activity(&app, &bob, created, now_ms() - 3 * 86_400_000).await;
+    chatbot::retention::run_once(&app.db, 1_800_000)
+        .await
+        .unwrap();
+    let t = totals().await;
+    for k in [
+        "sessions",
+        "visitors",
+        "userMessages",
+        "replies",
+        "promptTokens",
+    ] {
+        assert_eq!(t[k], 0, "{k}: {t}");
+    }
+    assert_eq!(t["ttftMsP50"], Value::Null, "{t}");
+    let (sums, timings, _) = rollup_sum(&app, &o.id).await;
+    assert_eq!((sums, timings), (0, 0));
+
+    // The other client's numbers were never touched.
+    let (_, a) = get(
+        &app,
+        &format!("/api/clients/{}/analytics", other.id),
+        &other.token,
+    )
+    .await;
+    assert_eq!(a["totals"]["userMessages"], 1, "{a}");
+    assert_eq!(a["totals"]["replies"], 1, "{a}");
+    assert_eq!(a["totals"]["visitors"], 1, "{a}");
+
+    // A deleted client leaves no rollup rows behind.
+    assert!(rollup_sum(&app, &other.id).await.2 > 0);
+    let resp = app
+        .delete(&format!("/api/clients/{}", other.id), &other.token)
+        .await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(rollup_sum(&app, &other.id).await, (0, 0, 0));
+}
+
 #[tokio::test]
 async fn a_visitor_is_exported_and_erased_with_exact_counts_leaving_others_untouched() {
     let app = spawn_app().await;
