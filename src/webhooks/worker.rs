@@ -98,7 +98,8 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
             Err(error) => {
                 tracing::warn!(%error, "could not claim webhook deliveries; trying again");
                 drop(first);
-                sleep_or_wake(&hooks, Duration::from_secs(1)).await;
+                // Not woken early: commits would make it retry a failing database per event.
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
@@ -127,7 +128,7 @@ pub async fn run(hooks: Arc<Webhooks>, db: Db) {
         for rows in claimed {
             let permit = match first.take() {
                 Some(p) => p,
-                // Only this loop takes slots, and it claimed no more rows than were free.
+                // Only this loop takes slots, and it claimed no more webhooks than were free.
                 None => match slots.clone().acquire_owned().await {
                     Ok(p) => p,
                     Err(_) => return,
