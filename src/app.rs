@@ -61,6 +61,7 @@ pub fn build_routes(state: AppState) -> impl Endpoint {
         .nest("/redoc", redoc)
         .at("/openapi.json", spec)
         .nest("/widget", crate::widget::routes())
+        .nest("/console", crate::console::routes())
         .nest("/", api.around(crate::home::at_root))
         .around(signed_in_user_limit)
         // Inside CORS, so its errors are JSON for browsers too.

@@ -13,6 +13,8 @@ pub mod chat;
 pub mod cli;
 /// Settings from the environment.
 pub mod config;
+/// The console web app at `/console`, embedded like the widget.
+pub mod console;
 /// The database pool, migrations and queries.
 pub mod db;
 /// The demo client behind `/widget/demo`.

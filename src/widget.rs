@@ -43,11 +43,11 @@ fn public_file(name: &str) -> Option<rust_embed::EmbeddedFile> {
 }
 
 /// A weak validator: the bytes on the wire differ with the content coding, the file does not.
-fn etag_of(file: &rust_embed::EmbeddedFile) -> String {
+pub(crate) fn etag_of(file: &rust_embed::EmbeddedFile) -> String {
     format!("W/\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]))
 }
 
-fn content_type(name: &str) -> &'static str {
+pub(crate) fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next() {
         Some("js") => "text/javascript; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
@@ -55,12 +55,13 @@ fn content_type(name: &str) -> &'static str {
         Some("html") => "text/html; charset=utf-8",
         Some("svg") => "image/svg+xml",
         Some("png") => "image/png",
+        Some("txt") | Some("md") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
 }
 
 /// `If-None-Match` by the weak comparison of RFC 9110: a list of tags, or `*`.
-fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     let weak = |t: &str| t.trim().trim_start_matches("W/").to_string();
     let ours = weak(etag);
     headers

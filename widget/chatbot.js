@@ -505,7 +505,9 @@ function Widget(opts) {
 	async function loadConfig() {
 		let c = null;
 		let failed = null;
-		if (KEY) {
+		// The console's preview (`preview`: the note shown on send) has no key and no network.
+		if (opts.preview) c = S.config = Object.assign({}, opts.config);
+		else if (KEY) {
 			try {
 				c = S.config = Object.assign(await json(await call('GET', '/api/chat/sessions/bot-config')), opts.config);
 			} catch (err) {
@@ -519,7 +521,7 @@ function Widget(opts) {
 		S.t = Object.assign({}, EN, ...words, c && c.strings && typeof c.strings === 'object' ? c.strings : null);
 		applyConfig();
 		if (failed) reportError(failed, true);
-		if (!KEY) {
+		if (!KEY && !opts.preview) {
 			disable(t('eNoKey'));
 			emit('error', { error: S.disabled, status: 0 });
 		}
@@ -616,7 +618,7 @@ function Widget(opts) {
 	}
 	async function start() {
 		await configReady;
-		if (S.disabled || S.dead) return;
+		if (S.disabled || S.dead || opts.preview) return;
 		ui().histBtn.hidden = !verified();
 		try {
 			if (!(await restore()) && !INLINE_MODE) await ensureSession();
@@ -791,6 +793,7 @@ function Widget(opts) {
 		await configReady;
 		await started; // a conversation being restored is the one to continue
 		if (S.busy || S.disabled || S.dead) return false;
+		if (opts.preview) { showError(String(opts.preview)); return false; }
 		const U = ui();
 		if (Array.from(text).length > MAX_MESSAGE) {
 			showError(t('eLong', { n: MAX_MESSAGE.toLocaleString(S.tag) }));

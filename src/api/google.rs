@@ -44,6 +44,9 @@ pub enum GoogleCallback {
     Redirect(
         #[oai(header = "Location")] String,
         #[oai(header = "Cache-Control")] String,
+        /// The refresh token's cookie, when the redirect goes to the console
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
     ),
 }
 
@@ -112,6 +115,21 @@ pub fn allowed_redirect(settings: &Settings, raw: &str) -> ApiResult<String> {
 }
 
 /// Google's error code, kept to what an error code looks like, for the answer's detail.
+/// True when `target` (already allowed) is this service's console: its sign-in takes the
+/// refresh token as the `HttpOnly` cookie and the access token by a cookie refresh, so
+/// neither travels in the URL.
+fn is_console(settings: &Settings, target: &str) -> bool {
+    let (Ok(t), Ok(base)) = (
+        url::Url::parse(target),
+        url::Url::parse(&settings.public_url),
+    ) else {
+        return false;
+    };
+    let console = format!("{}/console", base.path().trim_end_matches('/'));
+    t.origin() == base.origin()
+        && (t.path() == console || t.path().starts_with(&format!("{console}/")))
+}
+
 fn sanitise_error_code(raw: &str) -> String {
     raw.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -223,7 +241,9 @@ impl GoogleApi {
     /// Google's callback
     ///
     /// Google sends the browser here with `code` and `state`. Answers the user and tokens
-    /// as JSON, or a 302 to the `redirect` given at login with the tokens in the fragment.
+    /// as JSON, or a 302 to the `redirect` given at login with the tokens in the fragment;
+    /// a `redirect` to this service's console (`PUBLIC_URL/console`) gets instead the
+    /// refresh token as the `HttpOnly` cookie (see `/api/auth/refresh`) and no tokens in the URL.
     /// A missing, unknown, expired or reused state answers 400 (never a redirect); an error
     /// from Google (`error=access_denied`) 400; an email Google has not verified 403.
     #[oai(path = "/callback", method = "get")]
@@ -312,6 +332,10 @@ impl GoogleApi {
         tracing::info!("signed in with Google");
         match pending.redirect {
             None => Ok(GoogleCallback::SignedIn(Json(AuthTokens::new(user, pair)))),
+            Some(target) if is_console(&state.settings, &target) => {
+                let (_, cookie) = AuthTokens::answer(&state.settings, user, pair, true);
+                Ok(GoogleCallback::Redirect(target, "no-store".into(), cookie))
+            }
             Some(target) => {
                 let fragment = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("accessToken", &pair.access_token)
@@ -322,6 +346,7 @@ impl GoogleApi {
                 Ok(GoogleCallback::Redirect(
                     format!("{target}#{fragment}"),
                     "no-store".into(),
+                    None,
                 ))
             }
         }

@@ -1,6 +1,7 @@
 //! The typed REST API: one `#[OpenApi]` struct per resource, and the pieces they share.
 
 pub mod admin;
+pub mod auth_cookie;
 pub mod clients;
 pub mod feedback;
 pub mod files;

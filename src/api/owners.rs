@@ -120,6 +120,18 @@ pub struct TranscriptMessage {
     /// The rating of a rated reply
     #[oai(skip_serializing_if_is_none)]
     pub feedback: Option<MessageFeedback>,
+    /// A reply's time to its first token, in milliseconds (when recorded)
+    #[oai(rename = "ttftMs", skip_serializing_if_is_none)]
+    pub ttft_ms: Option<i64>,
+    /// A reply's whole generation time, in milliseconds (when recorded)
+    #[oai(rename = "replyMs", skip_serializing_if_is_none)]
+    pub reply_ms: Option<i64>,
+    /// Tokens of the prompt the reply was generated from (when the provider reported them)
+    #[oai(rename = "promptTokens", skip_serializing_if_is_none)]
+    pub prompt_tokens: Option<i64>,
+    /// Tokens of the reply (when the provider reported them)
+    #[oai(rename = "completionTokens", skip_serializing_if_is_none)]
+    pub completion_tokens: Option<i64>,
 }
 
 impl From<conversations::TranscriptMessage> for TranscriptMessage {
@@ -137,6 +149,10 @@ impl From<conversations::TranscriptMessage> for TranscriptMessage {
                 comment: f.comment,
                 updated_at: rfc3339(f.updated_at),
             }),
+            ttft_ms: m.ttft_ms,
+            reply_ms: m.total_ms,
+            prompt_tokens: m.prompt_tokens,
+            completion_tokens: m.completion_tokens,
         }
     }
 }
@@ -806,6 +822,10 @@ impl Example for Transcript {
                     model: None,
                     status: None,
                     feedback: None,
+                    ttft_ms: None,
+                    reply_ms: None,
+                    prompt_tokens: None,
+                    completion_tokens: None,
                 },
                 TranscriptMessage {
                     id: EXAMPLE_REPLY.into(),
@@ -820,6 +840,10 @@ impl Example for Transcript {
                         comment: Some("Quick and clear".into()),
                         updated_at: rfc3339(EXAMPLE_TIME + 9_000),
                     }),
+                    ttft_ms: Some(420),
+                    reply_ms: Some(2600),
+                    prompt_tokens: Some(310),
+                    completion_tokens: Some(12),
                 },
             ],
             file: None,

@@ -9,7 +9,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::json;
 
-use super::{ApiTags, rfc3339};
+use super::{ApiTags, auth_cookie, rfc3339};
 use crate::api::scheme::{UserAuth, client_ip};
 use crate::auth::jwt::ACCESS_TOKEN_TTL_SECS;
 use crate::auth::password;
@@ -67,8 +67,11 @@ pub struct AuthTokens {
     pub user: User,
     /// A JWT for `Authorization: Bearer …`, valid 15 minutes
     pub access_token: String,
-    /// Opaque; trade it at `/api/auth/refresh` for a new pair. Works once, 30 days.
-    pub refresh_token: String,
+    /// Opaque; trade it at `/api/auth/refresh` for a new pair. Works once, 30 days. Left
+    /// out when the sign-in asked for the cookie (`"cookie": true`): it is in the `HttpOnly`
+    /// cookie `chatbot_refresh` (path `/api/auth`) instead.
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh_token: Option<String>,
     /// Always `Bearer`
     pub token_type: String,
     /// Seconds the access token is valid
@@ -80,11 +83,45 @@ impl AuthTokens {
         Self {
             user: user.into(),
             access_token: pair.access_token,
-            refresh_token: pair.refresh_token,
+            refresh_token: Some(pair.refresh_token),
             token_type: "Bearer".into(),
             expires_in: ACCESS_TOKEN_TTL_SECS,
         }
     }
+
+    /// The answer of a sign-in: with `cookie`, the refresh token moves from the body into
+    /// the `Set-Cookie` value answered beside it.
+    pub fn answer(
+        settings: &crate::config::Settings,
+        user: UserRow,
+        pair: TokenPair,
+        cookie: bool,
+    ) -> (Self, Option<String>) {
+        let mut tokens = Self::new(user, pair);
+        if !cookie {
+            return (tokens, None);
+        }
+        let set = tokens
+            .refresh_token
+            .take()
+            .map(|t| auth_cookie::set(settings, &t));
+        (tokens, set)
+    }
+}
+
+/// How one may sign in here, for sign-in pages to show only what works.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SignInMethods {
+    /// Email and password (always)
+    pub password: bool,
+    /// Google, when `GOOGLE_CLIENT_ID` and `GOOGLE_CLIENT_SECRET` are set
+    pub google: bool,
+    /// Where a browser starts Google sign-in (with `redirect`), when Google is on
+    #[oai(skip_serializing_if_is_none)]
+    pub google_login_path: Option<String>,
+    /// `SIGNUP_MODE`: `open`, `approval` (new accounts wait for staff) or `closed`
+    pub signup: String,
 }
 
 #[derive(Object)]
@@ -96,18 +133,38 @@ pub struct RegisterRequest {
     /// At most 100 characters
     #[oai(nullable)]
     pub name: Option<String>,
+    /// `true`: the refresh token goes into an `HttpOnly` cookie, not the body (the console)
+    #[oai(default)]
+    pub cookie: bool,
 }
 
 #[derive(Object)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// `true`: the refresh token goes into an `HttpOnly` cookie, not the body (the console)
+    #[oai(default)]
+    pub cookie: bool,
 }
 
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    /// The refresh token; left out, the `chatbot_refresh` cookie's is used (which only
+    /// this service's own origin may present)
+    pub refresh_token: Option<String>,
+    /// `true`: the new refresh token goes into the `HttpOnly` cookie, not the body. A token
+    /// taken from the cookie always goes back into it.
+    #[oai(default)]
+    pub cookie: bool,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct LogoutRequest {
+    /// The refresh token to revoke; left out, the `chatbot_refresh` cookie's (which the
+    /// answer also clears)
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Object)]
@@ -131,7 +188,24 @@ pub struct ChangePasswordRequest {
 pub enum Registered {
     /// The account was created and is signed in
     #[oai(status = 201)]
-    Created(Json<AuthTokens>),
+    Created(
+        Json<AuthTokens>,
+        /// The refresh token's cookie, when asked for
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum SignedIn {
+    /// Signed in: the user and the tokens
+    #[oai(status = 200)]
+    Ok(
+        Json<AuthTokens>,
+        /// The refresh token's cookie, when asked for (or presented)
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -139,6 +213,30 @@ pub enum NoContent {
     /// Done
     #[oai(status = 204)]
     Done,
+}
+
+#[derive(ApiResponse)]
+pub enum SignedOut {
+    /// Signed out; the refresh cookie, if any, is cleared
+    #[oai(status = 204)]
+    Done(#[oai(header = "Set-Cookie")] Option<String>),
+}
+
+/// The refresh token a request presents: the body's, else the cookie's (then only from this
+/// service's own origin). The flag says it came from the cookie.
+fn presented_refresh_token(
+    req: &Request,
+    state: &AppState,
+    in_body: Option<String>,
+) -> ApiResult<Option<(String, bool)>> {
+    if let Some(t) = in_body.filter(|t| !t.trim().is_empty()) {
+        return Ok(Some((t.trim().to_string(), false)));
+    }
+    let Some(t) = auth_cookie::read(req) else {
+        return Ok(None);
+    };
+    auth_cookie::check_origin(req, &state.settings)?;
+    Ok(Some((t, true)))
 }
 
 fn bad_credentials() -> ApiError {
@@ -187,6 +285,21 @@ pub struct AuthApi;
 
 #[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
+    /// How to sign in
+    ///
+    /// Public: whether Google sign-in is configured besides email and password, and
+    /// whether sign-up is open, needs approval or is closed.
+    #[oai(path = "/methods", method = "get")]
+    async fn methods(&self, state: Data<&AppState>) -> ApiResult<Json<SignInMethods>> {
+        let google = state.google.is_some();
+        Ok(Json(SignInMethods {
+            password: true,
+            google,
+            google_login_path: google.then(|| "/auth/google/login".to_string()),
+            signup: state.settings.signup_mode.as_str().into(),
+        }))
+    }
+
     /// Create an account
     ///
     /// Registers with email and password and signs in: answers the user and a token pair.
@@ -244,7 +357,8 @@ impl AuthApi {
         tracing::Span::current().record("user_id", user.id.as_str());
         tracing::info!("account registered");
         let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
-        Ok(Registered::Created(Json(AuthTokens::new(user, pair))))
+        let (tokens, cookie) = AuthTokens::answer(&state.settings, user, pair, body.cookie);
+        Ok(Registered::Created(Json(tokens), cookie))
     }
 
     /// Sign in with email and password
@@ -261,7 +375,7 @@ impl AuthApi {
         state: Data<&AppState>,
         req: &Request,
         body: Json<LoginRequest>,
-    ) -> Answer<Json<AuthTokens>, { BODY | UNAUTHORIZED | FORBIDDEN | RATE_LIMITED }> {
+    ) -> Answer<SignedIn, { BODY | UNAUTHORIZED | FORBIDDEN | RATE_LIMITED }> {
         let body = body.0;
         let email = Email::parse(&body.email)?;
         let password = Password::parse_presented("password", body.password)?;
@@ -283,26 +397,33 @@ impl AuthApi {
         }
         let pair = tokens::issue(&state.db, state.settings.jwt_secret.expose(), &user.id).await?;
         tracing::info!("signed in with password");
-        Ok(Json(AuthTokens::new(user, pair)))
+        let (tokens, cookie) = AuthTokens::answer(&state.settings, user, pair, body.cookie);
+        Ok(SignedIn::Ok(Json(tokens), cookie))
     }
 
     /// Renew the tokens
     ///
     /// Trades a refresh token for a new pair; the presented token stops working. Presenting
-    /// a token that was already traded revokes every token of that sign-in.
+    /// a token that was already traded revokes every token of that sign-in. Without
+    /// `refreshToken` in the body, the `chatbot_refresh` cookie's is used: then the request
+    /// must come from this service's own origin (`Origin`, else 403), and the new token goes
+    /// back into the cookie. No token at all answers 401.
     #[oai(path = "/refresh", method = "post")]
     #[tracing::instrument(skip_all, fields(user_id))]
     async fn refresh(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         body: Json<RefreshRequest>,
-    ) -> Answer<Json<AuthTokens>, { BODY | UNAUTHORIZED }> {
-        let (user_id, pair) = tokens::rotate(
-            &state.db,
-            state.settings.jwt_secret.expose(),
-            body.0.refresh_token.trim(),
-        )
-        .await?;
+    ) -> Answer<SignedIn, { BODY | UNAUTHORIZED | FORBIDDEN }> {
+        let body = body.0;
+        let Some((presented, from_cookie)) =
+            presented_refresh_token(req, &state, body.refresh_token)?
+        else {
+            return Err(ApiError::unauthorized("Refresh token required").into());
+        };
+        let (user_id, pair) =
+            tokens::rotate(&state.db, state.settings.jwt_secret.expose(), &presented).await?;
         tracing::Span::current().record("user_id", user_id.as_str());
         let Some(user) = users::get(&state.db, &user_id).await? else {
             return Err(ApiError::unauthorized("Invalid refresh token").into());
@@ -313,22 +434,29 @@ impl AuthApi {
             refresh_tokens::revoke_all_of_user(&state.db, &user.id).await?;
             return Err(ApiError::unauthorized("Account disabled").into());
         }
-        Ok(Json(AuthTokens::new(user, pair)))
+        let (tokens, cookie) =
+            AuthTokens::answer(&state.settings, user, pair, body.cookie || from_cookie);
+        Ok(SignedIn::Ok(Json(tokens), cookie))
     }
 
     /// Sign out
     ///
     /// Revokes the refresh token and every token renewed from the same sign-in. Access
-    /// tokens already issued run out within 15 minutes. Unknown tokens are ignored.
+    /// tokens already issued run out within 15 minutes. Unknown tokens are ignored. Without
+    /// `refreshToken` in the body, the `chatbot_refresh` cookie's is revoked (from this
+    /// service's own origin only, else 403); the answer always clears that cookie.
     #[oai(path = "/logout", method = "post")]
     #[tracing::instrument(skip_all)]
     async fn logout(
         &self,
         state: Data<&AppState>,
-        body: Json<RefreshRequest>,
-    ) -> Answer<NoContent, BODY> {
-        tokens::revoke_family_of(&state.db, body.0.refresh_token.trim()).await?;
-        Ok(NoContent::Done)
+        req: &Request,
+        body: Json<LogoutRequest>,
+    ) -> Answer<SignedOut, { BODY | FORBIDDEN }> {
+        if let Some((presented, _)) = presented_refresh_token(req, &state, body.0.refresh_token)? {
+            tokens::revoke_family_of(&state.db, &presented).await?;
+        }
+        Ok(SignedOut::Done(Some(auth_cookie::clear(&state.settings))))
     }
 
     /// Read your profile

@@ -222,6 +222,11 @@ pub struct TranscriptMessage {
     pub status: Option<String>,
     pub created_at: i64,
     pub feedback: Option<Feedback>,
+    /// A reply's timings and token counts, when the provider path recorded them.
+    pub ttft_ms: Option<i64>,
+    pub total_ms: Option<i64>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -236,6 +241,7 @@ pub struct Feedback {
 pub async fn transcript(db: &Db, session_id: &str) -> sqlx::Result<Vec<TranscriptMessage>> {
     let rows = sqlx::query(
         "SELECT m.id, m.role, m.content, m.provider, m.model, m.status, m.created_at, \
+         m.ttft_ms, m.total_ms, m.prompt_tokens, m.completion_tokens, \
          fb.rating, fb.comment, fb.updated_at \
          FROM messages m LEFT JOIN message_feedback fb ON fb.message_id = m.id \
          WHERE m.session_id = $1 ORDER BY m.created_at, m.id",
@@ -254,6 +260,10 @@ pub async fn transcript(db: &Db, session_id: &str) -> sqlx::Result<Vec<Transcrip
                 model: r.try_get("model")?,
                 status: r.try_get("status")?,
                 created_at: r.try_get("created_at")?,
+                ttft_ms: r.try_get("ttft_ms")?,
+                total_ms: r.try_get("total_ms")?,
+                prompt_tokens: r.try_get("prompt_tokens")?,
+                completion_tokens: r.try_get("completion_tokens")?,
                 feedback: match rating {
                     Some(rating) => Some(Feedback {
                         rating,

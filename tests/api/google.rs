@@ -572,6 +572,41 @@ async fn google_sign_in_off_is_a_clear_error() {
 }
 
 #[tokio::test]
+async fn a_redirect_to_the_console_gets_the_refresh_cookie_and_no_tokens_in_the_url() {
+    let (app, idp) = spawn_with_google().await;
+    let target = format!("{PUBLIC_URL}/console");
+    let s = start_login(&app, Some(&target)).await;
+    let code = idp.consent(&s.challenge, google_user("g-300", "ada@example.com", true));
+    let resp = callback(&app, &[("code", &code), ("state", &s.state)]).await;
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["location"], target.as_str());
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.starts_with("chatbot_refresh=") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    assert!(
+        set.contains("SameSite=Strict") && set.contains("; Secure"),
+        "{set}"
+    );
+    // The console then trades the cookie for an access token from its own origin.
+    let cookie = set.split(';').next().unwrap().to_string();
+    let resp = app
+        .http
+        .post(app.url("/api/auth/refresh"))
+        .header("Origin", PUBLIC_URL)
+        .header("Cookie", cookie)
+        .json(&json!({"cookie": true}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert!(body.get("refreshToken").is_none());
+}
+
+#[tokio::test]
 async fn closed_sign_up_refuses_a_new_google_account_but_signs_in_an_existing_one() {
     let (app, idp) = spawn_with_google_and(|env| {
         env.insert("SIGNUP_MODE".into(), "closed".into());

@@ -4,6 +4,7 @@
 mod abuse;
 mod auth;
 mod clients;
+mod console;
 mod edge;
 mod errors;
 mod feedback;

@@ -56,6 +56,7 @@ fn every_operation_has_summary_tag_security_and_errors() {
                     "/api/auth/login",
                     "/api/auth/refresh",
                     "/api/auth/logout",
+                    "/api/auth/methods",
                 ]
                 .contains(&path.as_str());
             if !public {

@@ -371,6 +371,18 @@ async fn a_transcript_has_statuses_feedback_and_the_file() {
     assert!(ttft.is_some() && total.is_some(), "timings stored");
     assert!(completion.unwrap() > 0, "tokens stored");
     assert!(ttft.unwrap() <= total.unwrap());
+
+    // ... and the transcript shows them on the reply (the console's transcript view).
+    assert_eq!(messages[1]["ttftMs"], json!(ttft.unwrap()));
+    assert_eq!(messages[1]["replyMs"], json!(total.unwrap()));
+    assert_eq!(messages[1]["completionTokens"], json!(completion.unwrap()));
+    assert!(messages[1]["promptTokens"].as_i64().unwrap() > 0);
+    for absent in ["ttftMs", "replyMs", "promptTokens", "completionTokens"] {
+        assert!(
+            messages[0].get(absent).is_none(),
+            "a visitor's message has no {absent}"
+        );
+    }
 }
 
 #[tokio::test]
