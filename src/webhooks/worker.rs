@@ -170,7 +170,7 @@ async fn purge(db: &Db) {
     let before = now_ms() - KEEP_FINISHED_MS;
     loop {
         match outbox::purge_finished(db, before, 500).await {
-            Ok(n) if n == 500 => tokio::task::yield_now().await,
+            Ok(500) => tokio::task::yield_now().await,
             Ok(_) => return,
             Err(error) => {
                 tracing::warn!(%error, "could not purge old webhook deliveries");
