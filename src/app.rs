@@ -97,6 +97,7 @@ async fn signed_in_user_limit<E: Endpoint>(
         && let Err(e) = state
             .rate_limits
             .check_request(&req, state.settings.jwt_secret.expose())
+            .await
     {
         return Ok(poem::Error::from(e).into_response());
     }
@@ -110,7 +111,9 @@ async fn guard<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result
     let path = req.uri().path().to_string();
     let started = Instant::now();
     let bearer_path = path.starts_with("/api/auth") || path.starts_with("/api/clients");
-    let resp = match ep.call(req).await {
+    // Every line logged while handling the request names this instance.
+    let span = tracing::info_span!("request", instance = crate::cluster::instance_id());
+    let resp = match tracing::Instrument::instrument(ep.call(req), span).await {
         Ok(resp) => resp.into_response(),
         Err(err) => to_json_error(err, bearer_path),
     };
@@ -179,9 +182,14 @@ impl Application {
         spawn_housekeeping(state.clone());
         crate::auth::tokens::spawn_purge(state.db.clone());
         crate::retention::spawn(state.db.clone(), state.chat.session_timeout_ms());
+        crate::cluster::spawn_cleanup(state.db.clone());
         crate::auth::key_cache::spawn_listener(
             state.keys.clone(),
             &state.db,
+            state.settings.database_url.expose().to_string(),
+        );
+        crate::chat::remote::spawn_listener(
+            &state.chat,
             state.settings.database_url.expose().to_string(),
         );
         crate::webhooks::spawn(
@@ -194,9 +202,12 @@ impl Application {
         // Replies in flight are stored as interrupted first, which also ends their streams, so
         // the server's own grace period is left for ordinary requests.
         let hub = state.chat.hub.clone();
+        let drain = state.settings.shutdown_drain;
         let shutdown = async move {
             shutdown.await;
             hub.shutdown(grace).await;
+            // `/healthz` answers 503 from here on; new replies are refused with 503.
+            tokio::time::sleep(drain).await;
         };
         let limits = state.settings.edge.clone();
         crate::edge::server::serve(self.listener, routes, limits, shutdown, grace).await

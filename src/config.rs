@@ -159,6 +159,9 @@ pub struct Settings {
     pub ping_interval: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// `SHUTDOWN_DRAIN`: how long a stopping instance keeps accepting (answering `/healthz`
+    /// with 503) so its load balancer sees it leave.
+    pub shutdown_drain: Duration,
     /// Creates a demo client whose publishable key the demo page uses.
     pub demo_client: bool,
     /// Timeouts and connection caps of the HTTP server.
@@ -402,6 +405,7 @@ impl Settings {
             reply_retention: secs(&var, "REPLY_RETENTION", Duration::from_secs(300))?,
             ping_interval: secs(&var, "SSE_PING_INTERVAL", Duration::from_secs(15))?,
             shutdown_grace: secs(&var, "SHUTDOWN_GRACE", Duration::from_secs(20))?,
+            shutdown_drain: secs(&var, "SHUTDOWN_DRAIN", Duration::ZERO)?,
             demo_client,
             demo_client_paid,
             edge: EdgeSettings::from_lookup(&var)?,

@@ -11,6 +11,8 @@ pub mod auth;
 pub mod chat;
 /// Command-line subcommands other than `serve`.
 pub mod cli;
+/// Several instances on one database: the instance id, jobs run once across instances.
+pub mod cluster;
 /// Settings from the environment.
 pub mod config;
 /// The console web app at `/console`, embedded like the widget.

@@ -3,7 +3,8 @@
 //! and the stored files of expired sessions, in bounded batches. Each batch is one
 //! statement (`DELETE … WHERE id IN (SELECT … LIMIT n)`, skipping rows another instance has
 //! locked on PostgreSQL), so instances running it at once neither collide nor count a row
-//! twice, and no batch holds SQLite's single writer for long.
+//! twice, and no batch holds SQLite's single writer for long. Each period one instance
+//! runs it (`cluster::run_once_across_instances`).
 
 use std::time::Duration;
 
@@ -55,7 +56,15 @@ pub fn spawn(db: Db, session_timeout_ms: i64) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match run_once(&db, session_timeout_ms).await {
+            // With several instances, one of them runs it per period.
+            let ran = crate::cluster::run_once_across_instances(&db, "retention", EVERY, || {
+                run_once(&db, session_timeout_ms)
+            })
+            .await;
+            match ran
+                .and_then(|r| r.transpose())
+                .map(Option::unwrap_or_default)
+            {
                 Ok(p) if p != Purged::default() => {
                     tracing::info!(sessions = p.sessions, files = p.files, "retention: deleted");
                 }

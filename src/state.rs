@@ -24,10 +24,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, settings: Settings) -> Self {
-        let rate_limits = Arc::new(RateLimits::new(
-            settings.rate_limit_per_minute,
-            settings.rate_limit_publishable_per_minute,
-        ));
+        let rate_limits = Arc::new(
+            RateLimits::new(
+                settings.rate_limit_per_minute,
+                settings.rate_limit_publishable_per_minute,
+            )
+            .shared_through(&db),
+        );
+        crate::cluster::adopt_instance_id(&settings.instance_id);
         let keys = Arc::new(KeyCache::new(db.kind));
         let chat = Chat::new(db.clone(), &settings);
         // The URLs were checked when the settings were read, so this fails only on a bug;

@@ -202,7 +202,7 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
             client_ip(req)
         }
     };
-    state.rate_limits.check(&found.key_id, visitor)?;
+    state.rate_limits.check(&found.key_id, visitor).await?;
     Ok(ClientPrincipal {
         client_id: found.client_id.clone(),
         key_id: found.key_id.clone(),

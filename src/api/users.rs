@@ -325,7 +325,7 @@ impl AuthApi {
         };
         // Every attempt counts, a taken email included, and both cost the same hash: asking
         // which emails have accounts is no faster than the sign-up budget.
-        state.rate_limits.check_registration(client_ip(req))?;
+        state.rate_limits.check_registration(client_ip(req)).await?;
         let hash = password::hash(password).await?;
         // Early answer for the common case; the unique index decides races.
         if users::find_by_email(&state.db, email.as_str())
@@ -386,7 +386,7 @@ impl AuthApi {
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = password::verify(password, stored).await;
         let Some(user) = user.filter(|_| ok) else {
-            throttle.record_failure(email.as_str(), ip)?;
+            throttle.record_failure(email.as_str(), ip).await?;
             tracing::info!("sign-in failed");
             return Err(bad_credentials().into());
         };
@@ -537,7 +537,7 @@ impl AuthApi {
         let throttle = &state.rate_limits.logins;
         throttle.admit(&user.email, ip).await?;
         if !password::verify(current, Some(stored)).await {
-            throttle.record_failure(&user.email, ip)?;
+            throttle.record_failure(&user.email, ip).await?;
             return Err(
                 ApiError::bad_field("currentPassword", "The current password is wrong").into(),
             );

@@ -8,9 +8,16 @@
 //! is listening. With SQLite the service is one process; a second process on the same file
 //! would see a change within the TTL. Unknown keys are never cached: made-up keys cannot fill
 //! memory, and a new key works the moment it exists.
+//!
+//! A notification arrives a moment after the change: tried with two instances, the other
+//! one still accepted a revoked key on the very next request in most tries. So on
+//! PostgreSQL every change also counts up a stamp (`change_stamps`, in the statement that
+//! notifies), and every check first reads that stamp (one primary-key read): a stamp this
+//! instance has not seen yet forgets the cache before it is used. The notification still
+//! empties the cache early; the stamp makes "at once" hold.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
@@ -25,6 +32,9 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 /// The PostgreSQL channel that carries "a client or key changed" between instances.
 pub const CHANGES_CHANNEL: &str = "chatbot_key_changes";
 
+/// The change stamp of clients and keys.
+const STAMP: &str = "keys";
+
 /// At most this many live keys are remembered; the least used go first.
 const CAPACITY: u64 = 10_000;
 
@@ -36,13 +46,19 @@ pub struct KeyCache {
     /// False while changes made by other instances could go unheard (PostgreSQL before its
     /// listener is connected): then every check reads the database.
     trusted: AtomicBool,
+    /// On PostgreSQL: the last change stamp seen; `None` on SQLite.
+    stamp: Option<AtomicI64>,
 }
 
 impl KeyCache {
     /// A cache for this database: SQLite's is trusted at once, PostgreSQL's once
     /// [`spawn_listener`] listens.
     pub fn new(kind: DbKind) -> Self {
-        Self::with_ttl(KEY_CACHE_TTL, kind == DbKind::Sqlite)
+        let mut cache = Self::with_ttl(KEY_CACHE_TTL, kind == DbKind::Sqlite);
+        if kind == DbKind::Postgres {
+            cache.stamp = Some(AtomicI64::new(-1));
+        }
+        cache
     }
 
     fn with_ttl(ttl: Duration, trusted: bool) -> Self {
@@ -53,6 +69,7 @@ impl KeyCache {
                 .build(),
             epoch: AtomicU64::new(0),
             trusted: AtomicBool::new(trusted),
+            stamp: None,
         }
     }
 
@@ -60,6 +77,12 @@ impl KeyCache {
     pub async fn find(&self, db: &Db, key_hash: &str) -> sqlx::Result<Option<Arc<KeyLookup>>> {
         if !self.trusted.load(Ordering::Acquire) {
             return Ok(api_keys::find_active(db, key_hash).await?.map(Arc::new));
+        }
+        if let Some(seen) = &self.stamp {
+            let now = crate::db::cluster::stamp(db, STAMP).await?;
+            if seen.swap(now, Ordering::AcqRel) != now {
+                self.forget_all();
+            }
         }
         if let Some(hit) = self.entries.get(key_hash) {
             return Ok(Some(hit));
@@ -84,10 +107,7 @@ impl KeyCache {
     pub async fn changed(&self, db: &Db) -> sqlx::Result<()> {
         self.forget_all();
         if db.kind == DbKind::Postgres {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(CHANGES_CHANNEL)
-                .execute(&db.pool)
-                .await?;
+            crate::db::cluster::bump_stamp(db, STAMP, CHANGES_CHANNEL).await?;
         }
         Ok(())
     }

@@ -11,6 +11,10 @@
 //!
 //! Before, five failures from anywhere locked an email for everyone for a minute, so one
 //! request a minute kept a chosen owner out. Successful sign-ins cost nothing.
+//!
+//! On PostgreSQL the three budgets also hold across instances (`shared_limits`): each
+//! failure counts in the database too, and a sign-in first asks whether its pair or its
+//! address has spent its budget there (and whether its account is being guessed at).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -21,6 +25,7 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
+use super::shared_limits::{Budget, SharedLimits};
 use crate::error::ApiError;
 
 /// Failed sign-ins for one email from one address in a burst before that pair is locked.
@@ -50,12 +55,38 @@ pub struct LoginThrottle {
     locked: Mutex<HashMap<Subject, Instant>>,
     /// Accounts whose sign-ins are slowed, and until when.
     slowed: Mutex<HashMap<String, Instant>>,
+    /// With several instances: the same budgets, counted in the database.
+    shared: Option<SharedLimits>,
 }
 
 impl Default for LoginThrottle {
     fn default() -> Self {
         Self::new()
     }
+}
+
+fn pair_key(email: &str, ip: IpAddr) -> String {
+    format!("login-pair:{email}:{ip}")
+}
+
+fn ip_key(ip: IpAddr) -> String {
+    format!("login-ip:{ip}")
+}
+
+fn account_key(email: &str) -> String {
+    format!("login-account:{email}")
+}
+
+fn pair_budget() -> Budget {
+    Budget::new(PAIR_BURST, PAIR_PERIOD)
+}
+
+fn ip_budget() -> Budget {
+    Budget::new(IP_BURST, IP_PERIOD)
+}
+
+fn account_budget() -> Budget {
+    Budget::new(ACCOUNT_BURST, ACCOUNT_PERIOD)
 }
 
 fn quota(burst: u32, period: Duration) -> Quota {
@@ -77,6 +108,7 @@ impl LoginThrottle {
             per_account: DefaultKeyedRateLimiter::keyed(quota(ACCOUNT_BURST, ACCOUNT_PERIOD)),
             locked: Mutex::new(HashMap::new()),
             slowed: Mutex::new(HashMap::new()),
+            shared: None,
         }
     }
 
@@ -104,9 +136,29 @@ impl LoginThrottle {
         })
     }
 
+    /// Counts failures in the database too (several instances on PostgreSQL).
+    pub fn share(&mut self, shared: SharedLimits) {
+        self.shared = Some(shared);
+    }
+
     /// [`check`](Self::check), then the wait it asks for.
     pub async fn admit(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let delay = self.check(email, ip)?;
+        let mut delay = self.check(email, ip)?;
+        if let Some(shared) = &self.shared {
+            let ip = address(ip);
+            let keys = (pair_key(email, ip), ip_key(ip), account_key(email));
+            let (pair, by_ip, account) = tokio::join!(
+                shared.spent(&keys.0, pair_budget()),
+                shared.spent(&keys.1, ip_budget()),
+                shared.spent(&keys.2, account_budget()),
+            );
+            if let Some(wait) = pair.into_iter().chain(by_ip).max() {
+                return Err(too_many(wait));
+            }
+            if account.is_some() {
+                delay = delay.max(ACCOUNT_DELAY);
+            }
+        }
         if !delay.is_zero() {
             tracing::info!(
                 delay_ms = delay.as_millis() as u64,
@@ -120,7 +172,23 @@ impl LoginThrottle {
     /// After a wrong password: counts it, and answers 429 when this failure spent the last
     /// of the pair's or the address's budget (the caller answers it instead of the 401).
     /// The account's own budget only ever slows its sign-ins down.
-    pub fn record_failure(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    pub async fn record_failure(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let here = self.record_failure_here(email, ip);
+        let Some(shared) = &self.shared else {
+            return here;
+        };
+        let ip = address(ip);
+        let keys = (pair_key(email, ip), ip_key(ip), account_key(email));
+        let (pair, by_ip, _) = tokio::join!(
+            shared.hit(&keys.0, pair_budget()),
+            shared.hit(&keys.1, ip_budget()),
+            shared.hit(&keys.2, account_budget()),
+        );
+        here.and(pair).and(by_ip)
+    }
+
+    /// [`record_failure`](Self::record_failure) in this process's memory only.
+    fn record_failure_here(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
         let ip = address(ip);
         let clock = DefaultClock::default();
         let mut wait: Option<Duration> = None;
@@ -195,9 +263,11 @@ mod tests {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..PAIR_BURST {
             t.check("a@example.com", Some(ip)).unwrap();
-            t.record_failure("a@example.com", Some(ip)).unwrap();
+            t.record_failure_here("a@example.com", Some(ip)).unwrap();
         }
-        let err = t.record_failure("a@example.com", Some(ip)).unwrap_err();
+        let err = t
+            .record_failure_here("a@example.com", Some(ip))
+            .unwrap_err();
         assert_eq!(err.status.as_u16(), 429);
         assert!((1..=60).contains(&err.retry_after.unwrap()));
         // Locked now from this address, whatever the password would be.
@@ -215,10 +285,10 @@ mod tests {
         let ip: IpAddr = "10.0.0.2".parse().unwrap();
         let other: IpAddr = "10.0.0.3".parse().unwrap();
         for i in 0..IP_BURST {
-            t.record_failure(&format!("u{i}@example.com"), Some(ip))
+            t.record_failure_here(&format!("u{i}@example.com"), Some(ip))
                 .unwrap();
         }
-        assert!(t.record_failure("last@example.com", Some(ip)).is_err());
+        assert!(t.record_failure_here("last@example.com", Some(ip)).is_err());
         assert!(t.check("fresh@example.com", Some(ip)).is_err());
         t.check("fresh@example.com", Some(other)).unwrap();
         t.shrink();
@@ -235,7 +305,7 @@ mod tests {
         // Each address stays under its own budgets; together they spend the account's.
         for n in 0..(ACCOUNT_BURST + 5) {
             let ip = IpAddr::from([10, 1, 0, n as u8]);
-            let _ = t.record_failure("owner@example.com", Some(ip));
+            let _ = t.record_failure_here("owner@example.com", Some(ip));
         }
         assert_eq!(
             t.check("owner@example.com", Some(owner)).unwrap(),

@@ -9,6 +9,7 @@ pub mod login_throttle;
 pub mod origin_refusals;
 pub mod password;
 pub mod rate_limit;
+pub mod shared_limits;
 pub mod tokens;
 pub mod visitor;
 

@@ -9,6 +9,9 @@
 //! Failed password sign-ins have their own budgets (`login_throttle`), kept here so
 //! housekeeping trims them too, and so do new accounts per IP: each costs an argon2 hash, so
 //! sign-ups must not be a way to burn the service's CPU.
+//!
+//! On PostgreSQL every budget also holds across instances (`shared_limits`): what passes
+//! the memory check here counts in the database too.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
@@ -17,6 +20,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, NotUntil, Quota};
 
 use super::login_throttle::LoginThrottle;
+use super::shared_limits::{Budget, SharedLimits};
 use crate::error::ApiError;
 
 pub struct RateLimits {
@@ -28,6 +32,10 @@ pub struct RateLimits {
     /// Failed password sign-ins, per (email, IP), per IP and per email.
     pub logins: LoginThrottle,
     per_ip_registrations: DefaultKeyedRateLimiter<IpAddr>,
+    /// With several instances: the same budgets, counted in the database.
+    shared: Option<SharedLimits>,
+    per_minute: u32,
+    publishable_per_minute: u32,
 }
 
 /// Accounts one address may open in a burst; then one more every six minutes.
@@ -67,19 +75,55 @@ impl RateLimits {
             per_ip_registrations: DefaultKeyedRateLimiter::keyed(Quota::per_hour(
                 NonZeroU32::new(REGISTRATION_BURST).unwrap_or(NonZeroU32::MIN),
             )),
+            shared: None,
+            per_minute,
+            publishable_per_minute,
         }
     }
 
+    /// The same limits, also counted in the database so they hold across instances (on
+    /// PostgreSQL; SQLite is one process and keeps them in memory only).
+    pub fn shared_through(mut self, db: &crate::db::Db) -> Self {
+        if db.kind == crate::db::DbKind::Postgres {
+            self.shared = Some(SharedLimits::new(db.clone()));
+            self.logins.share(SharedLimits::new(db.clone()));
+        }
+        self
+    }
+
     /// Counts one new account from `ip` (unknown addresses share one budget).
-    pub fn check_registration(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    pub async fn check_registration(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
         let ip = visitor_address(ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
-        self.per_ip_registrations.check_key(&ip).map_err(refused)
+        self.per_ip_registrations.check_key(&ip).map_err(refused)?;
+        if let Some(shared) = &self.shared {
+            let budget = Budget::new(REGISTRATION_BURST, std::time::Duration::from_secs(360));
+            shared.hit(&format!("signup:{ip}"), budget).await?;
+        }
+        Ok(())
     }
 
     /// Counts one request of `key_id`; for publishable keys `visitor` is the visitor's
     /// address, and the request counts against the visitor's budget and the key's overall
     /// one. A request refused by the visitor's budget does not spend the key's.
-    pub fn check(&self, key_id: &str, visitor: Option<IpAddr>) -> Result<(), ApiError> {
+    pub async fn check(&self, key_id: &str, visitor: Option<IpAddr>) -> Result<(), ApiError> {
+        self.check_here(key_id, visitor)?;
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let per = Budget::per_minute(self.per_minute);
+        match visitor {
+            Some(ip) => {
+                let visitor = format!("visitor:{key_id}:{}", visitor_address(ip));
+                shared.hit(&visitor, per).await?;
+                let overall = Budget::per_minute(self.publishable_per_minute);
+                shared.hit(&format!("publishable:{key_id}"), overall).await
+            }
+            None => shared.hit(&format!("key:{key_id}"), per).await,
+        }
+    }
+
+    /// [`check`](Self::check) in this process's memory only.
+    fn check_here(&self, key_id: &str, visitor: Option<IpAddr>) -> Result<(), ApiError> {
         match visitor {
             Some(ip) => {
                 self.per_visitor
@@ -94,10 +138,21 @@ impl RateLimits {
     }
 
     /// Counts one request of a signed-in user (Bearer).
-    pub fn check_user(&self, user_id: &str) -> Result<(), ApiError> {
+    pub async fn check_user(&self, user_id: &str) -> Result<(), ApiError> {
         self.per_user
             .check_key(&user_id.to_string())
-            .map_err(refused)
+            .map_err(refused)?;
+        match &self.shared {
+            Some(shared) => {
+                shared
+                    .hit(
+                        &format!("user:{user_id}"),
+                        Budget::per_minute(self.per_minute),
+                    )
+                    .await
+            }
+            None => Ok(()),
+        }
     }
 
     /// Counts a request that carries a validly signed access token against its user's
@@ -105,7 +160,11 @@ impl RateLimits {
     /// the chat endpoints take a Bearer token or an API key, and there a refused token's
     /// error gives way to the API key's 401, so the 429 would never be seen. Requests
     /// without a valid token are left to the scheme's 401.
-    pub fn check_request(&self, req: &poem::Request, jwt_secret: &str) -> Result<(), ApiError> {
+    pub async fn check_request(
+        &self,
+        req: &poem::Request,
+        jwt_secret: &str,
+    ) -> Result<(), ApiError> {
         let Some(token) = req
             .header("Authorization")
             .and_then(|h| h.strip_prefix("Bearer "))
@@ -113,7 +172,7 @@ impl RateLimits {
             return Ok(());
         };
         match super::jwt::verify(jwt_secret, token.trim()) {
-            Some(claims) => self.check_user(&claims.sub),
+            Some(claims) => self.check_user(&claims.sub).await,
             None => Ok(()),
         }
     }
@@ -147,84 +206,91 @@ fn retry_after(wait: std::time::Duration) -> ApiError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn burst_is_half_the_minute_budget() {
+    #[tokio::test]
+    async fn burst_is_half_the_minute_budget() {
         let limits = RateLimits::new(10, 30);
         for _ in 0..5 {
-            limits.check("k", None).unwrap();
+            limits.check("k", None).await.unwrap();
         }
-        let err = limits.check("k", None).unwrap_err();
+        let err = limits.check("k", None).await.unwrap_err();
         assert_eq!(err.status.as_u16(), 429);
         assert!(err.retry_after.unwrap() >= 1);
         // Another key has its own budget.
-        limits.check("other", None).unwrap();
+        limits.check("other", None).await.unwrap();
     }
 
-    #[test]
-    fn visitors_of_a_publishable_key_are_limited_apart() {
+    #[tokio::test]
+    async fn visitors_of_a_publishable_key_are_limited_apart() {
         let limits = RateLimits::new(10, 30);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..5 {
-            limits.check("pk", Some(a)).unwrap();
+            limits.check("pk", Some(a)).await.unwrap();
         }
-        assert!(limits.check("pk", Some(a)).is_err());
+        assert!(limits.check("pk", Some(a)).await.is_err());
         // Another visitor of the same site is not held back by the first.
-        limits.check("pk", Some(b)).unwrap();
+        limits.check("pk", Some(b)).await.unwrap();
     }
 
-    #[test]
-    fn a_publishable_key_has_an_overall_budget_too() {
+    #[tokio::test]
+    async fn a_publishable_key_has_an_overall_budget_too() {
         // 10 a minute per visitor (burst 5), 16 a minute for the key (burst 8).
         let limits = RateLimits::new(10, 16);
         for n in 0..8u8 {
             limits
                 .check("pk", Some(IpAddr::from([10, 0, 1, n])))
+                .await
                 .unwrap();
         }
         let err = limits
             .check("pk", Some(IpAddr::from([10, 0, 1, 99])))
+            .await
             .unwrap_err();
         assert_eq!(err.status.as_u16(), 429);
         assert!(err.retry_after.unwrap() >= 1);
         // Another site's key is not held back.
         limits
             .check("pk2", Some(IpAddr::from([10, 0, 1, 99])))
+            .await
             .unwrap();
     }
 
-    #[test]
-    fn ipv6_visitors_count_per_slash_64() {
+    #[tokio::test]
+    async fn ipv6_visitors_count_per_slash_64() {
         let limits = RateLimits::new(10, 1000);
         for n in 0..5u16 {
             let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, n, n, n, n));
-            limits.check("pk", Some(ip)).unwrap();
+            limits.check("pk", Some(ip)).await.unwrap();
         }
         let same_block: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        assert!(limits.check("pk", Some(same_block)).is_err());
+        assert!(limits.check("pk", Some(same_block)).await.is_err());
         limits
             .check("pk", Some("2001:db8:1:3::1".parse().unwrap()))
+            .await
             .unwrap();
     }
 
-    #[test]
-    fn users_have_a_budget() {
+    #[tokio::test]
+    async fn users_have_a_budget() {
         let limits = RateLimits::new(10, 30);
         for _ in 0..5 {
-            limits.check_user("u").unwrap();
+            limits.check_user("u").await.unwrap();
         }
-        assert_eq!(limits.check_user("u").unwrap_err().status.as_u16(), 429);
-        limits.check_user("v").unwrap();
+        assert_eq!(
+            limits.check_user("u").await.unwrap_err().status.as_u16(),
+            429
+        );
+        limits.check_user("v").await.unwrap();
     }
 
-    #[test]
-    fn new_accounts_are_limited_per_address() {
+    #[tokio::test]
+    async fn new_accounts_are_limited_per_address() {
         let limits = RateLimits::new(10, 30);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..REGISTRATION_BURST {
-            limits.check_registration(Some(a)).unwrap();
+            limits.check_registration(Some(a)).await.unwrap();
         }
-        let err = limits.check_registration(Some(a)).unwrap_err();
+        let err = limits.check_registration(Some(a)).await.unwrap_err();
         assert_eq!(err.status.as_u16(), 429);
         assert!(
             err.retry_after.unwrap() > 60,
@@ -232,6 +298,7 @@ mod tests {
         );
         limits
             .check_registration(Some("10.0.0.2".parse().unwrap()))
+            .await
             .unwrap();
     }
 }

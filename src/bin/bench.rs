@@ -17,7 +17,15 @@
 //!    marker in the user message pairs them up. Clients start spread over one reply's
 //!    length, so streams arrive evenly instead of in waves of 256;
 //! 3. the service's memory (VmRSS, VmHWM) and open files while it holds 1,000, 5,000 and
-//!    10,000 streams open (a fresh service per level).
+//!    10,000 streams open (a fresh service per level);
+//! 4. (`--only resume`) the cost of a resume through another instance: replies streamed by
+//!    one instance, each resumed from its start at its first delta through another one on
+//!    the same PostgreSQL database: the time to the resumed stream's first delta, and how
+//!    much later each delta arrives there than on the original stream.
+//!
+//! With `--database-url postgres://…` every run gets a fresh PostgreSQL database (dropped
+//! at the end) instead of an SQLite file, and with `--instances 2` two services share it,
+//! the clients taking them in turns as behind a load balancer.
 //!
 //! Clients speak HTTP/2 cleartext with prior knowledge, 100 streams per connection: over
 //! HTTP/1.1 each stream would cost the service two sockets, and 10,000 streams would pass
@@ -30,6 +38,9 @@
 //! cargo build --release --bins && cargo run --release --bin bench
 //! cargo run --release --bin bench -- --only ttft --ttft-seconds 10  # one part, shorter
 //! cargo run --release --bin bench -- --service /tmp/chatbot-before  # compare another build
+//! # one and two instances on one PostgreSQL, and the cross-instance resume:
+//! cargo run --release --bin bench -- --only throughput,ttft,resume --database-url postgres://postgres@127.0.0.1:5432/postgres
+//! cargo run --release --bin bench -- --only throughput,ttft,resume --database-url postgres://postgres@127.0.0.1:5432/postgres --instances 2
 //! ```
 //!
 //! `--help` lists the rest (`--service-env KEY=VALUE`, `--keep` to keep the service's
@@ -129,6 +140,17 @@ struct Args {
     /// Keep each service's temp folder (its database and log) instead of removing it
     #[arg(long)]
     keep: bool,
+    /// A PostgreSQL server (`postgres://user@host:port/db`): each run gets a fresh database
+    /// on it (`bench_…`) instead of an SQLite file
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Instances of the service per run, on one database (more than one needs
+    /// `--database-url`); clients take them in turns, as behind a load balancer
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// Replies measured by the cross-instance resume part
+    #[arg(long, default_value_t = 200)]
+    resumes: usize,
     /// Subscribe a webhook to every event on each service, delivered to a local receiver
     /// that answers after this many milliseconds (e.g. 2000); compare with a run without
     #[arg(long)]
@@ -146,6 +168,9 @@ enum Part {
     Throughput,
     Ttft,
     Hold,
+    /// A reply streamed by one instance and resumed through another at its first delta
+    /// (needs `--database-url`; with one instance, resumed through the same one)
+    Resume,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -190,8 +215,9 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
 
     if wants(Part::Throughput) {
         for http2 in [true, false] {
-            let svc = Service::start(&exe, mock.port, "throughput", &service_env, args.keep, hook)
-                .await?;
+            let svc =
+                Service::start_group(&exe, mock.port, "throughput", &args, &service_env, hook)
+                    .await?;
             let result = throughput(&svc, &mock, &args, http2).await;
             svc.stop().await;
             report.throughput(&args, http2, &result?);
@@ -200,7 +226,7 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
     if wants(Part::Ttft) {
         for &pace_ms in &args.ttft_pace_ms {
             let svc =
-                Service::start(&exe, mock.port, "ttft", &service_env, args.keep, hook).await?;
+                Service::start_group(&exe, mock.port, "ttft", &args, &service_env, hook).await?;
             let result = ttft(&svc, &mock, &args, pace_ms).await;
             svc.stop().await;
             report.ttft(&args, pace_ms, &result?);
@@ -208,12 +234,12 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
     }
     if wants(Part::Hold) {
         for &n in &args.levels {
-            let svc = Service::start(
+            let svc = Service::start_group(
                 &exe,
                 mock.port,
                 &format!("hold-{n}"),
+                &args,
                 &service_env,
-                args.keep,
                 hook,
             )
             .await?;
@@ -224,6 +250,13 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
+    if wants(Part::Resume) {
+        let svc =
+            Service::start_group(&exe, mock.port, "resume", &args, &service_env, hook).await?;
+        let result = resume(&svc, &args).await;
+        svc.stop().await;
+        report.resume(&args, &result?);
+    }
     if let (Some(r), Some(ms)) = (&receiver, args.webhook_delay_ms) {
         report.note(format!(
             "A webhook was subscribed to every event on each service; its receiver answers after {ms} ms and received {} deliveries during the runs.",
@@ -233,6 +266,7 @@ async fn run(args: Args, nofile: u64) -> anyhow::Result<()> {
     if mock.requests.load(Ordering::Relaxed) == 0 {
         report.note("The mock upstream received no request: the service used a placeholder provider, so these figures leave the upstream out.".into());
     }
+    drop_created().await;
     report.print();
     Ok(())
 }
@@ -527,6 +561,8 @@ struct Service {
     key: String,
     dir: PathBuf,
     keep: bool,
+    /// The other instances on the same database (`--instances`).
+    peers: Vec<Service>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -536,6 +572,49 @@ struct Memory {
 }
 
 impl Service {
+    /// `--instances` services on one fresh database (PostgreSQL with `--database-url`,
+    /// else an SQLite file); the first one made the client whose key all use.
+    async fn start_group(
+        exe: &Path,
+        mock_port: u16,
+        tag: &str,
+        args: &Args,
+        service_env: &[(String, String)],
+        hook: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let url = match &args.database_url {
+            Some(admin) => Some(fresh_postgres(admin, tag).await?),
+            None if args.instances > 1 => {
+                bail!("--instances above 1 needs --database-url (a PostgreSQL server)")
+            }
+            None => None,
+        };
+        let env = |n: usize| {
+            let mut env = service_env.to_vec();
+            if let Some(url) = &url {
+                env.push(("DATABASE_URL".into(), url.clone()));
+            }
+            env.push(("INSTANCE_ID".into(), format!("bench-{n}")));
+            env
+        };
+        let mut first = Self::start(exe, mock_port, tag, &env(0), args.keep, hook).await?;
+        for n in 1..args.instances.max(1) {
+            let mut peer =
+                Self::start_peer(exe, mock_port, &format!("{tag}-{n}"), &env(n), args.keep).await?;
+            peer.key = first.key.clone();
+            first.peers.push(peer);
+        }
+        Ok(first)
+    }
+
+    /// The instance client `i` talks to: all of them in turns.
+    fn base_for(&self, i: usize) -> &str {
+        match i % (self.peers.len() + 1) {
+            0 => &self.base,
+            n => &self.peers[n - 1].base,
+        }
+    }
+
     /// Starts `chatbot serve` with a fresh SQLite file and waits until `/healthz` answers,
     /// then makes a client (tenant) with `chatbot client create`, and subscribes a webhook
     /// at `hook` to every event when asked.
@@ -550,33 +629,85 @@ impl Service {
         let dir = std::env::temp_dir().join(format!("chatbot-bench-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut env: Vec<(&str, String)> = vec![
-            ("HOST", "127.0.0.1".into()),
-            ("PORT", port.to_string()),
-            (
-                "DATABASE_URL",
-                format!("sqlite://{}", dir.join("bench.db").display()),
-            ),
-            ("AI_PROVIDER", "openai".into()),
-            (
-                "OPENAI_BASE_URL",
-                format!("http://127.0.0.1:{mock_port}/v1"),
-            ),
-            ("OPENAI_API_KEY", "bench".into()),
-            ("RATE_LIMIT_PER_MINUTE", "1000000000".into()),
-            ("RUST_LOG", "warn".into()),
-            (
-                "JWT_SECRET",
-                "bench-jwt-secret-that-is-at-least-32-bytes-long".into(),
-            ),
-            ("DEMO_CLIENT", "false".into()),
-            ("SHUTDOWN_GRACE", "10".into()),
-        ];
+        let mut env = base_env(mock_port, &dir)?;
         env.retain(|(k, _)| !extra_env.iter().any(|(e, _)| e == k));
         env.extend(extra_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let (child, pid, base, dir) = Self::spawn(exe, dir, &env).await?;
+        let out = tokio::process::Command::new(exe)
+            .args(["client", "create", "--name", "bench"])
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(&dir)
+            .output()
+            .await?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let key = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("secret_key: "))
+            .map(|k| k.trim().to_string())
+            .with_context(|| {
+                format!(
+                    "`chatbot client create` printed no secret key: {stdout} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })?;
+        if let Some(url) = hook {
+            let client_id = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("client_id: "))
+                .map(str::trim)
+                .context("`chatbot client create` printed no client id")?;
+            let probe = reqwest::Client::builder().no_proxy().build()?;
+            subscribe_webhook(&probe, &base, client_id, &key, url).await?;
+        }
+        Ok(Self {
+            child,
+            pid,
+            base,
+            key,
+            dir,
+            keep,
+            peers: Vec::new(),
+        })
+    }
+
+    /// Another instance on the database `extra_env` names (no client of its own).
+    async fn start_peer(
+        exe: &Path,
+        mock_port: u16,
+        tag: &str,
+        extra_env: &[(String, String)],
+        keep: bool,
+    ) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("chatbot-bench-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut env = base_env(mock_port, &dir)?;
+        env.retain(|(k, _)| !extra_env.iter().any(|(e, _)| e == k));
+        env.extend(extra_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let (child, pid, base, dir) = Self::spawn(exe, dir, &env).await?;
+        Ok(Self {
+            child,
+            pid,
+            base,
+            key: String::new(),
+            dir,
+            keep,
+            peers: Vec::new(),
+        })
+    }
+
+    /// Runs `chatbot serve` with `env` and waits until `/healthz` answers.
+    async fn spawn(
+        exe: &Path,
+        dir: PathBuf,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<(tokio::process::Child, u32, String, PathBuf)> {
+        let port: u16 = env
+            .iter()
+            .find(|(k, _)| *k == "PORT")
+            .and_then(|(_, v)| v.parse().ok())
+            .context("no PORT")?;
         let log = std::fs::File::create(dir.join("service.log"))?;
         let child = tokio::process::Command::new(exe)
             .arg("serve")
@@ -611,40 +742,7 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let out = tokio::process::Command::new(exe)
-            .args(["client", "create", "--name", "bench"])
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .current_dir(&dir)
-            .output()
-            .await?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let key = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("secret_key: "))
-            .map(|k| k.trim().to_string())
-            .with_context(|| {
-                format!(
-                    "`chatbot client create` printed no secret key: {stdout} {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            })?;
-        if let Some(url) = hook {
-            let client_id = stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("client_id: "))
-                .map(str::trim)
-                .context("`chatbot client create` printed no client id")?;
-            subscribe_webhook(&probe, &base, client_id, &key, url).await?;
-        }
-        Ok(Self {
-            child,
-            pid,
-            base,
-            key,
-            dir,
-            keep,
-        })
+        Ok((child, pid, base, dir))
     }
 
     fn memory(&self) -> Memory {
@@ -671,6 +769,7 @@ impl Service {
     /// User plus system CPU seconds the service used so far.
     fn cpu_seconds(&self) -> f64 {
         cpu_seconds(&format!("/proc/{}/stat", self.pid))
+            + self.peers.iter().map(Service::cpu_seconds).sum::<f64>()
     }
 
     /// Lines the service logged (at `warn` and above).
@@ -682,8 +781,16 @@ impl Service {
             .collect()
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited within 20 s; removes the temp folder.
+    /// Stops every instance of the run.
     async fn stop(mut self) {
+        for peer in std::mem::take(&mut self.peers) {
+            peer.stop_one().await;
+        }
+        self.stop_one().await;
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within 20 s; removes the temp folder.
+    async fn stop_one(mut self) {
         let _ = tokio::process::Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status()
@@ -709,6 +816,81 @@ impl Service {
             eprintln!("bench: kept {}", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The service's environment for a run: its own port and SQLite file (unless a
+/// `DATABASE_URL` is given over it), the mock as its OpenAI.
+fn base_env(mock_port: u16, dir: &Path) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let env: Vec<(&'static str, String)> = vec![
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", port.to_string()),
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("bench.db").display()),
+        ),
+        ("AI_PROVIDER", "openai".into()),
+        (
+            "OPENAI_BASE_URL",
+            format!("http://127.0.0.1:{mock_port}/v1"),
+        ),
+        ("OPENAI_API_KEY", "bench".into()),
+        ("RATE_LIMIT_PER_MINUTE", "1000000000".into()),
+        ("RUST_LOG", "warn".into()),
+        (
+            "JWT_SECRET",
+            "bench-jwt-secret-that-is-at-least-32-bytes-long".into(),
+        ),
+        ("DEMO_CLIENT", "false".into()),
+        ("SHUTDOWN_GRACE", "10".into()),
+    ];
+    Ok(env)
+}
+
+/// A fresh database on the PostgreSQL server `admin` names, for one run.
+async fn fresh_postgres(admin: &str, tag: &str) -> anyhow::Result<String> {
+    let db = chatbot::db::Db::connect(admin).await?;
+    if db.kind != chatbot::db::DbKind::Postgres {
+        bail!("--database-url must name a PostgreSQL server");
+    }
+    let tag: String = tag.chars().filter(char::is_ascii_alphanumeric).collect();
+    let name = format!("bench_{}_{tag}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&db.pool)
+        .await
+        .context("creating the bench database")?;
+    db.pool.close().await;
+    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+    CREATED
+        .lock()
+        .expect("created databases")
+        .push((admin.to_string(), name.clone()));
+    Ok(format!("{base}/{name}"))
+}
+
+/// The databases [`fresh_postgres`] made: dropped at the end of the bench.
+static CREATED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Drops the databases the bench made (its services are stopped by then).
+async fn drop_created() {
+    let created = std::mem::take(&mut *CREATED.lock().expect("created databases"));
+    for (admin, name) in created {
+        let dropped = async {
+            let db = chatbot::db::Db::connect(&admin).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .execute(&db.pool)
+            .await?;
+            db.pool.close().await;
+            anyhow::Ok(())
+        };
+        if let Err(e) = dropped.await {
+            eprintln!("bench: could not drop the database {name}: {e:#}");
         }
     }
 }
@@ -800,6 +982,152 @@ async fn create_session(
         .context("no sessionId")
 }
 
+/// What the resume part measured: per reply, how long the resumed stream took to send its
+/// first delta, and how much later each delta reached the resumed stream than the original.
+struct ResumeRun {
+    /// Resume request sent to its first delta read, ms.
+    first_ms: Vec<f64>,
+    /// Delta n read on the resumed stream minus delta n read on the original, ms.
+    lag_ms: Vec<f64>,
+    failures: usize,
+    across: bool,
+}
+
+/// Streams `--resumes` replies (20 tokens, one every 25 ms) on the first instance, ten at a
+/// time; at each reply's first delta a second client resumes it from the start
+/// (`Last-Event-ID: 0`) through the second instance (or the same one when there is one).
+async fn resume(svc: &Service, args: &Args) -> anyhow::Result<ResumeRun> {
+    let across = !svc.peers.is_empty();
+    let other = svc.base_for(1).to_string();
+    eprintln!(
+        "bench: resume: {} replies resumed through {}",
+        args.resumes,
+        if across {
+            "another instance"
+        } else {
+            "the same instance"
+        }
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .build()?;
+    let permits = Arc::new(Semaphore::new(10));
+    let mut tasks = Vec::new();
+    for i in 0..args.resumes {
+        let permit = Arc::clone(&permits).acquire_owned().await?;
+        let (http, base, other, key) = (
+            http.clone(),
+            svc.base.clone(),
+            other.clone(),
+            svc.key.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            let model = format!("{MODEL_PACED}25");
+            let session = create_session(&http, &base, &key, &model).await?;
+            let resp = http
+                .post(format!("{base}/api/chat/messages/stream"))
+                .header("X-API-Key", &key)
+                .json(&json!({"sessionId": session, "message": format!("bench-{}", 1_000_000 + i)}))
+                .send()
+                .await?;
+            let mut original = Sse {
+                resp,
+                buf: Vec::new(),
+                frames: VecDeque::new(),
+            };
+            let mut message_id = None;
+            let mut at_a: Vec<Instant> = Vec::new();
+            // Up to the first delta, remembering the reply's id from `start`.
+            for _ in 0..1000 {
+                match original.next_raw().await? {
+                    Some((Frame::Start, data)) => {
+                        message_id = data["messageId"].as_str().map(str::to_string)
+                    }
+                    Some((Frame::Delta, _)) => {
+                        at_a.push(Instant::now());
+                        break;
+                    }
+                    Some(_) => {}
+                    None => bail!("the stream ended before its first delta"),
+                }
+            }
+            let message_id = message_id.context("no messageId in start")?;
+            let sent = Instant::now();
+            let resp = http
+                .get(format!("{other}/api/chat/messages/stream/{message_id}"))
+                .header("X-API-Key", &key)
+                .header("Last-Event-ID", "0")
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                bail!("resume answered {}", resp.status());
+            }
+            let mut resumed = Sse {
+                resp,
+                buf: Vec::new(),
+                frames: VecDeque::new(),
+            };
+            let read_b = async {
+                let mut at_b = Vec::new();
+                for _ in 0..10_000 {
+                    match resumed.next().await? {
+                        Some(Frame::Delta) => at_b.push(Instant::now()),
+                        Some(Frame::Done { .. }) => return Ok(at_b),
+                        Some(Frame::Error(e)) => bail!("the resumed reply failed: {e}"),
+                        Some(_) => {}
+                        None => bail!("the resumed stream ended without done"),
+                    }
+                }
+                bail!("too many frames")
+            };
+            let read_a = async {
+                for _ in 0..10_000 {
+                    match original.next().await? {
+                        Some(Frame::Delta) => at_a.push(Instant::now()),
+                        Some(Frame::Done { .. }) => return Ok(()),
+                        Some(Frame::Error(e)) => bail!("the reply failed: {e}"),
+                        Some(_) => {}
+                        None => bail!("the stream ended without done"),
+                    }
+                }
+                bail!("too many frames")
+            };
+            let (at_b, a_done) = tokio::join!(read_b, read_a);
+            a_done?;
+            let at_b = at_b?;
+            let first = at_b.first().map(|t| ms(*t - sent)).unwrap_or(f64::NAN);
+            let lags: Vec<f64> = at_a
+                .iter()
+                .zip(&at_b)
+                .skip(1)
+                .map(|(a, b)| if b >= a { ms(*b - *a) } else { -ms(*a - *b) })
+                .collect();
+            anyhow::Ok((first, lags))
+        }));
+    }
+    let mut run = ResumeRun {
+        first_ms: Vec::new(),
+        lag_ms: Vec::new(),
+        failures: 0,
+        across,
+    };
+    for t in tasks {
+        match t.await? {
+            Ok((first, lags)) => {
+                run.first_ms.push(first);
+                run.lag_ms.extend(lags);
+            }
+            Err(e) => {
+                run.failures += 1;
+                eprintln!("bench: resume failed: {e:#}");
+            }
+        }
+    }
+    Ok(run)
+}
+
 /// What the bench reads of the service's SSE.
 #[derive(Debug)]
 enum Frame {
@@ -863,6 +1191,28 @@ impl Sse {
                 self.frames.push_back(parse_frame(&frame));
             }
         }
+    }
+
+    /// The next frame and its data (for `start`'s `messageId`).
+    async fn next_raw(&mut self) -> anyhow::Result<Option<(Frame, Value)>> {
+        for _ in 0..100_000 {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buf.drain(..end + 2).collect();
+                let text = String::from_utf8_lossy(&frame).to_string();
+                let data = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .and_then(|d| serde_json::from_str(d).ok())
+                    .unwrap_or(Value::Null);
+                return Ok(Some((parse_frame(&frame), data)));
+            }
+            let chunk = tokio::time::timeout(READ_TIMEOUT, self.resp.chunk())
+                .await
+                .context("the stream stalled for 30 s")??;
+            let Some(chunk) = chunk else { return Ok(None) };
+            self.buf.extend_from_slice(&chunk);
+        }
+        bail!("more than 100,000 chunks")
     }
 
     /// Reads to `done`; answers the number of deltas.
@@ -975,7 +1325,7 @@ async fn throughput(
     let mut tasks = Vec::new();
     for i in 0..args.clients {
         let clients = Arc::clone(&clients);
-        let (base, key) = (svc.base.clone(), svc.key.clone());
+        let (base, key) = (svc.base_for(i).to_string(), svc.key.clone());
         tasks.push(tokio::spawn(async move {
             let http = clients.for_stream(i);
             let mut latencies = Vec::new();
@@ -1090,7 +1440,7 @@ async fn ttft(svc: &Service, mock: &Arc<Mock>, args: &Args, pace_ms: u64) -> any
     let mut tasks = Vec::new();
     for i in 0..n {
         let clients = Arc::clone(&clients);
-        let (base, key) = (svc.base.clone(), svc.key.clone());
+        let (base, key) = (svc.base_for(i).to_string(), svc.key.clone());
         let first = start + reply_length.mul_f64(i as f64 / n as f64);
         tasks.push(tokio::spawn(async move {
             let http = clients.for_stream(i);
@@ -1423,6 +1773,28 @@ impl Report {
                 "Throughput over {proto}: the mock upstream was not called."
             ));
         }
+    }
+
+    fn resume(&mut self, args: &Args, r: &ResumeRun) {
+        let through = if r.across {
+            "another instance"
+        } else {
+            "the same instance"
+        };
+        self.row(
+            format!(
+                "Resume at the first delta through {through} ({} replies of 20 tokens every 25 ms{}): resume to its first delta, p50 / p99",
+                args.resumes,
+                if r.failures > 0 { format!(", {} failed", r.failures) } else { String::new() }
+            ),
+            p50_p99(&r.first_ms),
+            "",
+        );
+        self.row(
+            "  each later delta on the resumed stream after the original's, p50 / p99",
+            p50_p99(&r.lag_ms),
+            "",
+        );
     }
 
     fn ttft(&mut self, args: &Args, pace_ms: u64, t: &Ttft) {

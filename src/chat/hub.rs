@@ -104,6 +104,20 @@ impl Reply {
         self.buffer.lock().expect("reply buffer").end.is_some()
     }
 
+    /// Wakes on every delta and on the end (for the publisher of `remote`).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// The deltas from index `from` on, and whether the reply has ended.
+    pub fn deltas_from(&self, from: usize) -> (Vec<Arc<str>>, bool) {
+        let b = self.buffer.lock().expect("reply buffer");
+        (
+            b.deltas.get(from..).map(<[_]>::to_vec).unwrap_or_default(),
+            b.end.is_some(),
+        )
+    }
+
     /// Every delta after number `after`, then the end, as they come.
     pub fn subscribe(
         self: &Arc<Self>,
@@ -175,7 +189,9 @@ impl ReplyHub {
 
     /// Runs a generation task, tracked so shutdown can wait for it to store its message.
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        self.tasks.spawn(task);
+        let span = tracing::info_span!("reply", instance = crate::cluster::instance_id());
+        self.tasks
+            .spawn(tracing::Instrument::instrument(task, span));
     }
 
     /// The reply with this id if the owner has it.
@@ -186,6 +202,14 @@ impl ReplyHub {
             .get(id)
             .filter(|r| &r.owner == owner)
             .cloned()
+    }
+
+    /// Cancels the reply with this id, whoever owns it (another instance relayed a cancel
+    /// that it checked).
+    pub fn cancel_by_id(&self, id: &str) {
+        if let Some(r) = self.replies.lock().expect("hub").get(id) {
+            r.cancel.cancel();
+        }
     }
 
     /// Cancels the replies of a session in progress (its history is being cleared).

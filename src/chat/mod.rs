@@ -5,6 +5,7 @@
 //! - `start`: the question stored, the context read, the provider chosen and started;
 //! - [`generation`]: the loop feeding the hub and storing the reply however it ends;
 //! - [`replay`]: resuming or stopping a reply, also after the hub forgot it;
+//! - [`remote`]: the same through another instance, on PostgreSQL;
 //! - [`sse`]: the whole wire format of the stream;
 //! - [`context`], [`hub`], [`snapshots`]: the prompt's budget, replies in flight, and what
 //!   this process remembers of each session.
@@ -12,6 +13,7 @@
 pub mod context;
 pub mod generation;
 pub mod hub;
+pub mod remote;
 pub mod replay;
 pub mod session;
 pub mod snapshots;
@@ -50,6 +52,8 @@ pub struct Chat {
     pub default_provider: ProviderKind,
     /// A session idle for longer has expired (410).
     pub session_timeout: Duration,
+    /// On PostgreSQL: replies shared with the other instances (`remote`).
+    pub remote: Option<Arc<remote::Remote>>,
     /// Which events go to the outbox, and the delivery worker's wake-up.
     pub webhooks: Arc<Webhooks>,
 }
@@ -66,6 +70,8 @@ impl Chat {
             )),
             default_provider: settings.ai_provider,
             session_timeout: settings.session_timeout,
+            remote: (db.kind == crate::db::DbKind::Postgres)
+                .then(|| remote::Remote::new(db.clone())),
             webhooks: Arc::new(Webhooks::new(&db, settings.webhooks.clone())),
         }
     }

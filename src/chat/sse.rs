@@ -67,8 +67,15 @@ pub fn start_frame(started: &Started) -> Bytes {
 /// A new reply's whole stream: `start`, its deltas as they come, its end; pings between.
 pub fn new_reply(started: Started, ping_interval: Duration) -> SseBody {
     let start = start_frame(&started);
-    let frames = futures::stream::once(async move { start })
-        .chain(started.reply.subscribe(0).map(|e| hub_frame(&e)));
+    // With several instances, `start` waits until the others can find the reply.
+    let announced = started.announced;
+    let frames = futures::stream::once(async move {
+        if let Some(announced) = announced {
+            let _ = announced.await;
+        }
+        start
+    })
+    .chain(started.reply.subscribe(0).map(|e| hub_frame(&e)));
     SseBody(Box::pin(with_pings(frames, ping_interval)))
 }
 
@@ -77,6 +84,10 @@ pub fn resumed(reply: Resumed, after: u64, ping_interval: Duration) -> SseBody {
     match reply {
         Resumed::Live(reply) => {
             let frames = reply.subscribe(after).map(|e| hub_frame(&e));
+            SseBody(Box::pin(with_pings(frames, ping_interval)))
+        }
+        Resumed::Remote(reply) => {
+            let frames = reply.events(after).map(|e| hub_frame(&e));
             SseBody(Box::pin(with_pings(frames, ping_interval)))
         }
         Resumed::Stored { deltas, end } => {

@@ -29,6 +29,8 @@ pub struct Started {
     pub user_message_id: String,
     pub provider: ProviderKind,
     pub model: String,
+    /// With several instances: resolves once the others can find the reply.
+    pub announced: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 /// The provider, model and generation settings for one reply.
@@ -87,6 +89,12 @@ impl Chat {
         message: MessageText,
         config: Option<SessionConfig>,
     ) -> ApiResult<Result<Started, Unavailable>> {
+        // A draining instance takes no new replies: the client retries on another one.
+        if self.hub.is_shutting_down() {
+            return Err(ApiError::unavailable(
+                "The service is restarting; send the message again",
+            ));
+        }
         // Nothing accepted is lost: the question is stored before the provider is called.
         let user_message_id = db::new_id();
         let client_id = match owner {
@@ -218,6 +226,10 @@ impl Chat {
             started_at,
         };
         self.hub.spawn(generation.run(stream));
+        let announced = self
+            .remote
+            .as_ref()
+            .map(|r| r.publish(&self.hub, Arc::clone(&reply)));
         tracing::info!(session_id, message_id = %reply.id, provider = choice.provider.as_str(), model = %choice.model, "reply started");
         Ok(Ok(Started {
             reply,
@@ -225,6 +237,7 @@ impl Chat {
             user_message_id,
             provider: choice.provider,
             model: choice.model,
+            announced,
         }))
     }
 

@@ -20,6 +20,12 @@ impl Chat {
         if session_ids.is_empty() {
             return 0;
         }
+        // Replies other instances generate for these sessions are asked to stop too.
+        if self.remote.is_some()
+            && let Err(e) = crate::db::cluster::request_cancel_sessions(&self.db, session_ids).await
+        {
+            tracing::warn!(error = %e, "could not ask other instances to stop the sessions' replies");
+        }
         let wanted: HashSet<&str> = session_ids.iter().map(String::as_str).collect();
         let replies = self.hub.running_in_sessions(&wanted);
         for reply in &replies {

@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod app_meta;
 pub mod clients;
+pub mod cluster;
 pub mod conversations;
 pub mod direct;
 pub mod erase;
@@ -81,6 +82,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "analytics rollups",
                 include_str!("../../migrations/sqlite/0009_analytics_rollups.sql"),
             ),
+            (
+                10,
+                "several instances",
+                include_str!("../../migrations/sqlite/0010_several_instances.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -127,6 +133,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 9,
                 "analytics rollups",
                 include_str!("../../migrations/postgres/0009_analytics_rollups.sql"),
+            ),
+            (
+                10,
+                "several instances",
+                include_str!("../../migrations/postgres/0010_several_instances.sql"),
             ),
         ],
     };

@@ -232,8 +232,7 @@ impl TestApp {
 
     /// A second instance of the service on this one's database, as behind a load balancer.
     pub async fn another_instance(&self) -> TestApp {
-        let dir = tempfile::tempdir().expect("temp dir");
-        start(dir, self.database_url.clone(), |_| {}).await
+        self.another_instance_with(|_| {}).await
     }
 
     /// The same with its environment changed by `tweak`.

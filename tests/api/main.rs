@@ -13,6 +13,7 @@ mod google;
 mod health;
 mod helpers;
 mod identity;
+mod instances;
 mod keys;
 mod messages;
 /// Fake OpenAI and Anthropic servers (shared with the library's unit tests).

@@ -1,0 +1,255 @@
+//! What instances sharing one PostgreSQL database tell each other through it (migration
+//! 0010): replies in flight as their instance publishes them, cancel requests, shared
+//! rate-limit counters, change stamps, and when each background job last ran. Only
+//! PostgreSQL deployments call the reply and stamp queries; SQLite has the same tables so
+//! both schemas stay one.
+
+use sqlx::Row;
+
+use super::Db;
+use super::sessions::owner_filter;
+use crate::domain::Owner;
+
+/// The channel whose payload is the id of a reply that was published or ended.
+pub const REPLIES_CHANNEL: &str = "chatbot_replies";
+/// The channel whose payload is the id of a reply some instance was asked to stop.
+pub const CANCELS_CHANNEL: &str = "chatbot_reply_cancels";
+
+/// A reply in flight as its instance last published it.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub content: String,
+    /// Each published delta's length in characters, in order.
+    pub deltas: Vec<usize>,
+    pub instance_id: String,
+    pub updated_at: i64,
+}
+
+/// Announces a reply that is starting, so that other instances can find it.
+pub async fn open_reply(
+    db: &Db,
+    message_id: &str,
+    session_id: &str,
+    instance_id: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO replies_in_flight (message_id, session_id, instance_id, updated_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(message_id)
+    .bind(session_id)
+    .bind(instance_id)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Appends deltas (their text and `lengths`, "3,5,") and wakes the followers, in one
+/// statement. Answers whether a stop was asked for, or `None` when the row is gone (its
+/// session was deleted).
+pub async fn append_reply(
+    db: &Db,
+    message_id: &str,
+    text: &str,
+    lengths: &str,
+    count: i64,
+    now: i64,
+) -> sqlx::Result<Option<bool>> {
+    let row = sqlx::query(
+        "WITH u AS (UPDATE replies_in_flight SET content = content || $2, deltas = deltas || $3, \
+         delta_count = delta_count + $4, updated_at = $5 WHERE message_id = $1 RETURNING cancel_requested), \
+         n AS (SELECT pg_notify('chatbot_replies', $1) AS sent FROM u) \
+         SELECT u.cancel_requested FROM u LEFT JOIN n ON TRUE",
+    )
+    .bind(message_id)
+    .bind(text)
+    .bind(lengths)
+    .bind(count)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| r.try_get::<i64, _>(0).map(|c| c != 0))
+        .transpose()
+}
+
+/// The reply is stored in `messages` now: forgets its row and wakes the followers, who
+/// read the stored message from here on.
+pub async fn close_reply(db: &Db, message_id: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH d AS (DELETE FROM replies_in_flight WHERE message_id = $1 RETURNING message_id) \
+         SELECT pg_notify('chatbot_replies', $1)",
+    )
+    .bind(message_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// The owner's reply in flight with this id, as last published.
+pub async fn progress_owned(
+    db: &Db,
+    owner: &Owner,
+    message_id: &str,
+) -> sqlx::Result<Option<Progress>> {
+    let (col, val) = owner_filter(owner);
+    let sql = format!(
+        "SELECT r.content, r.deltas, r.instance_id, r.updated_at FROM replies_in_flight r \
+         JOIN chat_sessions s ON s.id = r.session_id WHERE r.message_id = $1 AND s.{col} = $2"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(message_id)
+        .bind(val)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|r| {
+        let lengths: String = r.try_get("deltas")?;
+        Ok(Progress {
+            content: r.try_get("content")?,
+            deltas: lengths
+                .split(',')
+                .filter_map(|n| n.parse::<usize>().ok())
+                .collect(),
+            instance_id: r.try_get("instance_id")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Asks whichever instance generates the owner's reply to stop it. Answers false when no
+/// such reply is in flight.
+pub async fn request_cancel(db: &Db, owner: &Owner, message_id: &str) -> sqlx::Result<bool> {
+    let (col, val) = owner_filter(owner);
+    let sql = format!(
+        "WITH u AS (UPDATE replies_in_flight SET cancel_requested = 1 WHERE message_id = $1 \
+         AND session_id IN (SELECT id FROM chat_sessions WHERE {col} = $2) RETURNING message_id), \
+         n AS (SELECT pg_notify('chatbot_reply_cancels', $1) AS sent FROM u) \
+         SELECT u.message_id FROM u LEFT JOIN n ON TRUE"
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(message_id)
+        .bind(val)
+        .fetch_optional(&db.pool)
+        .await?
+        .is_some())
+}
+
+/// Asks for every reply in flight in these sessions to stop (the sessions are being
+/// deleted); answers how many were asked.
+pub async fn request_cancel_sessions(db: &Db, session_ids: &[String]) -> sqlx::Result<u64> {
+    let mut asked = 0;
+    for id in session_ids {
+        let rows = sqlx::query(
+            "WITH u AS (UPDATE replies_in_flight SET cancel_requested = 1 WHERE session_id = $1 RETURNING message_id) \
+             SELECT u.message_id FROM u, LATERAL (SELECT pg_notify('chatbot_reply_cancels', u.message_id) AS sent) n",
+        )
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await?;
+        asked += rows.len() as u64;
+    }
+    Ok(asked)
+}
+
+/// Forgets replies whose instance stopped publishing before `before` (it died without
+/// storing them).
+pub async fn purge_stale_replies(db: &Db, before: i64) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM replies_in_flight WHERE updated_at < $1")
+            .bind(before)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Counts one hit of `bucket` that earns itself back in `period_ms`, never pushing its
+/// full time further than `limit_ms` past now (a refused hit costs one period at most);
+/// answers the bucket's new full time.
+pub async fn hit(
+    db: &Db,
+    bucket: &str,
+    now: i64,
+    period_ms: i64,
+    limit_ms: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO rate_counters (bucket, full_at) VALUES ($1, $2 + $3) \
+         ON CONFLICT (bucket) DO UPDATE SET full_at = \
+         LEAST(GREATEST(rate_counters.full_at, $2) + $3, $2 + $4) RETURNING full_at",
+    )
+    .bind(bucket)
+    .bind(now)
+    .bind(period_ms)
+    .bind(limit_ms)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// When the bucket's budget is full again (0 when it is full now).
+pub async fn full_at(db: &Db, bucket: &str) -> sqlx::Result<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT full_at FROM rate_counters WHERE bucket = $1")
+            .bind(bucket)
+            .fetch_optional(&db.pool)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// Forgets buckets that were full again before `before`.
+pub async fn purge_counters(db: &Db, before: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM rate_counters WHERE full_at < $1")
+        .bind(before)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
+}
+
+/// Counts a change up and tells the listening instances on `channel`, in one statement.
+pub async fn bump_stamp(db: &Db, name: &str, channel: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH u AS (UPDATE change_stamps SET n = n + 1 WHERE name = $1 RETURNING n) \
+         SELECT pg_notify($2, CAST(u.n AS TEXT)) FROM u",
+    )
+    .bind(name)
+    .bind(channel)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// How many changes of this kind were made so far.
+pub async fn stamp(db: &Db, name: &str) -> sqlx::Result<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT n FROM change_stamps WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&db.pool)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// Marks the job as run now unless it ran after `due_before`; answers whether this caller
+/// is the one to run it.
+pub async fn claim_job(
+    db: &Db,
+    name: &str,
+    now: i64,
+    due_before: i64,
+    instance_id: &str,
+) -> sqlx::Result<bool> {
+    let claimed = sqlx::query(
+        "INSERT INTO job_runs (name, last_run_at, instance_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET last_run_at = $2, instance_id = $3 \
+         WHERE job_runs.last_run_at < $4 RETURNING name",
+    )
+    .bind(name)
+    .bind(now)
+    .bind(instance_id)
+    .bind(due_before)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(claimed.is_some())
+}
