@@ -1,21 +1,24 @@
 -- Webhooks (API.md, "Webhooks (events to other systems)", turn 2).
 -- A client's subscriptions. `events` holds the subscribed types between commas
 -- (",session.created,reply.completed,") so that one LIKE finds a subscriber. The secret is
--- stored as is: every delivery is signed with it, which a hash could not do.
+-- stored as is: every delivery is signed with it, which a hash could not do. `busy_until` is
+-- the lease of the instance delivering to it: one claim at a time per webhook, so a slow
+-- receiver holds one of the worker's slots, and one that expires (the instance died, e.g.
+-- `kill -9`) lets another instance take the webhook's due events again.
 CREATE TABLE webhooks (
     id TEXT PRIMARY KEY,
     client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
     url TEXT NOT NULL,
     events TEXT NOT NULL,
     secret TEXT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    busy_until BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX webhooks_client ON webhooks(client_id);
 
 -- The outbox: one row per event and subscribed webhook, written in the same transaction as
 -- the change it reports, and the record of its delivery. `next_attempt_at` is NULL once the
--- event was delivered or given up; `claimed_until` is the lease of the instance sending it
--- (a lease that expires, e.g. after `kill -9`, is claimed again).
+-- event was delivered or given up.
 CREATE TABLE webhook_deliveries (
     event_id TEXT NOT NULL,
     webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
@@ -24,7 +27,6 @@ CREATE TABLE webhook_deliveries (
     created_at BIGINT NOT NULL,
     attempts BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT,
-    claimed_until BIGINT NOT NULL DEFAULT 0,
     last_status BIGINT,
     last_error TEXT,
     last_attempt_at BIGINT,
@@ -33,5 +35,5 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, created_at);
--- Whether a webhook has a delivery in flight (the worker sends one at a time per webhook).
-CREATE INDEX webhook_deliveries_claimed ON webhook_deliveries(webhook_id, claimed_until);
+-- A webhook's due events, oldest first.
+CREATE INDEX webhook_deliveries_hook_due ON webhook_deliveries(webhook_id, next_attempt_at) WHERE next_attempt_at IS NOT NULL;

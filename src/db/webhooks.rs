@@ -1,13 +1,13 @@
 //! Webhooks and their outbox (migrations/*/0008). A client's subscriptions; the outbox rows
 //! written in the same transaction as the change they report ([`insert_outbox`], called
-//! by the queries that make those changes); and what the delivery worker needs: claiming due
-//! rows under a lease (on PostgreSQL skipping rows another instance is claiming), recording
-//! each attempt, and listing the latest deliveries.
+//! by the queries that make those changes); and what the delivery worker needs: claiming a
+//! webhook's due rows under a lease on the webhook, recording each attempt, and listing the
+//! latest deliveries.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, DbKind, new_id, now_ms};
+use super::{Db, new_id, now_ms};
 use crate::domain::webhook::{Event, EventSet, subscribed_pattern};
 
 #[derive(Clone, Debug)]
@@ -163,42 +163,84 @@ pub struct Claimed {
     pub created_at: i64,
 }
 
-/// Claims at most `limit` due rows for `lease_ms`: one statement, so that on PostgreSQL two
-/// instances never claim the same row (the rows another is claiming are skipped), and a row
-/// whose lease ran out (its instance died) is due again. Rows of a webhook with a delivery
-/// in flight wait for it to end: one slow or dead receiver holds one of the worker's slots,
-/// not all of them, and a receiver mostly gets its events in order.
-pub async fn claim(db: &Db, now: i64, limit: i64, lease_ms: i64) -> sqlx::Result<Vec<Claimed>> {
-    let lock = match db.kind {
-        DbKind::Postgres => " FOR UPDATE SKIP LOCKED",
-        DbKind::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE webhook_deliveries SET claimed_until = $1 + $3, attempts = attempts + 1 \
-         WHERE (event_id, webhook_id) IN (SELECT d.event_id, d.webhook_id FROM webhook_deliveries d \
-         WHERE d.next_attempt_at <= $1 AND d.claimed_until < $1 AND NOT EXISTS (SELECT 1 FROM \
-         webhook_deliveries f WHERE f.webhook_id = d.webhook_id AND f.claimed_until >= $1) \
-         ORDER BY d.next_attempt_at LIMIT $2{lock}) \
-         RETURNING event_id, webhook_id, event_type, body, attempts, created_at"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+/// Claims the due events of at most `webhooks` webhooks (at most `batch` each, oldest
+/// first) for `lease_ms`. A webhook is taken by one conditional UPDATE of its lease, so two
+/// instances never take the same one (on PostgreSQL the second waits for the first's row
+/// lock, then finds the lease taken); while taken, its events wait: one slow or dead
+/// receiver holds one of the worker's slots, not all of them, and a receiver mostly gets
+/// its events in order. Finding candidates reads one row per idle webhook with a due event
+/// (an index probe each), never the waiting events of a busy one. A lease that runs out
+/// (its instance died) frees the webhook again; its events were never marked, so they are
+/// due as before.
+pub async fn claim(
+    db: &Db,
+    now: i64,
+    webhooks: i64,
+    batch: i64,
+    lease_ms: i64,
+) -> sqlx::Result<Vec<Vec<Claimed>>> {
+    let candidates: Vec<String> = sqlx::query_scalar(
+        "SELECT w.id FROM webhooks w WHERE w.busy_until < $1 AND EXISTS (SELECT 1 FROM webhook_deliveries d \
+         WHERE d.webhook_id = w.id AND d.next_attempt_at <= $1) ORDER BY w.busy_until, w.id LIMIT $2",
+    )
+    .bind(now)
+    .bind(webhooks)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut claimed = Vec::new();
+    for webhook_id in candidates {
+        let taken =
+            sqlx::query("UPDATE webhooks SET busy_until = $2 WHERE id = $1 AND busy_until < $3")
+                .bind(&webhook_id)
+                .bind(now.saturating_add(lease_ms))
+                .bind(now)
+                .execute(&db.pool)
+                .await?
+                .rows_affected()
+                > 0;
+        if !taken {
+            continue;
+        }
+        let rows = sqlx::query(
+            "SELECT event_id, webhook_id, event_type, body, attempts, created_at FROM webhook_deliveries \
+             WHERE webhook_id = $1 AND next_attempt_at <= $2 ORDER BY next_attempt_at, created_at, event_id LIMIT $3",
+        )
+        .bind(&webhook_id)
         .bind(now)
-        .bind(limit)
-        .bind(lease_ms)
+        .bind(batch)
         .fetch_all(&db.pool)
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Claimed {
-                event_id: r.try_get("event_id")?,
-                webhook_id: r.try_get("webhook_id")?,
-                event_type: r.try_get("event_type")?,
-                body: r.try_get("body")?,
-                attempts: r.try_get("attempts")?,
-                created_at: r.try_get("created_at")?,
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Ok(Claimed {
+                    event_id: r.try_get("event_id")?,
+                    webhook_id: r.try_get("webhook_id")?,
+                    event_type: r.try_get("event_type")?,
+                    body: r.try_get("body")?,
+                    attempts: r.try_get::<i64, _>("attempts")? + 1,
+                    created_at: r.try_get("created_at")?,
+                })
             })
-        })
-        .collect()
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        if rows.is_empty() {
+            release(db, &webhook_id, now).await?;
+        } else {
+            claimed.push(rows);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Ends this instance's lease on the webhook: free from now on, and ordered after the
+/// webhooks served longer ago for the next claims.
+pub async fn release(db: &Db, webhook_id: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE webhooks SET busy_until = $2 WHERE id = $1")
+        .bind(webhook_id)
+        .bind(now - 1)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
 
 /// Where a webhook delivers, and the secret it signs with.
@@ -223,10 +265,10 @@ pub struct Attempt {
     pub next_attempt_at: Option<i64>,
 }
 
-/// Records an attempt and releases the row's lease.
+/// Records an attempt.
 pub async fn record(db: &Db, claimed: &Claimed, attempt: &Attempt, now: i64) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE webhook_deliveries SET claimed_until = 0, last_status = $3, last_error = $4, last_attempt_at = $5, \
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $3, last_error = $4, last_attempt_at = $5, \
          next_attempt_at = $6, delivered_at = $7 WHERE event_id = $1 AND webhook_id = $2",
     )
     .bind(&claimed.event_id)
@@ -242,8 +284,8 @@ pub async fn record(db: &Db, claimed: &Claimed, attempt: &Attempt, now: i64) -> 
 }
 
 /// The earliest next try after `now`, if any: one step down the index, however many rows
-/// wait. (Rows due already but leased come back when their attempt is recorded, or when
-/// their lease runs out, which the worker's poll notices.)
+/// wait. (Rows due already whose webhook is taken come back when its claim ends, which wakes
+/// the worker, or when its lease runs out, which the worker's poll notices.)
 pub async fn next_due(db: &Db, now: i64) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE next_attempt_at > $1",

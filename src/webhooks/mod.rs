@@ -5,11 +5,11 @@
 //!   to the outbox table in the same transaction, when [`Webhooks::wants`] says a webhook of
 //!   the client subscribes to it ([`subscriptions`]: a cached answer, so clients without
 //!   webhooks pay nothing more than a memory lookup).
-//! - After the commit, [`Webhooks::wake`] wakes the [`worker`], which claims due rows under a
-//!   lease, sends them ([`signing`], [`address`]) a few at a time, records each attempt, and
-//!   retries with growing delays for 24 hours. A slow or dead receiver only ever holds the
-//!   worker, never a request; rows survive restarts and `kill -9` (an expired lease is
-//!   claimed again).
+//! - After the commit, [`Webhooks::wake`] wakes the [`worker`], which claims webhooks with
+//!   due rows under a lease, sends their rows ([`signing`], [`address`]), a few webhooks at a
+//!   time, records each attempt, and retries with growing delays for 24 hours. A slow or dead
+//!   receiver only ever holds one of the worker's slots, never a request; rows survive
+//!   restarts and `kill -9` (an expired lease is claimed again).
 
 pub mod address;
 pub mod signing;

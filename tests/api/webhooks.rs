@@ -484,3 +484,35 @@ async fn a_slow_receiver_holds_one_delivery_slot_and_other_clients_events_go_on(
         "the slow receiver gets one event at a time"
     );
 }
+
+#[tokio::test]
+async fn a_question_that_is_not_stored_makes_no_event() {
+    let app = spawn_app_with(|env: &mut HashMap<String, String>| {
+        hooked(env);
+        env.insert("CHAT_SESSION_TIMEOUT".into(), "60".into());
+    })
+    .await;
+    let c = app.owner_with_client("expired@example.com").await;
+    let receiver = Receiver::start(vec![200]).await;
+    let (status, _) = create_webhook(&app, &c, &c.token, &receiver.url, &["message.created"]).await;
+    assert_eq!(status, 201);
+    let sid = app.new_session(&c.secret, json!({})).await;
+    app.idle_session(&sid, 120_000).await;
+    let resp = app.send_message(&c.secret, &sid, "Anyone?").await;
+    assert_eq!(resp.status(), 410);
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, 0,
+        "the event goes with the question it reports, or not at all"
+    );
+    // A live session's question is reported.
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let (status, _) = json(app.send_message(&c.secret, &sid, "Hello?").await).await;
+    assert_eq!(status, 200);
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["data"]["content"], "Hello?");
+}
