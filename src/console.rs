@@ -13,7 +13,7 @@ use poem::middleware::Compression;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use rust_embed::RustEmbed;
 
-use crate::widget::{content_type, etag_of, matches_if_none_match};
+use crate::widget::{content_type, etag_of, matches_if_none_match, not_modified_answer};
 
 /// Short caching like the widget's: a new release reaches open consoles within minutes, and
 /// the ETag makes revalidation a cheap `304`.
@@ -65,12 +65,7 @@ async fn not_modified<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Res
     if let Some(file) = file_path(&req).as_deref().and_then(public_file) {
         let etag = etag_of(&file);
         if matches_if_none_match(req.headers(), &etag) {
-            return Ok(Response::builder()
-                .status(StatusCode::NOT_MODIFIED)
-                .header(header::ETAG, etag)
-                .header(header::CACHE_CONTROL, CACHE_CONTROL)
-                .header(header::VARY, "Accept-Encoding")
-                .finish());
+            return Ok(not_modified_answer(&etag, CACHE_CONTROL));
         }
     }
     ep.call(req).await.map(IntoResponse::into_response)

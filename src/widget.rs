@@ -43,6 +43,17 @@ fn public_file(name: &str) -> Option<rust_embed::EmbeddedFile> {
 }
 
 /// A weak validator: the bytes on the wire differ with the content coding, the file does not.
+/// The bodiless `304` of a revalidation that matched `etag`, with the headers a cache needs
+/// to keep using its copy (the widget's, the console's and the docs' files alike).
+pub(crate) fn not_modified_answer(etag: &str, cache_control: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::NOT_MODIFIED)
+        .header(header::ETAG, etag)
+        .header(header::CACHE_CONTROL, cache_control)
+        .header(header::VARY, "Accept-Encoding")
+        .finish()
+}
+
 pub(crate) fn etag_of(file: &rust_embed::EmbeddedFile) -> String {
     format!("W/\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]))
 }
@@ -87,12 +98,7 @@ async fn not_modified<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Res
     if let Some(file) = public_file(&file_name(&req)) {
         let etag = etag_of(&file);
         if matches_if_none_match(req.headers(), &etag) {
-            return Ok(Response::builder()
-                .status(StatusCode::NOT_MODIFIED)
-                .header(header::ETAG, etag)
-                .header(header::CACHE_CONTROL, CACHE_CONTROL)
-                .header(header::VARY, "Accept-Encoding")
-                .finish());
+            return Ok(not_modified_answer(&etag, CACHE_CONTROL));
         }
     }
     ep.call(req).await.map(IntoResponse::into_response)

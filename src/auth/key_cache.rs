@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
-use sqlx::postgres::PgListener;
 
 use crate::db::api_keys::{self, KeyLookup};
+use crate::db::listen::{self, Invalidated};
 use crate::db::{Db, DbKind};
 
 /// The longest a checked key is trusted without reading the database again.
@@ -112,6 +112,12 @@ impl KeyCache {
         Ok(())
     }
 
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+}
+
+impl Invalidated for KeyCache {
     fn forget_all(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
@@ -122,47 +128,12 @@ impl KeyCache {
         self.forget_all();
         self.trusted.store(trusted, Ordering::Release);
     }
-
-    pub fn is_trusted(&self) -> bool {
-        self.trusted.load(Ordering::Acquire)
-    }
 }
 
-/// On PostgreSQL, listens for other instances' changes for as long as the process runs,
-/// reconnecting after a lost connection; the cache is trusted only while listening.
+/// On PostgreSQL, listens for other instances' key changes for as long as the process runs;
+/// the cache is trusted only while listening.
 pub fn spawn_listener(cache: Arc<KeyCache>, db: &Db, url: String) {
-    if db.kind != DbKind::Postgres {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            match listen(&cache, &url).await {
-                Ok(()) => backoff = Duration::from_millis(500),
-                Err(e) => {
-                    tracing::warn!(error = %e, "not listening for key changes; checking every key against the database")
-                }
-            }
-            cache.set_trusted(false);
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        }
-    });
-}
-
-/// Connects, listens and forgets the cache on every notification until the connection
-/// cannot be re-established.
-async fn listen(cache: &KeyCache, url: &str) -> sqlx::Result<()> {
-    let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANGES_CHANNEL).await?;
-    cache.set_trusted(true);
-    loop {
-        match listener.try_recv().await? {
-            Some(_) => cache.forget_all(),
-            // The connection was lost and made again: changes in between went unheard.
-            None => cache.forget_all(),
-        }
-    }
+    listen::spawn(cache, db, url, CHANGES_CHANNEL, "api keys");
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod erase;
 pub mod feedback;
 pub mod files;
 pub mod identity;
+pub mod listen;
 pub mod listing;
 pub mod messages;
 pub mod oauth_states;

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
-use sqlx::postgres::PgListener;
 
+use crate::db::listen::{self, Invalidated};
 use crate::db::{Db, DbKind, webhooks};
 use crate::domain::webhook::{EventSet, EventType};
 
@@ -77,7 +77,9 @@ impl Subscriptions {
         }
         Ok(())
     }
+}
 
+impl Invalidated for Subscriptions {
     fn forget_all(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
@@ -90,34 +92,13 @@ impl Subscriptions {
 }
 
 /// On PostgreSQL, listens for other instances' webhook changes for as long as the process
-/// runs, reconnecting after a lost connection; the cache is trusted only while listening.
+/// runs; the cache is trusted only while listening.
 pub fn spawn_listener(subscriptions: std::sync::Arc<Subscriptions>, db: &Db, url: String) {
-    if db.kind != DbKind::Postgres {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            match listen(&subscriptions, &url).await {
-                Ok(()) => backoff = Duration::from_millis(500),
-                Err(e) => {
-                    tracing::warn!(error = %e, "not listening for webhook changes; reading subscriptions from the database")
-                }
-            }
-            subscriptions.set_trusted(false);
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        }
-    });
-}
-
-async fn listen(subscriptions: &Subscriptions, url: &str) -> sqlx::Result<()> {
-    let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANGES_CHANNEL).await?;
-    subscriptions.set_trusted(true);
-    loop {
-        // A notification, or a reconnection after which changes may have gone unheard.
-        listener.try_recv().await?;
-        subscriptions.forget_all();
-    }
+    listen::spawn(
+        subscriptions,
+        db,
+        url,
+        CHANGES_CHANNEL,
+        "webhook subscriptions",
+    );
 }
