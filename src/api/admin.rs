@@ -144,7 +144,7 @@ pub struct InstanceHealth {
 }
 
 /// The user as it is now. No such user answers 404; a staff user disabling their own
-/// account, 400 (through `ApiError`, which documents those statuses).
+/// account, 400 (through `ApiError`; each operation lists the statuses it can give).
 #[derive(ApiResponse)]
 pub enum ChangeUser {
     /// The user as it is now
@@ -321,7 +321,7 @@ impl AdminApi {
         state: Data<&AppState>,
         auth: StaffAuth,
         id: Path<String>,
-    ) -> Answer<ChangeUser, STAFF> {
+    ) -> Answer<ChangeUser, { STAFF | NOT_FOUND }> {
         Ok(change(&state, &auth, &id, Action::Approve).await?)
     }
 
@@ -337,7 +337,7 @@ impl AdminApi {
         state: Data<&AppState>,
         auth: StaffAuth,
         id: Path<String>,
-    ) -> Answer<ChangeUser, STAFF> {
+    ) -> Answer<ChangeUser, { STAFF | BAD_REQUEST | NOT_FOUND }> {
         Ok(change(&state, &auth, &id, Action::Disable).await?)
     }
 
@@ -351,7 +351,7 @@ impl AdminApi {
         state: Data<&AppState>,
         auth: StaffAuth,
         id: Path<String>,
-    ) -> Answer<ChangeUser, STAFF> {
+    ) -> Answer<ChangeUser, { STAFF | NOT_FOUND }> {
         Ok(change(&state, &auth, &id, Action::Enable).await?)
     }
 

@@ -139,7 +139,7 @@ impl FeedbackApi {
         state: Data<&AppState>,
         auth: ChatAuth,
         message_id: Path<String>,
-    ) -> Answer<DeleteFeedbackResponse, { KEY | NOT_FOUND }> {
+    ) -> Answer<DeleteFeedbackResponse, { KEY | BAD_REQUEST | NOT_FOUND }> {
         let m = rateable(&state, &auth, &message_id).await?;
         feedback::delete(&state.db, &m.id).await?;
         Ok(DeleteFeedbackResponse::Deleted)

@@ -167,6 +167,21 @@ fn each_operation_lists_the_statuses_it_can_answer_once() {
     }
     // Staff operations: 401, 403 and the user's 429, nothing of a body or a session.
     assert!(has("get", "/api/admin/dashboard", "403"));
+    // Found by schemathesis: an unknown user is a 404 on each action, disabling yourself a
+    // 400; withdrawing a rating of a visitor's own message is a 400.
+    for action in ["approve", "disable", "enable"] {
+        assert!(has(
+            "post",
+            &format!("/api/admin/users/{{id}}/{action}"),
+            "404"
+        ));
+    }
+    assert!(has("post", "/api/admin/users/{id}/disable", "400"));
+    assert!(has(
+        "delete",
+        "/api/chat/messages/{message_id}/feedback",
+        "400"
+    ));
     for s in ["400", "404", "410", "413"] {
         assert!(
             !has("get", "/api/admin/dashboard", s),
