@@ -65,6 +65,8 @@ async fn docs_csp(path: &str, resp: &mut Response) -> String {
         return csp.clone();
     }
     let mut scripts = "'unsafe-inline'".to_string();
+    // `docs.rs` serves the pages precompressed with their policy already set; this is the
+    // fallback for a docs page that comes without one.
     if !resp.headers().contains_key(CONTENT_ENCODING) {
         let body = resp.take_body();
         match body.into_bytes().await {
@@ -75,13 +77,7 @@ async fn docs_csp(path: &str, resp: &mut Response) -> String {
             Err(_) => return FRAME_ANCESTORS.to_string(),
         }
     }
-    let csp = format!(
-        "default-src 'none'; script-src 'self' {scripts}; \
-         style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; \
-         font-src 'self' data: https://fonts.gstatic.com; img-src 'self' data: https:; \
-         connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; \
-         base-uri 'none'; form-action 'self'; object-src 'none'; {FRAME_ANCESTORS}"
-    );
+    let csp = docs_policy_with(&scripts);
     if scripts != "'unsafe-inline'" {
         DOCS_CSP
             .lock()
@@ -89,6 +85,21 @@ async fn docs_csp(path: &str, resp: &mut Response) -> String {
             .insert(key, csp.clone());
     }
     csp
+}
+
+/// The docs page's CSP for this HTML: its inline scripts allowed by their hashes.
+pub fn docs_policy(html: &str) -> String {
+    docs_policy_with(&inline_script_hashes(html))
+}
+
+fn docs_policy_with(scripts: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self' {scripts}; \
+         style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; \
+         font-src 'self' data: https://fonts.gstatic.com; img-src 'self' data: https:; \
+         connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; \
+         base-uri 'none'; form-action 'self'; object-src 'none'; {FRAME_ANCESTORS}"
+    )
 }
 
 /// `'sha256-…'` of each inline `<script>` of an HTML page, space-separated.

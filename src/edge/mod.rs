@@ -5,7 +5,7 @@
 //! a body's pieces), refuses text with NUL characters naming the field (PostgreSQL cannot
 //! store them), adds `Allow` to 405s, and sends the security headers.
 
-mod headers;
+pub mod headers;
 mod nul;
 pub mod server;
 mod types;
