@@ -212,16 +212,11 @@ async fn the_demo_key_survives_a_restart() {
         env.insert("DATABASE_URL".into(), database_url);
     })
     .await;
-    let html = second
-        .http
-        .get(second.url("/widget/demo"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(key_in_page(&html), key, "the same demo key after a restart");
+    assert_eq!(
+        second.demo_key().await,
+        key,
+        "the same demo key after a restart"
+    );
     // The new port's origin was added to the same client.
     assert_eq!(bot_config_from(&second, &key, &second.address).await, 200);
     let clients: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
