@@ -156,6 +156,9 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
         .collect()
 }
 
+/// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(5);
+
 /// The pool and the dialect it speaks; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -184,10 +187,21 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .min_connections(1)
-            // An SQLite connection is a file handle in this process: it cannot go stale the
-            // way a network connection can, and pinging it before every statement is one more
-            // hand-over to its worker thread (and back) on every request's path.
-            .test_before_acquire(kind == DbKind::Postgres)
+            // Pinging a connection before every statement doubled the round trips of every
+            // request on PostgreSQL, and on SQLite (a file handle in this process, that cannot
+            // go stale the way a network connection can) was one more hand-over to its worker
+            // thread and back. A PostgreSQL connection that sat idle for a while is checked
+            // before it is used (the server may have restarted or a proxy dropped it); one in
+            // steady use is not: a broken one fails its statement and leaves the pool.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if kind == DbKind::Postgres && meta.idle_for >= IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
