@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::Chat;
 use super::hub::{DoneData, Reply, ReplyEnd, Usage};
-use crate::db::sessions::{self, Turn};
+use crate::db::sessions::Turn;
 use crate::db::{self, messages};
 use crate::domain::time::rfc3339;
 use crate::domain::webhook::EventType;
@@ -141,7 +141,7 @@ impl Generation {
     }
 
     /// Stores the reply, moves the snapshot on (or forgets it), marks the session active,
-    /// and answers the session's message count for `done` (0 when it cannot be read: the
+    /// and answers the session's message count for `done` (0 when the store failed: the
     /// failure is logged, the visitor still gets the reply).
     async fn store(
         &self,
@@ -159,7 +159,7 @@ impl Generation {
         let hook = (chat.webhooks)
             .wants(&chat.db, client_id, EventType::ReplyCompleted)
             .await;
-        let stored = messages::insert_assistant(
+        let stored = messages::store_reply(
             &chat.db,
             &messages::AssistantMessage {
                 id: &self.reply.id,
@@ -175,11 +175,11 @@ impl Generation {
             },
         )
         .await;
-        if hook && matches!(stored, Ok(true)) {
-            chat.webhooks.wake();
-        }
         match (&stored, self.revision) {
-            (Ok(true), Some(revision)) => {
+            (Ok(s), Some(revision)) if s.stored => {
+                if hook {
+                    chat.webhooks.wake();
+                }
                 let turn = Turn {
                     id: self.reply.id.clone(),
                     role: MessageRole::Assistant,
@@ -187,21 +187,17 @@ impl Generation {
                 };
                 chat.snapshots.advance(session_id, revision, turn);
             }
-            (Ok(_), _) => chat.snapshots.forget(session_id),
+            (Ok(s), _) => {
+                if hook && s.stored {
+                    chat.webhooks.wake();
+                }
+                chat.snapshots.forget(session_id);
+            }
             (Err(e), _) => {
                 chat.snapshots.forget(session_id);
                 tracing::error!(message_id = %self.reply.id, error = %e, "could not store the assistant message");
             }
         }
-        if let Err(e) = sessions::touch(&chat.db, session_id).await {
-            tracing::warn!(%session_id, error = %e, "could not mark the session active after its reply");
-        }
-        match sessions::message_count(&chat.db, session_id).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(%session_id, error = %e, "could not count the session's messages for the reply's end");
-                0
-            }
-        }
+        stored.map_or(0, |s| s.message_count)
     }
 }

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 
 use super::sessions::owner_filter;
 use super::{Db, now_ms, webhooks};
-use crate::domain::webhook::Event;
+use crate::domain::webhook::{Event, subscribed_pattern};
 use crate::domain::{MessageRole, Owner, ReplyStatus};
 
 #[derive(Clone, Debug)]
@@ -210,36 +210,79 @@ pub struct ReplyMetrics {
 const INSERT_ASSISTANT: &str = "INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at, ttft_ms, total_ms, prompt_tokens, completion_tokens) \
      SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2)";
 
-/// Stores an assistant reply when it ends. A session cleared meanwhile is gone: then nothing
-/// is stored and `false` answered.
-pub async fn insert_assistant(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<bool> {
+/// What storing a reply did: whether it was stored (a session cleared meanwhile is gone,
+/// and then nothing is), and the session's message count after it, for `done`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredReply {
+    pub stored: bool,
+    pub message_count: i64,
+}
+
+/// On PostgreSQL the reply, its event (with a subscriber), the session's activity and its
+/// message count are one statement: one round trip where they were three to five. The
+/// count reads the statement's snapshot, which does not hold the new row: it is added.
+const STORE_REPLY_PG: &str = "WITH ins AS (INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at, ttft_ms, total_ms, prompt_tokens, completion_tokens) \
+     SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2) RETURNING id), \
+     t AS (UPDATE chat_sessions SET last_activity = $13 WHERE id = $2 RETURNING id)";
+const STORE_REPLY_PG_OUTBOX: &str = ", o AS (INSERT INTO webhook_deliveries (event_id, webhook_id, event_type, body, created_at, next_attempt_at) \
+     SELECT $14, w.id, $15, $16, $17, $17 FROM webhooks w WHERE w.client_id = $18 AND w.events LIKE $19 AND EXISTS (SELECT 1 FROM ins) RETURNING 1)";
+const STORE_REPLY_PG_SELECT: &str = " SELECT (SELECT COUNT(*) FROM ins) AS stored, (SELECT COUNT(*) FROM messages WHERE session_id = $2) AS n";
+
+/// Stores an assistant reply when it ends (with its `reply.completed` event when a webhook
+/// subscribes), marks the session active and counts its messages. A session cleared
+/// meanwhile is gone: then nothing is stored. On an SQLite file the whole runs as one
+/// transaction on this thread (db::direct): the pool's connections, when they meet a busy
+/// database, sleep a millisecond or more in SQLite's busy handler, and every reply passed
+/// through them twice after its end.
+pub async fn store_reply(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<StoredReply> {
     let metadata = m.metadata.to_string();
-    let insert = sqlx::query(INSERT_ASSISTANT)
-        .bind(m.id)
-        .bind(m.session_id)
-        .bind(m.content)
-        .bind(m.provider)
-        .bind(m.model)
-        .bind(m.status.as_str())
-        .bind(&metadata)
-        .bind(m.created_at)
-        .bind(m.metrics.ttft_ms)
-        .bind(m.metrics.total_ms)
-        .bind(m.metrics.prompt_tokens)
-        .bind(m.metrics.completion_tokens);
-    let Some(client_id) = m.hook_client else {
-        return Ok(insert.execute(&db.pool).await?.rows_affected() > 0);
-    };
-    let event = Event::reply_completed(
-        client_id,
-        m.session_id,
-        m.id,
-        m.content,
-        m.metadata,
-        m.created_at,
-    );
-    // With a subscriber the reply and its event are one transaction: on an SQLite file on
-    // this thread (db::direct), so it costs what the plain insert costs through the pool.
+    let now = now_ms();
+    let event = m.hook_client.map(|client_id| {
+        Event::reply_completed(
+            client_id,
+            m.session_id,
+            m.id,
+            m.content,
+            m.metadata,
+            m.created_at,
+        )
+    });
+    if db.kind == super::DbKind::Postgres {
+        let sql = match &event {
+            Some(_) => format!("{STORE_REPLY_PG}{STORE_REPLY_PG_OUTBOX}{STORE_REPLY_PG_SELECT}"),
+            None => format!("{STORE_REPLY_PG}{STORE_REPLY_PG_SELECT}"),
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(m.id)
+            .bind(m.session_id)
+            .bind(m.content)
+            .bind(m.provider)
+            .bind(m.model)
+            .bind(m.status.as_str())
+            .bind(&metadata)
+            .bind(m.created_at)
+            .bind(m.metrics.ttft_ms)
+            .bind(m.metrics.total_ms)
+            .bind(m.metrics.prompt_tokens)
+            .bind(m.metrics.completion_tokens)
+            .bind(now);
+        if let Some(event) = &event {
+            query = query
+                .bind(event.id.clone())
+                .bind(event.kind.as_str())
+                .bind(event.body())
+                .bind(event.created_at)
+                .bind(event.client_id.clone())
+                .bind(subscribed_pattern(event.kind));
+        }
+        let row = query.fetch_one(&db.pool).await?;
+        let stored = row.try_get::<i64, _>("stored")? > 0;
+        let before: i64 = row.try_get("n")?;
+        return Ok(StoredReply {
+            stored,
+            message_count: before + i64::from(stored),
+        });
+    }
     let direct = db
         .try_direct(|conn| {
             let tx = rusqlite::Transaction::new_unchecked(
@@ -255,24 +298,63 @@ pub async fn insert_assistant(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result
                     "$11": m.metrics.prompt_tokens, "$12": m.metrics.completion_tokens,
                 })?
                 > 0;
-            if stored {
-                webhooks::insert_outbox_direct(&tx, &event)?;
+            if stored && let Some(event) = &event {
+                webhooks::insert_outbox_direct(&tx, event)?;
             }
+            tx.prepare_cached(TOUCH)?
+                .execute(rusqlite::named_params! {"$1": now, "$2": m.session_id})?;
+            let message_count: i64 = tx
+                .prepare_cached(COUNT)?
+                .query_row(rusqlite::named_params! {"$1": m.session_id}, |r| r.get(0))?;
             tx.commit()?;
-            Ok(stored)
+            Ok(StoredReply {
+                stored,
+                message_count,
+            })
         })
         .await;
-    if let Some(stored) = direct {
-        return Ok(stored);
+    if let Some(done) = direct {
+        return Ok(done);
     }
     let mut tx = db.pool.begin().await?;
-    let stored = insert.execute(&mut *tx).await?.rows_affected() > 0;
-    if stored {
-        webhooks::insert_outbox(&mut tx, &event).await?;
+    let stored = sqlx::query(INSERT_ASSISTANT)
+        .bind(m.id)
+        .bind(m.session_id)
+        .bind(m.content)
+        .bind(m.provider)
+        .bind(m.model)
+        .bind(m.status.as_str())
+        .bind(&metadata)
+        .bind(m.created_at)
+        .bind(m.metrics.ttft_ms)
+        .bind(m.metrics.total_ms)
+        .bind(m.metrics.prompt_tokens)
+        .bind(m.metrics.completion_tokens)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        > 0;
+    if stored && let Some(event) = &event {
+        webhooks::insert_outbox(&mut tx, event).await?;
     }
+    sqlx::query(TOUCH)
+        .bind(now)
+        .bind(m.session_id)
+        .execute(&mut *tx)
+        .await?;
+    let message_count: i64 = sqlx::query_scalar(COUNT)
+        .bind(m.session_id)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(stored)
+    Ok(StoredReply {
+        stored,
+        message_count,
+    })
 }
+
+const TOUCH: &str = "UPDATE chat_sessions SET last_activity = $1 WHERE id = $2";
+const COUNT: &str = "SELECT COUNT(*) FROM messages WHERE session_id = $1";
 
 /// Where a history page ends: before a time, or before a message (same-millisecond
 /// neighbours are ordered by id, so a page boundary never drops or repeats one).
