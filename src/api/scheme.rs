@@ -177,9 +177,28 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
     if KeyKind::of_key(presented).is_none() {
         return Err(ApiError::invalid_api_key().into());
     }
+    let hash = sha256_hex(presented);
+    let Some(candidate) = state
+        .keys
+        .find(&state.db, &hash)
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Err(ApiError::invalid_api_key().into());
+    };
+    // Counted before anything is decided on the key: on PostgreSQL the statement that
+    // counts also reads whether keys changed since this instance last looked.
+    let visitor = match candidate.key.kind {
+        KeyKind::Secret => None,
+        KeyKind::Publishable => client_ip(req),
+    };
+    let (verdict, stamp) = state
+        .rate_limits
+        .check(&candidate.key.key_id, visitor, state.keys.stamp_name())
+        .await;
     let Some(found) = state
         .keys
-        .find(&state.db, &sha256_hex(presented))
+        .confirm(&state.db, &hash, candidate, stamp)
         .await
         .map_err(ApiError::from)?
     else {
@@ -192,35 +211,31 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<ClientPrincip
         )
         .into());
     }
-    let visitor = match found.kind {
-        KeyKind::Secret => None,
-        KeyKind::Publishable => {
-            let origin = request_origin(req, &state.settings.public_url);
-            let allowed = origin.as_ref().is_some_and(|o| {
-                found
-                    .allowed_origins
-                    .iter()
-                    .any(|a| a == "*" || normalise_origin(a).as_ref() == Some(o))
-            });
-            if !allowed {
-                crate::auth::origin_refusals::note(
-                    &found.client_id,
-                    origin.as_deref(),
-                    &found.allowed_origins,
-                );
-                return Err(ApiError::forbidden(
-                    "Origin not allowed",
-                    format!(
-                        "This publishable key only works from the client's allowed origins; the request came from {}",
-                        origin.as_deref().unwrap_or("no origin")
-                    ),
-                )
-                .into());
-            }
-            client_ip(req)
+    if found.kind == KeyKind::Publishable {
+        let origin = request_origin(req, &state.settings.public_url);
+        let allowed = origin.as_ref().is_some_and(|o| {
+            found
+                .allowed_origins
+                .iter()
+                .any(|a| a == "*" || normalise_origin(a).as_ref() == Some(o))
+        });
+        if !allowed {
+            crate::auth::origin_refusals::note(
+                &found.client_id,
+                origin.as_deref(),
+                &found.allowed_origins,
+            );
+            return Err(ApiError::forbidden(
+                "Origin not allowed",
+                format!(
+                    "This publishable key only works from the client's allowed origins; the request came from {}",
+                    origin.as_deref().unwrap_or("no origin")
+                ),
+            )
+            .into());
         }
-    };
-    state.rate_limits.check(&found.key_id, visitor).await?;
+    }
+    verdict?;
     Ok(ClientPrincipal {
         client_id: found.client_id.clone(),
         key_id: found.key_id.clone(),

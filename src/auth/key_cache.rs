@@ -12,9 +12,11 @@
 //! A notification arrives a moment after the change: tried with two instances, the other
 //! one still accepted a revoked key on the very next request in most tries. So on
 //! PostgreSQL every change also counts up a stamp (`change_stamps`, in the statement that
-//! notifies), and every check first reads that stamp (one primary-key read): a stamp this
-//! instance has not seen yet forgets the cache before it is used. The notification still
-//! empties the cache early; the stamp makes "at once" hold.
+//! notifies), and every request reads that stamp after its key was found: in the statement
+//! that counts its shared rate limit (`rate_limit`), so it costs no round trip of its own. A
+//! stamp this instance has not seen yet forgets the cache, and a key that came from it is
+//! read again before anything is decided on it ([`KeyCache::confirm`]). The notification
+//! still empties the cache early; the stamp makes "at once" hold.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -37,6 +39,14 @@ const STAMP: &str = "keys";
 
 /// At most this many live keys are remembered; the least used go first.
 const CAPACITY: u64 = 10_000;
+
+/// A key found for a request, and whether it came from memory.
+pub struct Found {
+    pub key: Arc<KeyLookup>,
+    pub remembered: bool,
+    /// The cache's epoch when it was found.
+    epoch: u64,
+}
 
 pub struct KeyCache {
     entries: Cache<String, Arc<KeyLookup>>,
@@ -73,25 +83,37 @@ impl KeyCache {
         }
     }
 
-    /// The live key with this SHA-256, from memory when it was checked recently.
-    pub async fn find(&self, db: &Db, key_hash: &str) -> sqlx::Result<Option<Arc<KeyLookup>>> {
-        if !self.trusted.load(Ordering::Acquire) {
-            return Ok(api_keys::find_active(db, key_hash).await?.map(Arc::new));
+    /// The live key with this SHA-256, from memory when it was checked recently. On
+    /// PostgreSQL one from memory is only a candidate until [`confirm`](Self::confirm)ed
+    /// against the change stamp.
+    pub async fn find(&self, db: &Db, key_hash: &str) -> sqlx::Result<Option<Found>> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if self.trusted.load(Ordering::Acquire)
+            && let Some(hit) = self.entries.get(key_hash)
+        {
+            return Ok(Some(Found {
+                key: hit,
+                remembered: true,
+                epoch,
+            }));
         }
-        if let Some(seen) = &self.stamp {
-            let now = crate::db::cluster::stamp(db, STAMP).await?;
-            if seen.swap(now, Ordering::AcqRel) != now {
-                self.forget_all();
-            }
-        }
-        if let Some(hit) = self.entries.get(key_hash) {
-            return Ok(Some(hit));
-        }
+        Ok(self.read(db, key_hash).await?.map(|key| Found {
+            key,
+            remembered: false,
+            epoch,
+        }))
+    }
+
+    /// The key as the database has it now (remembered when the cache is trusted).
+    async fn read(&self, db: &Db, key_hash: &str) -> sqlx::Result<Option<Arc<KeyLookup>>> {
         let epoch = self.epoch.load(Ordering::Acquire);
         let Some(found) = api_keys::find_active(db, key_hash).await? else {
             return Ok(None);
         };
         let found = Arc::new(found);
+        if !self.trusted.load(Ordering::Acquire) {
+            return Ok(Some(found));
+        }
         self.entries
             .insert(key_hash.to_string(), Arc::clone(&found));
         // A change committed while the database was read bumped the epoch: the row read may
@@ -100,6 +122,42 @@ impl KeyCache {
             self.entries.invalidate(key_hash);
         }
         Ok(Some(found))
+    }
+
+    /// Whether a change stamp must be read for each request (PostgreSQL), and its name.
+    pub fn stamp_name(&self) -> Option<&'static str> {
+        self.stamp.as_ref().map(|_| STAMP)
+    }
+
+    /// Makes sure `found` is current: `stamp` is the change stamp read after it was found
+    /// (`None`: not read, so it is read here). When a change happened since this instance
+    /// last looked, the cache is forgotten and a key that came from it is read again
+    /// (`None`: it is gone now).
+    pub async fn confirm(
+        &self,
+        db: &Db,
+        key_hash: &str,
+        found: Found,
+        stamp: Option<i64>,
+    ) -> sqlx::Result<Option<Arc<KeyLookup>>> {
+        let Some(seen) = &self.stamp else {
+            return Ok(Some(found.key));
+        };
+        let now = match stamp {
+            Some(n) => n,
+            None => crate::db::cluster::stamp(db, STAMP).await?,
+        };
+        // Forgotten before the new stamp is marked seen: a request that sees it as seen
+        // also sees the epoch moved, and reads its key again.
+        let changed = seen.load(Ordering::Acquire) != now;
+        if changed {
+            self.forget_all();
+            seen.store(now, Ordering::Release);
+        }
+        if found.remembered && (changed || self.epoch.load(Ordering::Acquire) != found.epoch) {
+            return self.read(db, key_hash).await;
+        }
+        Ok(Some(found.key))
     }
 
     /// Call after a change to a client or its keys is committed: this instance forgets every

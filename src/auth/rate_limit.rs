@@ -104,21 +104,37 @@ impl RateLimits {
 
     /// Counts one request of `key_id`; for publishable keys `visitor` is the visitor's
     /// address, and the request counts against the visitor's budget and the key's overall
-    /// one. A request refused by the visitor's budget does not spend the key's.
-    pub async fn check(&self, key_id: &str, visitor: Option<IpAddr>) -> Result<(), ApiError> {
-        self.check_here(key_id, visitor)?;
+    /// one. A request refused by the visitor's budget does not spend the key's. With shared
+    /// limits the statement that counts also reads the change stamp `stamp` names (the API
+    /// keys', auth::key_cache): answered beside the verdict (`None` when not read).
+    pub async fn check(
+        &self,
+        key_id: &str,
+        visitor: Option<IpAddr>,
+        stamp: Option<&str>,
+    ) -> (Result<(), ApiError>, Option<i64>) {
+        if let Err(e) = self.check_here(key_id, visitor) {
+            return (Err(e), None);
+        }
         let Some(shared) = &self.shared else {
-            return Ok(());
+            return (Ok(()), None);
         };
         let per = Budget::per_minute(self.per_minute);
+        let stamp = stamp.unwrap_or("");
         match visitor {
             Some(ip) => {
                 let visitor = format!("visitor:{key_id}:{}", visitor_address(ip));
-                shared.hit(&visitor, per).await?;
-                let overall = Budget::per_minute(self.publishable_per_minute);
-                shared.hit(&format!("publishable:{key_id}"), overall).await
+                let overall = format!("publishable:{key_id}");
+                let overall_budget = Budget::per_minute(self.publishable_per_minute);
+                shared
+                    .hit_with_stamp((&visitor, per), Some((&overall, overall_budget)), stamp)
+                    .await
             }
-            None => shared.hit(&format!("key:{key_id}"), per).await,
+            None => {
+                shared
+                    .hit_with_stamp((&format!("key:{key_id}"), per), None, stamp)
+                    .await
+            }
         }
     }
 
@@ -210,13 +226,13 @@ mod tests {
     async fn burst_is_half_the_minute_budget() {
         let limits = RateLimits::new(10, 30);
         for _ in 0..5 {
-            limits.check("k", None).await.unwrap();
+            limits.check("k", None, None).await.0.unwrap();
         }
-        let err = limits.check("k", None).await.unwrap_err();
+        let err = limits.check("k", None, None).await.0.unwrap_err();
         assert_eq!(err.status.as_u16(), 429);
         assert!(err.retry_after.unwrap() >= 1);
         // Another key has its own budget.
-        limits.check("other", None).await.unwrap();
+        limits.check("other", None, None).await.0.unwrap();
     }
 
     #[tokio::test]
@@ -225,11 +241,11 @@ mod tests {
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..5 {
-            limits.check("pk", Some(a)).await.unwrap();
+            limits.check("pk", Some(a), None).await.0.unwrap();
         }
-        assert!(limits.check("pk", Some(a)).await.is_err());
+        assert!(limits.check("pk", Some(a), None).await.0.is_err());
         // Another visitor of the same site is not held back by the first.
-        limits.check("pk", Some(b)).await.unwrap();
+        limits.check("pk", Some(b), None).await.0.unwrap();
     }
 
     #[tokio::test]
@@ -238,20 +254,23 @@ mod tests {
         let limits = RateLimits::new(10, 16);
         for n in 0..8u8 {
             limits
-                .check("pk", Some(IpAddr::from([10, 0, 1, n])))
+                .check("pk", Some(IpAddr::from([10, 0, 1, n])), None)
                 .await
+                .0
                 .unwrap();
         }
         let err = limits
-            .check("pk", Some(IpAddr::from([10, 0, 1, 99])))
+            .check("pk", Some(IpAddr::from([10, 0, 1, 99])), None)
             .await
+            .0
             .unwrap_err();
         assert_eq!(err.status.as_u16(), 429);
         assert!(err.retry_after.unwrap() >= 1);
         // Another site's key is not held back.
         limits
-            .check("pk2", Some(IpAddr::from([10, 0, 1, 99])))
+            .check("pk2", Some(IpAddr::from([10, 0, 1, 99])), None)
             .await
+            .0
             .unwrap();
     }
 
@@ -260,13 +279,14 @@ mod tests {
         let limits = RateLimits::new(10, 1000);
         for n in 0..5u16 {
             let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, n, n, n, n));
-            limits.check("pk", Some(ip)).await.unwrap();
+            limits.check("pk", Some(ip), None).await.0.unwrap();
         }
         let same_block: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        assert!(limits.check("pk", Some(same_block)).await.is_err());
+        assert!(limits.check("pk", Some(same_block), None).await.0.is_err());
         limits
-            .check("pk", Some("2001:db8:1:3::1".parse().unwrap()))
+            .check("pk", Some("2001:db8:1:3::1".parse().unwrap()), None)
             .await
+            .0
             .unwrap();
     }
 

@@ -89,6 +89,52 @@ impl SharedLimits {
         }
     }
 
+    /// Counts a request against `first` and, when it passes that, `second`, and reads the
+    /// change stamp `stamp_name`, in one statement. The answer: 429 when a budget is spent
+    /// (the first one's wait when both are), and the stamp (`None` when the database could
+    /// not be reached: then the memory limits alone apply, and the caller reads the stamp
+    /// itself).
+    pub async fn hit_with_stamp(
+        &self,
+        first: (&str, Budget),
+        second: Option<(&str, Budget)>,
+        stamp_name: &str,
+    ) -> (Result<(), ApiError>, Option<i64>) {
+        let now = now_ms();
+        let first_bucket = super::sha256_hex(first.0);
+        let second_bucket = second.map(|(key, _)| super::sha256_hex(key));
+        let first_hit = cluster::Hit {
+            bucket: &first_bucket,
+            period_ms: first.1.period_ms(),
+            limit_ms: first.1.limit_ms().saturating_add(first.1.period_ms()),
+        };
+        let second_hit = match (&second_bucket, second) {
+            (Some(bucket), Some((_, budget))) => Some((
+                cluster::Hit {
+                    bucket,
+                    period_ms: budget.period_ms(),
+                    limit_ms: budget.limit_ms().saturating_add(budget.period_ms()),
+                },
+                first.1.limit_ms(),
+            )),
+            _ => None,
+        };
+        match cluster::hit_with_stamp(&self.db, now, first_hit, second_hit, stamp_name).await {
+            Ok(hits) => {
+                let verdict =
+                    judge(hits.first, now, first.1).and_then(|()| match (hits.second, second) {
+                        (Some(full_at), Some((_, budget))) => judge(full_at, now, budget),
+                        _ => Ok(()),
+                    });
+                (verdict.map_err(refused), Some(hits.stamp))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "shared rate limit unavailable; this instance's alone applies");
+                (Ok(()), None)
+            }
+        }
+    }
+
     /// Whether the next hit of `key` would be refused, without counting one: the wait when
     /// it would.
     pub async fn spent(&self, key: &str, budget: Budget) -> Option<Duration> {

@@ -204,6 +204,12 @@ impl ReplyHub {
             .cloned()
     }
 
+    /// The reply with this id, whoever owns it (another instance asks for it to be
+    /// published; the owner is checked where it is read).
+    pub fn get_any(&self, id: &str) -> Option<Arc<Reply>> {
+        self.replies.lock().expect("hub").get(id).cloned()
+    }
+
     /// Cancels the reply with this id, whoever owns it (another instance relayed a cancel
     /// that it checked).
     pub fn cancel_by_id(&self, id: &str) {

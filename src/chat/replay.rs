@@ -40,9 +40,21 @@ impl Chat {
         if let Some(reply) = self.hub.get(message_id, owner) {
             return Ok(Some(Resumed::Live(reply)));
         }
-        if let Some(remote) = self.find_remote(owner, message_id).await? {
+        if let Some(remote) = self.find_remote(owner, message_id, false).await? {
             return Ok(Some(Resumed::Remote(remote)));
         }
+        if let Some(stored) = self.stored_reply(owner, message_id).await? {
+            return Ok(Some(stored));
+        }
+        // Neither here nor stored: another instance may be generating it. Asked, it
+        // publishes it, or it has ended meanwhile and is stored.
+        if let Some(remote) = self.find_remote(owner, message_id, true).await? {
+            return Ok(Some(Resumed::Remote(remote)));
+        }
+        self.stored_reply(owner, message_id).await
+    }
+
+    async fn stored_reply(&self, owner: &Owner, message_id: &str) -> ApiResult<Option<Resumed>> {
         let Some(stored) = messages::get_owned(&self.db, owner, message_id)
             .await?
             .filter(|m| m.role == MessageRole::Assistant)
@@ -69,10 +81,12 @@ impl Chat {
             Some(m) if m.role == MessageRole::Assistant => Ok(Some(Cancelled::AlreadyFinished)),
             Some(_) => Ok(None),
             // Not stored yet: another instance may be generating it.
-            None => Ok(self
-                .cancel_remote(owner, message_id)
+            None if self.cancel_remote(owner, message_id).await? => Ok(Some(Cancelled::Now)),
+            // Or it ended while that was asked.
+            None => Ok(messages::get_owned(&self.db, owner, message_id)
                 .await?
-                .then_some(Cancelled::Now)),
+                .filter(|m| m.role == MessageRole::Assistant)
+                .map(|_| Cancelled::AlreadyFinished)),
         }
     }
 }

@@ -67,15 +67,8 @@ pub fn start_frame(started: &Started) -> Bytes {
 /// A new reply's whole stream: `start`, its deltas as they come, its end; pings between.
 pub fn new_reply(started: Started, ping_interval: Duration) -> SseBody {
     let start = start_frame(&started);
-    // With several instances, `start` waits until the others can find the reply.
-    let announced = started.announced;
-    let frames = futures::stream::once(async move {
-        if let Some(announced) = announced {
-            let _ = announced.await;
-        }
-        start
-    })
-    .chain(started.reply.subscribe(0).map(|e| hub_frame(&e)));
+    let frames = futures::stream::once(async move { start })
+        .chain(started.reply.subscribe(0).map(|e| hub_frame(&e)));
     SseBody(Box::pin(with_pings(frames, ping_interval)))
 }
 

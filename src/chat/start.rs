@@ -29,8 +29,6 @@ pub struct Started {
     pub user_message_id: String,
     pub provider: ProviderKind,
     pub model: String,
-    /// With several instances: resolves once the others can find the reply.
-    pub announced: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 /// The provider, model and generation settings for one reply.
@@ -226,10 +224,6 @@ impl Chat {
             started_at,
         };
         self.hub.spawn(generation.run(stream));
-        let announced = self
-            .remote
-            .as_ref()
-            .map(|r| r.publish(&self.hub, Arc::clone(&reply)));
         tracing::info!(session_id, message_id = %reply.id, provider = choice.provider.as_str(), model = %choice.model, "reply started");
         Ok(Ok(Started {
             reply,
@@ -237,7 +231,6 @@ impl Chat {
             user_message_id,
             provider: choice.provider,
             model: choice.model,
-            announced,
         }))
     }
 

@@ -12,8 +12,14 @@ use crate::domain::Owner;
 
 /// The channel whose payload is the id of a reply that was published or ended.
 pub const REPLIES_CHANNEL: &str = "chatbot_replies";
-/// The channel whose payload is the id of a reply some instance was asked to stop.
+/// The channel whose payload is the id of a reply some instance was asked to stop, or
+/// [`SESSION_PREFIX`] and the id of a session whose replies must stop.
 pub const CANCELS_CHANNEL: &str = "chatbot_reply_cancels";
+/// Before a session's id on [`CANCELS_CHANNEL`].
+pub const SESSION_PREFIX: &str = "s:";
+/// The channel whose payload is the id of a reply an instance was asked about and does not
+/// hold: the one that holds it publishes it.
+pub const WANTED_CHANNEL: &str = "chatbot_reply_wanted";
 
 /// A reply in flight as its instance last published it.
 #[derive(Clone, Debug)]
@@ -25,23 +31,55 @@ pub struct Progress {
     pub updated_at: i64,
 }
 
-/// Announces a reply that is starting, so that other instances can find it.
-pub async fn open_reply(
-    db: &Db,
-    message_id: &str,
-    session_id: &str,
-    instance_id: &str,
-    now: i64,
-) -> sqlx::Result<()> {
+/// A reply being published: what it generated so far.
+pub struct Opened<'a> {
+    pub message_id: &'a str,
+    pub session_id: &'a str,
+    pub instance_id: &'a str,
+    /// The deltas so far as one text, their lengths ("3,5,") and how many.
+    pub content: &'a str,
+    pub lengths: &'a str,
+    pub count: i64,
+    pub now: i64,
+}
+
+/// Publishes a reply with what it generated so far, so that other instances can follow
+/// it, and wakes them.
+pub async fn open_reply(db: &Db, r: &Opened<'_>) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO replies_in_flight (message_id, session_id, instance_id, updated_at) VALUES ($1, $2, $3, $4)",
+        "WITH i AS (INSERT INTO replies_in_flight (message_id, session_id, instance_id, updated_at, content, deltas, delta_count) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING message_id) \
+         SELECT pg_notify('chatbot_replies', i.message_id) FROM i",
     )
-    .bind(message_id)
-    .bind(session_id)
-    .bind(instance_id)
-    .bind(now)
+    .bind(r.message_id)
+    .bind(r.session_id)
+    .bind(r.instance_id)
+    .bind(r.now)
+    .bind(r.content)
+    .bind(r.lengths)
+    .bind(r.count)
     .execute(&db.pool)
     .await?;
+    Ok(())
+}
+
+/// Asks the instance that holds this reply to publish it.
+pub async fn ask_for_reply(db: &Db, message_id: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(WANTED_CHANNEL)
+        .bind(message_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Wakes whoever follows or asked for this reply.
+pub async fn wake_followers(db: &Db, message_id: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(REPLIES_CHANNEL)
+        .bind(message_id)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
@@ -135,16 +173,19 @@ pub async fn request_cancel(db: &Db, owner: &Owner, message_id: &str) -> sqlx::R
         .is_some())
 }
 
-/// Asks for every reply in flight in these sessions to stop (the sessions are being
-/// deleted); answers how many were asked.
+/// Asks for every reply in these sessions to stop (the sessions are being deleted),
+/// whichever instance generates it: published ones are marked, and every instance hears
+/// each session's id. Answers how many published replies were marked.
 pub async fn request_cancel_sessions(db: &Db, session_ids: &[String]) -> sqlx::Result<u64> {
     let mut asked = 0;
     for id in session_ids {
         let rows = sqlx::query(
-            "WITH u AS (UPDATE replies_in_flight SET cancel_requested = 1 WHERE session_id = $1 RETURNING message_id) \
-             SELECT u.message_id FROM u, LATERAL (SELECT pg_notify('chatbot_reply_cancels', u.message_id) AS sent) n",
+            "WITH u AS (UPDATE replies_in_flight SET cancel_requested = 1 WHERE session_id = $1 RETURNING message_id), \
+             n AS (SELECT pg_notify('chatbot_reply_cancels', $2) AS sent) \
+             SELECT u.message_id FROM n LEFT JOIN u ON TRUE WHERE u.message_id IS NOT NULL",
         )
         .bind(id)
+        .bind(format!("{SESSION_PREFIX}{id}"))
         .fetch_all(&db.pool)
         .await?;
         asked += rows.len() as u64;
@@ -185,6 +226,70 @@ pub async fn hit(
     .bind(limit_ms)
     .fetch_one(&db.pool)
     .await
+}
+
+/// One bucket's hit for [`hit_with_stamp`]: its name, period and limit (as [`hit`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Hit<'a> {
+    pub bucket: &'a str,
+    pub period_ms: i64,
+    pub limit_ms: i64,
+}
+
+/// What [`hit_with_stamp`] read: each bucket's new full time (the second's `None` when it
+/// was not counted) and the change stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hits {
+    pub first: i64,
+    pub second: Option<i64>,
+    pub stamp: i64,
+}
+
+/// Counts a request's hits and reads a change stamp, in one statement: the first bucket's
+/// hit as [`hit`]; the second's only when the first's new full time is at most
+/// `second_after` past now (the request passed the first budget).
+pub async fn hit_with_stamp(
+    db: &Db,
+    now: i64,
+    first: Hit<'_>,
+    second: Option<(Hit<'_>, i64)>,
+    stamp_name: &str,
+) -> sqlx::Result<Hits> {
+    const FIRST: &str = "WITH h1 AS (INSERT INTO rate_counters (bucket, full_at) VALUES ($1, $2 + $3) \
+         ON CONFLICT (bucket) DO UPDATE SET full_at = \
+         LEAST(GREATEST(rate_counters.full_at, $2) + $3, $2 + $4) RETURNING full_at)";
+    const SECOND: &str = ", h2 AS (INSERT INTO rate_counters (bucket, full_at) SELECT $6, $2 + $7 FROM h1 \
+         WHERE h1.full_at - $2 <= $9 \
+         ON CONFLICT (bucket) DO UPDATE SET full_at = \
+         LEAST(GREATEST(rate_counters.full_at, $2) + $7, $2 + $8) RETURNING full_at)";
+    const STAMP: &str = "(SELECT n FROM change_stamps WHERE name = $5) AS stamp";
+    let sql = match second {
+        Some(_) => format!(
+            "{FIRST}{SECOND} SELECT (SELECT full_at FROM h1) AS first, (SELECT full_at FROM h2) AS second, {STAMP}"
+        ),
+        None => format!(
+            "{FIRST} SELECT (SELECT full_at FROM h1) AS first, CAST(NULL AS BIGINT) AS second, {STAMP}"
+        ),
+    };
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(first.bucket)
+        .bind(now)
+        .bind(first.period_ms)
+        .bind(first.limit_ms)
+        .bind(stamp_name);
+    if let Some((hit, after)) = second {
+        query = query
+            .bind(hit.bucket)
+            .bind(hit.period_ms)
+            .bind(hit.limit_ms)
+            .bind(after);
+    }
+    let row = query.fetch_one(&db.pool).await?;
+    Ok(Hits {
+        first: row.try_get("first")?,
+        second: row.try_get("second")?,
+        stamp: row.try_get::<Option<i64>, _>("stamp")?.unwrap_or(0),
+    })
 }
 
 /// When the bucket's budget is full again (0 when it is full now).

@@ -204,6 +204,36 @@ async fn a_cancel_on_b_stops_the_generation_on_a_and_its_upstream_request() {
 }
 
 #[tokio::test]
+async fn deleting_a_conversation_on_b_stops_the_reply_a_generates_for_it() {
+    if !on_postgres() {
+        return;
+    }
+    let (a, b, mock, c) = two_instances(slow(400, 50)).await;
+    let sid = a.new_session(&c.secret, json!({})).await;
+    let resp = a.stream(&c.secret, &sid, "long").await;
+    let started = Instant::now();
+    // Until A has sent a couple of deltas: the reply runs there, and B has never heard of it.
+    read_until(resp, |ev| {
+        ev.iter().filter(|e| e.event == "delta").count() >= 2
+    })
+    .await;
+    let deleted = b
+        .delete(&format!("/api/clients/{}/sessions/{sid}", c.id), &c.secret)
+        .await;
+    assert_eq!(deleted.status(), 200);
+    assert!(
+        mock.wait_client_closed(1, WAIT).await,
+        "A closed its upstream request"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "stopped, not after 400 deltas"
+    );
+    let path = format!("/api/clients/{}/sessions/{sid}", c.id);
+    assert_eq!(a.get(&path, &c.secret).await.status(), 404);
+}
+
+#[tokio::test]
 async fn a_rate_limit_holds_across_both_instances() {
     if !on_postgres() {
         return;
