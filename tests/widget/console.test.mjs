@@ -349,6 +349,8 @@ test('sign-up approval on a service with SIGNUP_MODE=approval: the person waits,
     await p.getByText('No sites yet').waitFor();
     assert.ok(await p.getByRole('banner').getByRole('link', { name: 'Awaiting approval' }).isVisible(), 'the header says it');
     assert.equal(await p.getByRole('link', { name: 'New site' }).count(), 0, 'no New site button while pending');
+    await p.getByText("Your account is awaiting a staff member's approval").waitFor();
+    assert.equal(await p.getByRole('main').getByRole('link', { name: 'Approval status' }).getAttribute('href'), '#/pending');
     await checkPage(p, '#/sites', 'approval-sites-pending', (pg) => pg.getByText('No sites yet').waitFor(), on);
     // Making a site anyway: the service answers 403 and the console shows why.
     await p.goto(consoleUrl('#/sites/new', on));
@@ -357,6 +359,11 @@ test('sign-up approval on a service with SIGNUP_MODE=approval: the person waits,
     await p.getByRole('heading', { name: 'Your account is awaiting approval', level: 1 }).waitFor();
     assert.match(await p.getByRole('main').innerText(), new RegExp(`signed in as ${email.replace(/[.]/g, '\\.')}`));
     await checkPage(p, '#/pending', 'approval-pending', (pg) => pg.getByRole('button', { name: 'Check again' }).waitFor(), on);
+    // Checking before anyone approved says so, rather than nothing.
+    await p.getByRole('button', { name: 'Check again' }).click();
+    await p.getByRole('status').filter({ hasText: 'Still awaiting approval' }).waitFor();
+    await axe(p, 'pending, checked');
+    await shoot(p, 'approval-pending-checked');
     assert.equal((await asUser(token, 'GET', '/api/clients', undefined, on)).body.clients.length, 0, 'no site was made');
 
     // Staff (made with the CLI against this service's database) find them on the Users page.
@@ -383,7 +390,9 @@ test('sign-up approval on a service with SIGNUP_MODE=approval: the person waits,
     // Approve: the toast, the pending list empties, and under All the row says active.
     await row.getByRole('button', { name: `Approve ${email}` }).click();
     await s.getByText(`${email}: approved`).waitFor();
-    await s.getByText('No user matches').waitFor();
+    await s.getByText('Nobody is awaiting approval').waitFor();
+    await settled(s);
+    await shoot(s, 'approval-users-none-pending');
     await s.getByRole('group', { name: 'Status' }).getByRole('button', { name: 'All' }).click();
     const approved = s.getByRole('row').filter({ hasText: email });
     await approved.getByRole('button', { name: `Disable ${email}` }).waitFor();
