@@ -137,7 +137,7 @@ function Users({ route, setQuery, me }) {
         </tr>`)}</tbody>
       </table></div>
       <${Pager} ...${pager} />`
-      : html`<${Empty} title=${q.q || q.status ? 'No user matches' : 'No users yet'}>
+      : html`<${Empty} title=${q.status === 'pending' && !q.q ? 'Nobody is awaiting approval' : q.q || q.status ? 'No user matches' : 'No users yet'}>
           ${q.q || q.status ? html`<button type="button" class="btn" onClick=${() => setQuery({})}>Show all users</button>` : null}
         <//>`)}<//>
     ${confirm ? html`<${Confirm} title=${`Disable ${confirm.email}?`} danger confirmLabel="Disable"

@@ -8,12 +8,15 @@ export default function Pending({ user, navigate }) {
   document.title = 'Awaiting approval · Console';
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
+  const [checkedAt, setCheckedAt] = useState(null);
   const check = async () => {
     setBusy(true);
     setError(null);
+    setCheckedAt(null);
     try {
       const u = await auth.reloadProfile();
       if (u && u.status !== 'pending') navigate('#/sites/new');
+      else setCheckedAt(new Date());
     } catch (e) {
       setError(e);
     } finally {
@@ -33,6 +36,7 @@ export default function Pending({ user, navigate }) {
       ${approved ? null : html`<div class="row">
         <button type="button" class="btn btn-primary" onClick=${check} disabled=${busy}>${busy ? 'Checking…' : 'Check again'}</button>
         <a class="btn" href="#/account">Account</a>
+        <span class="muted" role="status">${checkedAt ? `Still awaiting approval (checked at ${checkedAt.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' })}).` : ''}</span>
       </div>`}
     </div>`;
 }

@@ -65,14 +65,16 @@ function SiteList({ user }) {
   const sites = data ? data.clients || [] : null;
   const pending = user && user.status === 'pending';
   const newButton = pending
-    ? html`<a class="btn" href="#/pending">Awaiting approval</a>`
+    ? html`<a class="btn" href="#/pending">Approval status</a>`
     : html`<a class="btn btn-primary" href="#/sites/new">New site</a>`;
   return html`
     <${PageHeader} title="Sites" subtitle="Each site has its own keys, bot, conversations and numbers." actions=${sites && sites.length ? newButton : null} />
     ${loading && !sites ? html`<${Loading} />` : null}
     <${ErrorBox} error=${error} retry=${reload} />
     ${sites && !sites.length ? html`<${Empty} title="No sites yet">
-      <p>Create a site to get its keys and the one line that puts the assistant on your website.</p>
+      ${pending
+        ? html`<p>Your account is awaiting a staff member's approval. Once approved, create a site here to get its keys and the one line that puts the assistant on your website.</p>`
+        : html`<p>Create a site to get its keys and the one line that puts the assistant on your website.</p>`}
       ${newButton}
     <//>` : null}
     ${sites && sites.length ? html`<ul class="site-grid">

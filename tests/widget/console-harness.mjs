@@ -15,8 +15,8 @@ mkdirSync(SHOTS, { recursive: true });
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-/** The console's address of a hash route, e.g. `#/sites`. */
-export const consoleUrl = (hash = '') => `${SERVICE}/console${hash}`;
+/** The console's address of a hash route, e.g. `#/sites`; on run.sh's service unless `service` says. */
+export const consoleUrl = (hash = '', service = SERVICE) => `${service}/console${hash}`;
 
 let seq = 0;
 /** A fresh email for this run. */
@@ -53,11 +53,11 @@ export async function shoot(page, name) {
   await page.screenshot({ path: new URL(`${name}-${width}.png`, SHOTS).pathname, fullPage: true });
 }
 
-/** axe, the 390 px check and screenshots at both widths, for the page at `hash`. */
-export async function checkPage(page, hash, name, ready) {
+/** axe, the 390 px check and screenshots at both widths, for the page at `hash` (`null`: this one). */
+export async function checkPage(page, hash, name, ready, service = SERVICE) {
   for (const size of [DESKTOP, PHONE]) {
     await page.setViewportSize(size);
-    if (hash !== null) await page.goto(consoleUrl(hash));
+    if (hash !== null) await page.goto(consoleUrl(hash, service));
     if (ready) await ready(page);
     await settled(page);
     await axe(page, `${name} at ${size.width}`);
@@ -68,8 +68,8 @@ export async function checkPage(page, hash, name, ready) {
 }
 
 /** Registers through the console's form; answers once the sites page shows. */
-export async function signUp(page, email, password = PASSWORD) {
-  await page.goto(consoleUrl('#/register'));
+export async function signUp(page, email, password = PASSWORD, service = SERVICE) {
+  await page.goto(consoleUrl('#/register', service));
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Create account' }).click();
@@ -77,8 +77,8 @@ export async function signUp(page, email, password = PASSWORD) {
 }
 
 /** Signs in through the console's form. */
-export async function signIn(page, email, password = PASSWORD) {
-  await page.goto(consoleUrl('#/signin'));
+export async function signIn(page, email, password = PASSWORD, service = SERVICE) {
+  await page.goto(consoleUrl('#/signin', service));
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -88,13 +88,14 @@ export async function signIn(page, email, password = PASSWORD) {
 /**
  * An account made with the CLI beside the running server (`chatbot user create`), as staff
  * would: sign-ups through the API are limited to 10 an hour per address, and every browser
- * test here comes from 127.0.0.1. `staff` makes it a staff account.
+ * test here comes from 127.0.0.1. `staff` makes it a staff account; `env` is another
+ * service's (`startService(…).env`), to make the account in its database instead.
  */
-export function createUser(email, { password = PASSWORD, staff = false } = {}) {
+export function createUser(email, { password = PASSWORD, staff = false, env = process.env } = {}) {
   const bin = process.env.WIDGET_BIN;
   assert.ok(bin, 'WIDGET_BIN is set by tests/widget/run.sh');
   execFileSync(bin, ['user', 'create', '--email', email, '--password-stdin', ...(staff ? ['--staff'] : [])], {
-    input: `${password}\n`, env: process.env, stdio: ['pipe', 'ignore', 'inherit'],
+    input: `${password}\n`, env, stdio: ['pipe', 'ignore', 'inherit'],
   });
   return email;
 }
@@ -108,8 +109,8 @@ export async function newOwner(page) {
 }
 
 /** An access token for `email` by the API (its own sign-in, beside the browser's). */
-export async function bearer(email, password = PASSWORD) {
-  const r = await fetch(`${SERVICE}/api/auth/login`, {
+export async function bearer(email, password = PASSWORD, service = SERVICE) {
+  const r = await fetch(`${service}/api/auth/login`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }),
   });
   const body = await r.json();
@@ -118,8 +119,8 @@ export async function bearer(email, password = PASSWORD) {
 }
 
 /** The API as a signed-in user: `{status, body}`. */
-export async function asUser(token, method, path, body) {
-  const r = await fetch(SERVICE + path, {
+export async function asUser(token, method, path, body, service = SERVICE) {
+  const r = await fetch(service + path, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),

@@ -1,13 +1,18 @@
 // The console's core in a real browser: sign-up → a site → its snippet → the snippet on a
 // host page of the allowed origin → a chat → the conversation through the API; a reload
 // keeps the sign-in while no token sits in localStorage or sessionStorage; keys made and
-// revoked; the appearance preview follows the form as one types and is saved; every page
-// passes axe-core, does not scroll sideways at 390 px and is photographed at both widths.
+// revoked; the appearance preview follows the form as one types and is saved; sign-up
+// approval on a second service started with SIGNUP_MODE=approval (the person waits, staff
+// approve on the Users page, the person then makes a site); every page passes axe-core, does
+// not scroll sideways at 390 px and is photographed at both widths.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, startHost, pageUrl, HOST, role, openWidget, assertNoProblems } from './harness.mjs';
 import {
-  consoleUrl, freshEmail, signUp, signIn, newOwner, bearer, asUser, createSite, checkPage, settled, axe, shoot, PASSWORD, DESKTOP, SHOTS,
+  launch, newPage, startHost, startService, pageUrl, HOST, role, openWidget, assertNoProblems,
+} from './harness.mjs';
+import {
+  consoleUrl, freshEmail, signUp, signIn, newOwner, bearer, asUser, createSite, createUser, checkPage, settled, axe, shoot,
+  PASSWORD, DESKTOP, SHOTS,
 } from './console-harness.mjs';
 
 // Opening the console without a sign-in cookie: its refresh answers 401, which Chromium logs.
@@ -323,6 +328,105 @@ test('an account awaiting approval (SIGNUP_MODE=approval) is shown why it cannot
   await page.getByRole('heading', { name: 'New site' }).waitFor();
   assertNoProblems(problems, [...NOT_SIGNED_IN, /status of 403/]);
   await context.close();
+});
+
+test('sign-up approval on a service with SIGNUP_MODE=approval: the person waits, staff approve them on the Users page, then they sign in and make a site', async () => {
+  // run.sh's service has open sign-up; this one, beside it, has its own SQLite file.
+  const service = await startService({ SIGNUP_MODE: 'approval' });
+  const on = service.url;
+  try {
+    // The person signs up through the console: the form says new accounts wait.
+    const person = await newPage(browser);
+    const p = person.page;
+    const email = freshEmail('waiting');
+    await checkPage(p, '#/register', 'approval-register', (pg) => pg.getByText("wait for a staff member's approval").waitFor(), on);
+    await signUp(p, email, PASSWORD, on);
+    const token = await bearer(email, PASSWORD, on);
+    assert.equal((await asUser(token, 'GET', '/api/auth/profile', undefined, on)).body.status, 'pending');
+
+    // What a pending account sees: the badge in the header, and no way to make a site but
+    // the way to the page that explains why.
+    await p.getByText('No sites yet').waitFor();
+    assert.ok(await p.getByRole('banner').getByRole('link', { name: 'Awaiting approval' }).isVisible(), 'the header says it');
+    assert.equal(await p.getByRole('link', { name: 'New site' }).count(), 0, 'no New site button while pending');
+    await p.getByText("Your account is awaiting a staff member's approval").waitFor();
+    assert.equal(await p.getByRole('main').getByRole('link', { name: 'Approval status' }).getAttribute('href'), '#/pending');
+    await checkPage(p, '#/sites', 'approval-sites-pending', (pg) => pg.getByText('No sites yet').waitFor(), on);
+    // Making a site anyway: the service answers 403 and the console shows why.
+    await p.goto(consoleUrl('#/sites/new', on));
+    await p.getByLabel('Name').fill('Too early');
+    await p.getByRole('button', { name: 'Create site' }).click();
+    await p.getByRole('heading', { name: 'Your account is awaiting approval', level: 1 }).waitFor();
+    assert.match(await p.getByRole('main').innerText(), new RegExp(`signed in as ${email.replace(/[.]/g, '\\.')}`));
+    await checkPage(p, '#/pending', 'approval-pending', (pg) => pg.getByRole('button', { name: 'Check again' }).waitFor(), on);
+    // Checking before anyone approved says so, rather than nothing.
+    await p.getByRole('button', { name: 'Check again' }).click();
+    await p.getByRole('status').filter({ hasText: 'Still awaiting approval' }).waitFor();
+    await axe(p, 'pending, checked');
+    await shoot(p, 'approval-pending-checked');
+    assert.equal((await asUser(token, 'GET', '/api/clients', undefined, on)).body.clients.length, 0, 'no site was made');
+
+    // Staff (made with the CLI against this service's database) find them on the Users page.
+    const staffEmail = createUser(freshEmail('staff'), { staff: true, env: service.env });
+    const staff = await newPage(browser);
+    const s = staff.page;
+    await signIn(s, staffEmail, PASSWORD, on);
+    await s.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click();
+    const usersCard = s.getByRole('region', { name: 'Users' });
+    await usersCard.waitFor();
+    assert.match(await usersCard.innerText(), /Pending\s+1\b/, 'the dashboard counts one pending account');
+    await s.getByRole('navigation', { name: 'Admin sections' }).getByRole('link', { name: 'Users' }).click();
+    await s.getByRole('row').filter({ hasText: staffEmail }).waitFor();
+    await s.getByRole('group', { name: 'Status' }).getByRole('button', { name: 'Pending' }).click();
+    // The filter reloads the list: the staff member's own (active) row leaves it.
+    await s.getByRole('row').filter({ hasText: staffEmail }).waitFor({ state: 'detached' });
+    const row = s.getByRole('row').filter({ hasText: email });
+    await row.getByRole('button', { name: `Approve ${email}` }).waitFor();
+    assert.equal(await s.locator('tbody tr').count(), 1, 'only the person waits');
+    assert.equal(await row.locator('.badge').innerText(), 'pending');
+    await checkPage(s, null, 'approval-users-pending', (pg) => pg.getByRole('button', { name: `Approve ${email}` }).waitFor(), on);
+
+    // Approve: the toast, the pending list empties, and under All the row says active.
+    await row.getByRole('button', { name: `Approve ${email}` }).click();
+    await s.getByText(`${email}: approved`).waitFor();
+    await s.getByText('Nobody is awaiting approval').waitFor();
+    await settled(s);
+    await shoot(s, 'approval-users-none-pending');
+    await s.getByRole('group', { name: 'Status' }).getByRole('button', { name: 'All' }).click();
+    const approved = s.getByRole('row').filter({ hasText: email });
+    await approved.getByRole('button', { name: `Disable ${email}` }).waitFor();
+    assert.equal(await approved.locator('.badge').innerText(), 'active');
+    assert.equal(await approved.getByRole('button', { name: `Approve ${email}` }).count(), 0, 'nothing left to approve');
+    await checkPage(s, null, 'approval-users-approved', (pg) => pg.getByRole('button', { name: `Disable ${email}` }).waitFor(), on);
+    assertNoProblems(staff.problems, NOT_SIGNED_IN);
+    await staff.context.close();
+
+    // The person's open console: "Check again" now goes on to a new site.
+    await p.getByRole('button', { name: 'Check again' }).click();
+    await p.getByRole('heading', { name: 'New site', level: 1 }).waitFor();
+    assertNoProblems(person.problems, [...NOT_SIGNED_IN, /status of 403/]);
+    await person.context.close();
+
+    // Signing in afresh: the sites page without the badge, and a site made through the form.
+    const again = await newPage(browser);
+    const a = again.page;
+    await signIn(a, email, PASSWORD, on);
+    await a.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
+    await a.getByText('No sites yet').waitFor();
+    assert.equal(await a.getByRole('link', { name: 'Awaiting approval' }).count(), 0, 'no longer awaiting approval');
+    await checkPage(a, null, 'approval-sites-approved', (pg) => pg.getByRole('link', { name: 'New site' }).waitFor(), on);
+    await a.getByRole('link', { name: 'New site' }).click();
+    await a.getByLabel('Name').fill('Approved shop');
+    await a.getByLabel('Allowed origins').fill('https://approved.example');
+    await a.getByRole('button', { name: 'Create site' }).click();
+    await a.getByRole('heading', { name: 'Install', level: 1 }).waitFor();
+    const sites = (await asUser(await bearer(email, PASSWORD, on), 'GET', '/api/clients', undefined, on)).body.clients;
+    assert.deepEqual(sites.map((c) => c.name), ['Approved shop']);
+    assertNoProblems(again.problems, NOT_SIGNED_IN);
+    await again.context.close();
+  } finally {
+    await service.stop();
+  }
 });
 
 test('settings: saved as typed, and a bad value is said next to its field', async () => {

@@ -1,9 +1,15 @@
 // Shared pieces of the widget's browser tests: headless Debian Chromium through
 // playwright-core, a host-page server on another origin than the service, the secret-key
-// API for reading back what the widget did, and per-page error collection.
+// API for reading back what the widget did, per-page error collection, and processes started
+// beside run.sh's server (a second service with its own settings and SQLite file).
 // run.sh provides the environment: WIDGET_SERVICE, WIDGET_HOST_PORT, WIDGET_PK, WIDGET_SK,
-// WIDGET_FOREIGN_PK.
+// WIDGET_FOREIGN_PK, WIDGET_BIN, and the server's own variables (HOST, JWT_SECRET, …).
 import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
@@ -173,4 +179,79 @@ export function focusedRole(page) {
 /** A `text/event-stream` body in the service's own format, for stubbed replies. */
 export function sse(frames) {
   return frames.map(({ event, id, data }) => `${id != null ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`).join('');
+}
+
+/** A port nothing listens on now (as run.sh's free_port). */
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts connections on the port, within `ms`; fails if `child` exits. */
+export async function listening(port, child, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${child.output}`);
+    const ok = await new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => { sock.destroy(); resolve(true); });
+      sock.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on ${port} after ${ms} ms: ${child.output}`);
+}
+
+/** A process in its own process group, its stdout and stderr kept on `child.output`. */
+export function startProcess(command, args, { cwd, env }) {
+  const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.output = '';
+  child.stdout.on('data', (d) => { child.output += d; });
+  child.stderr.on('data', (d) => { child.output += d; });
+  return child;
+}
+
+/** Ends the process group of a `startProcess` child; resolves once the child has exited. */
+export function stop(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+  return exited;
+}
+
+/**
+ * A second service beside run.sh's: the same binary and environment (run.sh exports it), with
+ * `env` over it, on a free port and a fresh SQLite file of its own. Answers `{url, env, stop}`;
+ * `env` is what the CLI needs to reach its database (`createUser(email, {env})`).
+ */
+export async function startService(env = {}) {
+  const bin = need('WIDGET_BIN');
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chatbot-service-'));
+  const url = `http://127.0.0.1:${port}`;
+  const full = {
+    ...process.env, PORT: String(port), PUBLIC_URL: url, DATABASE_URL: `sqlite://${dir}/service.db`, ...env,
+  };
+  const child = startProcess(bin, ['serve'], { env: full });
+  try {
+    await listening(port, child);
+  } catch (e) {
+    await stop(child);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    url,
+    env: full,
+    child,
+    async stop() {
+      await stop(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

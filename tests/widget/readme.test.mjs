@@ -9,12 +9,13 @@
 // against the same server afterwards.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { launch, newPage, assertNoProblems, role, OUT } from './harness.mjs';
+import {
+  launch, newPage, assertNoProblems, role, OUT, freePort, listening, startProcess, stop,
+} from './harness.mjs';
 
 const ROOT = new URL('../../', import.meta.url);
 const README = readFileSync(new URL('README.md', ROOT), 'utf8');
@@ -37,44 +38,8 @@ function newcomerEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once something accepts connections on the port, within `ms`. */
-async function listening(port, child, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${child.output}`);
-    const ok = await new Promise((resolve) => {
-      const sock = net.connect(port, '127.0.0.1', () => { sock.destroy(); resolve(true); });
-      sock.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${port} after ${ms} ms: ${child.output}`);
-}
-
-function start(script, cwd, env) {
-  const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.output = '';
-  child.stdout.on('data', (d) => { child.output += d; });
-  child.stderr.on('data', (d) => { child.output += d; });
-  return child;
-}
-
-function stop(child) {
-  if (child && child.exitCode === null) {
-    try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
-  }
-}
+/** A shell script run as the README's reader would, in its own process group. */
+const shell = (script, cwd, env) => startProcess('bash', ['-euo', 'pipefail', '-c', script], { cwd, env });
 
 let dir;
 let server;
@@ -93,8 +58,8 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  stop(site);
-  stop(server);
+  await stop(site);
+  await stop(server);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -105,13 +70,13 @@ test("the README's five-minute path ends with the widget answering on the reader
   const serverLines = block('server').split('\n').filter((l) => l.trim());
   assert.match(serverLines[0], /^cargo build --release/, 'the block starts by building');
   assert.deepEqual(serverLines.slice(1), ['./target/release/chatbot'], 'then runs the binary as built');
-  server = start(serverLines.slice(1).join('\n'), dir, newcomerEnv({ PORT: String(ports.svc) }));
+  server = shell(serverLines.slice(1).join('\n'), dir, newcomerEnv({ PORT: String(ports.svc) }));
   await listening(ports.svc, server);
 
   const siteBlock = block('site');
   assert.match(siteBlock, /--format env/);
   assert.match(siteBlock, /localhost:8000\/widget\/chatbot\.js/);
-  site = start(onFreePorts(siteBlock), dir, newcomerEnv());
+  site = shell(onFreePorts(siteBlock), dir, newcomerEnv());
   await listening(ports.site, site);
 
   const { context, page, problems } = await newPage(browser);
