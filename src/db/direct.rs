@@ -9,15 +9,20 @@
 //!
 //! They never block: a connection here has no busy timeout, and does not checkpoint the WAL
 //! (the pool's connections and the housekeeping task do), so nothing holds the async
-//! runtime's thread for longer than the statement itself. When another writer holds the
-//! lock, [`Direct::run_waiting`] tries again after yielding to the runtime's other tasks,
-//! for at most [`BUSY_WAIT`]: another writer holds SQLite's lock for tens of microseconds,
-//! while the pool's busy handler, the fallback, sleeps a millisecond or more at its first
-//! retry (at ten times the bench's usual arrivals, one start in sixteen met a busy database
-//! and paid that sleep). Past the wait, or when anything else fails, it answers `None` and
-//! the caller runs the same statement through the pool, which waits as usual. A statement
-//! that failed here changed nothing: each is one autocommit statement, stepped to its end
-//! so that the commit itself is checked.
+//! runtime's thread for longer than the statement itself. The runtime's threads take turns
+//! at these connections (a mutex held for the statement's tens of microseconds), so they
+//! never meet each other's write lock. When another writer (through the pool) holds it,
+//! [`Direct::run_waiting`] tries again, first after yielding to the runtime's other tasks
+//! (for [`YIELD_FOR`]: such a writer usually holds the lock for tens of microseconds), then
+//! every millisecond on the runtime's timer, for at most [`BUSY_WAIT`]. It does not hand
+//! the statement to the pool early: the pool's busy handler sleeps 1, 2, 5, 10, 25, 50,
+//! 100 ms on its worker thread, and a pool writer holds the lock across hand-overs to that
+//! thread, so every statement sent there made the next ones busy too (under the webhook
+//! bench, 2,000 statements in 8 s went that way, and replies waited up to 100 ms on them).
+//! Past the wait, or when anything else fails, it answers `None` and the caller runs the
+//! same statement through the pool. A statement that failed here changed nothing: each is
+//! one autocommit statement or one transaction, stepped to its end so that the commit
+//! itself is checked.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -26,8 +31,10 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 /// How long a statement keeps trying while another writer holds the database, before it
-/// goes to the pool.
-pub const BUSY_WAIT: Duration = Duration::from_millis(2);
+/// goes to the pool (as the pool's own busy timeout).
+pub const BUSY_WAIT: Duration = Duration::from_secs(10);
+/// For this long a busy statement tries again after yielding; then every millisecond.
+pub const YIELD_FOR: Duration = Duration::from_millis(2);
 
 /// Why a statement did not run here.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,6 +51,11 @@ pub enum Refused {
 pub struct Direct {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Held while a statement runs: the runtime's threads take turns here, for the tens of
+    /// microseconds a statement takes, instead of meeting each other's write lock in SQLite
+    /// (busy: yield, try again, and past the wait, the pool, whose busy handler sleeps
+    /// 1, 2, 5, 10, 25 ms; under the webhook bench that was 400 sleeps a second).
+    turn: Mutex<()>,
     busy_wait: Duration,
 }
 
@@ -63,6 +75,7 @@ impl Direct {
         Some(Self {
             path: PathBuf::from(path),
             idle: Mutex::new(Vec::new()),
+            turn: Mutex::new(()),
             busy_wait: BUSY_WAIT,
         })
     }
@@ -86,7 +99,11 @@ impl Direct {
                 return Err(Refused::Failed);
             }
         };
-        let result = statement(&conn);
+        let result = {
+            // A poisoned turn only means a statement panicked; the connection is still sound.
+            let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+            statement(&conn)
+        };
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);
         }
@@ -101,19 +118,24 @@ impl Direct {
     }
 
     /// Runs `statement` as [`Direct::run`] does, trying again while the database is busy,
-    /// for at most the busy wait, each time after letting the runtime's other tasks run.
+    /// for at most the busy wait: after letting the runtime's other tasks run, then every
+    /// millisecond.
     /// `None` when it did not run: the caller then uses the pool.
     pub async fn run_waiting<T>(
         &self,
         mut statement: impl FnMut(&Connection) -> anyhow::Result<T>,
     ) -> Option<T> {
-        let deadline = Instant::now() + self.busy_wait;
+        let started = Instant::now();
+        let deadline = started + self.busy_wait;
         // Bounded by the deadline; the count only guards against a clock that stands still.
-        for _ in 0..100_000 {
+        for _ in 0..1_000_000 {
             match self.run(&mut statement) {
                 Ok(value) => return Some(value),
-                Err(Refused::Busy) if Instant::now() < deadline => {
+                Err(Refused::Busy) if started.elapsed() < YIELD_FOR.min(self.busy_wait) => {
                     tokio::task::yield_now().await;
+                }
+                Err(Refused::Busy) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err(Refused::Busy) => {
                     tracing::debug!("direct SQLite statement: database still busy; using the pool");
