@@ -73,26 +73,54 @@ pub async fn create(
         created_at: now_ms(),
         last_activity: now_ms(),
     };
-    let insert = sqlx::query("INSERT INTO chat_sessions (id, client_id, user_id, user_identifier, config, created_at, last_activity, verified) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)")
+    const INSERT: &str = "INSERT INTO chat_sessions (id, client_id, user_id, user_identifier, config, created_at, last_activity, verified) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)";
+    let config_json = config.to_json().to_string();
+    let event = client_id.filter(|_| hook).map(|client_id| {
+        Event::session_created(
+            client_id,
+            &row.id,
+            user_identifier,
+            verified,
+            row.created_at,
+        )
+    });
+    // On an SQLite file, on this thread (db::direct): through the pool a session and its
+    // event held the write lock across hand-overs to the connection's thread, and every
+    // statement on the reply's path that met it waited.
+    let direct = db
+        .try_direct(|conn| {
+            let tx = rusqlite::Transaction::new_unchecked(
+                conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            tx.prepare_cached(INSERT)?
+                .execute(rusqlite::named_params! {
+                    "$1": row.id, "$2": client_id, "$3": user_id, "$4": user_identifier,
+                    "$5": config_json, "$6": row.created_at, "$7": i64::from(verified),
+                })?;
+            if let Some(event) = &event {
+                webhooks::insert_outbox_direct(&tx, event)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await;
+    if direct.is_some() {
+        return Ok(row);
+    }
+    let insert = sqlx::query(INSERT)
         .bind(&row.id)
         .bind(client_id)
         .bind(user_id)
         .bind(user_identifier)
-        .bind(config.to_json().to_string())
+        .bind(&config_json)
         .bind(row.created_at)
         .bind(i64::from(verified));
-    match client_id.filter(|_| hook) {
-        Some(client_id) => {
+    match &event {
+        Some(event) => {
             let mut tx = db.pool.begin().await?;
             insert.execute(&mut *tx).await?;
-            let event = Event::session_created(
-                client_id,
-                &row.id,
-                user_identifier,
-                verified,
-                row.created_at,
-            );
-            webhooks::insert_outbox(&mut tx, &event).await?;
+            webhooks::insert_outbox(&mut tx, event).await?;
             tx.commit().await?;
         }
         None => {
