@@ -233,13 +233,27 @@ fn spawn_housekeeping(state: AppState) {
             n += 1;
             if n.is_multiple_of(6) {
                 state.rate_limits.shrink();
-                if let Err(error) = state.db.checkpoint().await {
-                    tracing::warn!(%error, "WAL checkpoint failed");
-                }
             }
         }
     });
+    // SQLite's write-ahead log is copied into the database file here, once a second, and
+    // by no connection as it commits (db::Db::connect, db::direct).
+    let db = state.db.clone();
+    if db.kind == crate::db::DbKind::Sqlite {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(error) = db.checkpoint().await {
+                    tracing::warn!(%error, "WAL checkpoint failed");
+                }
+            }
+        });
+    }
 }
+
+/// How often SQLite's write-ahead log is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {

@@ -206,7 +206,10 @@ impl Db {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if kind == DbKind::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").await?;
+                        // No connection checkpoints as it commits: the service does it once a
+                        // second (`Db::checkpoint`), so a write never pays for copying the
+                        // WAL into the file, and the WAL holds about a second of writes.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;").await?;
                     }
                     Ok(())
                 })
