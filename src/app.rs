@@ -221,7 +221,7 @@ impl Application {
 }
 
 /// Periodic chores: drop finished replies past their retention, forget idle rate-limit
-/// entries.
+/// entries, move pending analytics into the rollups (PostgreSQL), checkpoint the WAL (SQLite).
 fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -236,6 +236,21 @@ fn spawn_housekeeping(state: AppState) {
             }
         }
     });
+    // On PostgreSQL the messages' analytics wait in analytics_pending until moved into the
+    // rollups, here, once a second (db::analytics::fold_pending).
+    let db = state.db.clone();
+    if db.kind == crate::db::DbKind::Postgres {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FOLD_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(error) = crate::db::analytics::fold_pending(&db).await {
+                    tracing::warn!(%error, "could not move pending analytics into the rollups");
+                }
+            }
+        });
+    }
     // SQLite's write-ahead log is copied into the database file here, once a second, and
     // by no connection as it commits (db::Db::connect, db::direct).
     let db = state.db.clone();
@@ -251,6 +266,9 @@ fn spawn_housekeeping(state: AppState) {
         });
     }
 }
+
+/// How often PostgreSQL's pending analytics are moved into the rollups.
+const FOLD_EVERY: Duration = Duration::from_secs(1);
 
 /// How often SQLite's write-ahead log is copied into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);

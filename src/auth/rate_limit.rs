@@ -206,6 +206,9 @@ impl RateLimits {
         self.per_user.shrink_to_fit();
         self.per_ip_registrations.shrink_to_fit();
         self.logins.shrink();
+        if let Some(shared) = &self.shared {
+            shared.forget_old_leases();
+        }
     }
 }
 

@@ -10,8 +10,19 @@
 //! refused hit pushes it too, but never more than one period past that line, so a client
 //! that keeps knocking waits at most a period longer. Keys are SHA-256 hashed: no address
 //! or email is stored. When the database cannot be reached the memory limits alone apply.
+//!
+//! A busy bucket (an API key serving many requests a second) is not written once per
+//! request: its hits are taken in leases, several at once ([`Lease`]), and spent from memory
+//! for a moment. A lease only grows while the bucket's hits come faster than [`LEASE_TTL`]
+//! apart, is at most a sixteenth of the burst ([`max_lease`]), and is one hit again when the
+//! budget's room comes within two leases: a bucket near its limit is counted hit by hit,
+//! as before. Leased hits are counted when taken, so the instances together never pass more
+//! than the budget; an instance may refuse a little early (by its unspent lease at most).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::db::{Db, cluster, now_ms};
 use crate::error::ApiError;
@@ -53,9 +64,36 @@ impl Budget {
 }
 
 /// The counters in the database.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SharedLimits {
     db: Db,
+    /// Per bucket (hashed), the hits leased and not spent yet.
+    leases: Mutex<HashMap<String, Lease>>,
+    /// Statements that counted hits, for tests.
+    statements: AtomicU64,
+}
+
+/// Hits of one bucket counted in the database at once, spent from memory until
+/// [`LEASE_TTL`] after they were taken.
+#[derive(Clone, Copy, Debug)]
+struct Lease {
+    left: u32,
+    size: u32,
+    taken: Instant,
+    /// The bucket's full time as the database answered then.
+    full_at: i64,
+}
+
+/// How long leased hits may be spent, and how close together a bucket's hits must come
+/// for its next lease to grow.
+pub const LEASE_TTL: Duration = Duration::from_millis(200);
+/// No lease is larger than this many hits.
+const MAX_LEASE: u32 = 64;
+
+/// The largest lease of a budget: a sixteenth of its burst (1 for small budgets, which are
+/// then counted hit by hit), at most [`MAX_LEASE`].
+fn max_lease(budget: Budget) -> u32 {
+    (budget.cap / 16).clamp(1, MAX_LEASE)
 }
 
 /// The wait a 429 announces, in whole seconds rounded up.
@@ -72,7 +110,70 @@ fn judge(full_at: i64, now: i64, budget: Budget) -> Result<(), i64> {
 
 impl SharedLimits {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            leases: Mutex::new(HashMap::new()),
+            statements: AtomicU64::new(0),
+        }
+    }
+
+    /// Statements that counted hits so far.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Spends a leased hit of `bucket`, if one is left and fresh.
+    fn spend_leased(&self, bucket: &str) -> bool {
+        match self.leases().get_mut(bucket) {
+            Some(l) if l.left > 0 && l.taken.elapsed() < LEASE_TTL => {
+                l.left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// How many hits of `bucket` to count now: twice the last lease when it was spent
+    /// within [`LEASE_TTL`], else one; and one when the budget's room (as last seen) is
+    /// within two such leases.
+    fn lease_size(&self, bucket: &str, budget: Budget, now: i64) -> u32 {
+        let Some(last) = self.leases().get(bucket).copied() else {
+            return 1;
+        };
+        if last.taken.elapsed() >= LEASE_TTL {
+            return 1;
+        }
+        let size = last.size.saturating_mul(2).min(max_lease(budget));
+        let room = (now + budget.limit_ms() - last.full_at.max(now)) / budget.period_ms();
+        if room < 2 * i64::from(size) { 1 } else { size }
+    }
+
+    /// Keeps what the database answered for a lease of `size` hits that passed (one of
+    /// them spent by this request), or forgets the lease of one that did not.
+    fn leased(&self, bucket: &str, size: u32, full_at: i64, passed: bool) {
+        let mut leases = self.leases();
+        if passed {
+            leases.insert(
+                bucket.to_string(),
+                Lease {
+                    left: size - 1,
+                    size,
+                    taken: Instant::now(),
+                    full_at,
+                },
+            );
+        } else {
+            leases.remove(bucket);
+        }
+    }
+
+    /// Forgets leases past their time, so memory does not grow with every visitor.
+    pub fn forget_old_leases(&self) {
+        self.leases().retain(|_, l| l.taken.elapsed() < LEASE_TTL);
     }
 
     /// Counts one hit of `key`; 429 when it goes over the budget.
@@ -102,30 +203,60 @@ impl SharedLimits {
     ) -> (Result<(), ApiError>, Option<i64>) {
         let now = now_ms();
         let first_bucket = super::sha256_hex(first.0);
-        let second_bucket = second.map(|(key, _)| super::sha256_hex(key));
-        let first_hit = cluster::Hit {
-            bucket: &first_bucket,
-            period_ms: first.1.period_ms(),
-            limit_ms: first.1.limit_ms().saturating_add(first.1.period_ms()),
+        let second_bucket = second.map(|(key, budget)| (super::sha256_hex(key), budget));
+        // Leased hits first: the first budget's, then (only once the first passed) the
+        // second's. Counted in memory alone, the request reads no counter; the caller then
+        // reads the stamp itself.
+        let (first, second) = if self.spend_leased(&first_bucket) {
+            match second_bucket {
+                None => return (Ok(()), None),
+                Some((bucket, _)) if self.spend_leased(&bucket) => return (Ok(()), None),
+                Some((bucket, budget)) => ((bucket, budget), None),
+            }
+        } else {
+            ((first_bucket, first.1), second_bucket)
         };
-        let second_hit = match (&second_bucket, second) {
-            (Some(bucket), Some((_, budget))) => Some((
+        let hit = |bucket: &str, budget: Budget| {
+            let size = self.lease_size(bucket, budget, now);
+            let period = budget.period_ms();
+            (
+                size,
+                period.saturating_mul(i64::from(size)),
+                budget.limit_ms().saturating_add(period),
+            )
+        };
+        let (first_size, first_push, first_limit) = hit(&first.0, first.1);
+        let first_hit = cluster::Hit {
+            bucket: &first.0,
+            period_ms: first_push,
+            limit_ms: first_limit,
+        };
+        let second_sized = second
+            .as_ref()
+            .map(|(bucket, budget)| (bucket, *budget, hit(bucket, *budget)));
+        let second_hit = second_sized.as_ref().map(|(bucket, _, (_, push, limit))| {
+            (
                 cluster::Hit {
                     bucket,
-                    period_ms: budget.period_ms(),
-                    limit_ms: budget.limit_ms().saturating_add(budget.period_ms()),
+                    period_ms: *push,
+                    limit_ms: *limit,
                 },
                 first.1.limit_ms(),
-            )),
-            _ => None,
-        };
+            )
+        });
+        self.statements.fetch_add(1, Ordering::Relaxed);
         match cluster::hit_with_stamp(&self.db, now, first_hit, second_hit, stamp_name).await {
             Ok(hits) => {
-                let verdict =
-                    judge(hits.first, now, first.1).and_then(|()| match (hits.second, second) {
-                        (Some(full_at), Some((_, budget))) => judge(full_at, now, budget),
-                        _ => Ok(()),
-                    });
+                let passed_first = judge(hits.first, now, first.1);
+                self.leased(&first.0, first_size, hits.first, passed_first.is_ok());
+                let verdict = passed_first.and_then(|()| match (hits.second, &second_sized) {
+                    (Some(full_at), Some((bucket, budget, (size, _, _)))) => {
+                        let passed = judge(full_at, now, *budget);
+                        self.leased(bucket, *size, full_at, passed.is_ok());
+                        passed
+                    }
+                    _ => Ok(()),
+                });
                 (verdict.map_err(refused), Some(hits.stamp))
             }
             Err(e) => {

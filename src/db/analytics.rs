@@ -4,6 +4,10 @@
 //! triggers keep exact in the statements that store or delete what they count
 //! (migrations/*/0009), so 30 days read a few thousand rows whatever the traffic; sessions
 //! and distinct visitors come from the sessions' own index. Ranges are whole UTC hours.
+//!
+//! On PostgreSQL a message's counts go first to `analytics_pending` (migrations/postgres/
+//! 0011: no row shared by a client's replies on the reply path) and [`fold_pending`] moves
+//! them into the rollups once a second; the report reads both.
 
 use std::collections::BTreeMap;
 
@@ -191,7 +195,8 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
     let mut report = Report::default();
     let (sums, timings, sessions, visitors) = tokio::try_join!(
         // Counts and sums per bucket and per provider and model (a visitor's messages and
-        // feedback have neither).
+        // feedback have neither), from the rollups and the rows not yet moved into them
+        // (fold_pending) in one statement: one snapshot, so a row moved meanwhile counts once.
         fetch(
             db,
             "SELECT (hour - $4) / $5 AS b, provider, model, \
@@ -203,18 +208,28 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
              CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
              CAST(SUM(feedback_up) AS BIGINT) AS up, \
              CAST(SUM(feedback_down) AS BIGINT) AS down \
+             FROM (SELECT hour, provider, model, user_messages, replies, replies_failed, replies_cancelled, \
+             prompt_tokens, completion_tokens, feedback_up, feedback_down \
              FROM analytics_hours WHERE client_id = $1 AND hour >= $2 AND hour < $3 \
+             UNION ALL SELECT hour, provider, model, user_messages, replies, replies_failed, replies_cancelled, \
+             prompt_tokens, completion_tokens, 0, 0 \
+             FROM analytics_pending WHERE client_id = $1 AND hour >= $2 AND hour < $3) r \
              GROUP BY 1, 2, 3",
             client_id,
             r,
             true,
         ),
-        // Each timing's histogram.
+        // Each timing's histogram, likewise.
         fetch(
             db,
             "SELECT (hour - $4) / $5 AS b, provider, model, metric, bin AS v, \
              CAST(SUM(n) AS BIGINT) AS n \
+             FROM (SELECT hour, provider, model, metric, bin, n \
              FROM analytics_timings WHERE client_id = $1 AND hour >= $2 AND hour < $3 \
+             UNION ALL SELECT hour, provider, model, 'ttft', ttft_bin, timings FROM analytics_pending \
+             WHERE client_id = $1 AND hour >= $2 AND hour < $3 AND ttft_bin IS NOT NULL AND timings <> 0 \
+             UNION ALL SELECT hour, provider, model, 'reply', reply_bin, timings FROM analytics_pending \
+             WHERE client_id = $1 AND hour >= $2 AND hour < $3 AND reply_bin IS NOT NULL AND timings <> 0) r \
              GROUP BY 1, 2, 3, 4, 5 HAVING SUM(n) > 0",
             client_id,
             r,
@@ -315,6 +330,53 @@ pub async fn report(db: &Db, client_id: &str, r: Range) -> sqlx::Result<Report> 
     t.visitors = visitors;
     Ok(report)
 }
+
+/// Pending rows moved per statement of [`fold_pending`].
+const FOLD_BATCH: i64 = 5_000;
+
+/// Moves the messages' counts waiting in `analytics_pending` into the rollups, in batches
+/// of [`FOLD_BATCH`] rows, each batch one statement (taken out and added in one commit, so
+/// the report, which reads both, never counts a row twice or misses it). Instances may run
+/// it at once: a row another one is moving is skipped, not waited for. Rows of a client
+/// deleted meanwhile are dropped. Answers the rows moved; nothing to do on SQLite, whose
+/// triggers write the rollups directly.
+pub async fn fold_pending(db: &Db) -> sqlx::Result<u64> {
+    if db.kind != super::DbKind::Postgres {
+        return Ok(0);
+    }
+    let mut moved = 0;
+    loop {
+        let n: i64 = sqlx::query_scalar(FOLD)
+            .bind(FOLD_BATCH)
+            .fetch_one(&db.pool)
+            .await?;
+        moved += u64::try_from(n).unwrap_or(0);
+        if n < FOLD_BATCH {
+            return Ok(moved);
+        }
+    }
+}
+
+const FOLD: &str = "WITH moved AS (DELETE FROM analytics_pending WHERE ctid = ANY(ARRAY(\
+     SELECT ctid FROM analytics_pending LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING *), \
+     hours AS (INSERT INTO analytics_hours (client_id, hour, provider, model, user_messages, replies, \
+     replies_failed, replies_cancelled, prompt_tokens, completion_tokens) \
+     SELECT client_id, hour, provider, model, SUM(user_messages), SUM(replies), SUM(replies_failed), \
+     SUM(replies_cancelled), SUM(prompt_tokens), SUM(completion_tokens) FROM moved \
+     WHERE client_id IN (SELECT id FROM clients) GROUP BY 1, 2, 3, 4 \
+     ON CONFLICT (client_id, hour, provider, model) DO UPDATE SET \
+     user_messages = analytics_hours.user_messages + excluded.user_messages, \
+     replies = analytics_hours.replies + excluded.replies, \
+     replies_failed = analytics_hours.replies_failed + excluded.replies_failed, \
+     replies_cancelled = analytics_hours.replies_cancelled + excluded.replies_cancelled, \
+     prompt_tokens = analytics_hours.prompt_tokens + excluded.prompt_tokens, \
+     completion_tokens = analytics_hours.completion_tokens + excluded.completion_tokens), \
+     timings AS (INSERT INTO analytics_timings (client_id, hour, provider, model, metric, bin, n) \
+     SELECT m.client_id, m.hour, m.provider, m.model, t.metric, t.bin, SUM(m.timings) \
+     FROM moved m CROSS JOIN LATERAL (VALUES ('ttft', m.ttft_bin), ('reply', m.reply_bin)) AS t(metric, bin) \
+     WHERE t.bin IS NOT NULL AND m.timings <> 0 AND m.client_id IN (SELECT id FROM clients) GROUP BY 1, 2, 3, 4, 5, 6 \
+     ON CONFLICT (client_id, hour, provider, model, metric, bin) DO UPDATE SET n = analytics_timings.n + excluded.n) \
+     SELECT COUNT(*) FROM moved";
 
 #[cfg(test)]
 mod tests {

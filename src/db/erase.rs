@@ -108,7 +108,7 @@ pub async fn delete_client(db: &Db, owner_user_id: &str, client_id: &str) -> sql
         .execute(&mut *tx)
         .await?;
     if done.rows_affected() > 0 {
-        for table in ["analytics_hours", "analytics_timings"] {
+        for table in ["analytics_hours", "analytics_timings", "analytics_pending"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE client_id = $1"
             )))

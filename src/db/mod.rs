@@ -88,6 +88,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "several instances",
                 include_str!("../../migrations/sqlite/0010_several_instances.sql"),
             ),
+            (
+                11,
+                "analytics pending",
+                include_str!("../../migrations/sqlite/0011_analytics_pending.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -139,6 +144,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 10,
                 "several instances",
                 include_str!("../../migrations/postgres/0010_several_instances.sql"),
+            ),
+            (
+                11,
+                "analytics pending",
+                include_str!("../../migrations/postgres/0011_analytics_pending.sql"),
             ),
         ],
     };

@@ -470,3 +470,92 @@ async fn a_background_job_runs_on_one_instance_per_period() {
         .unwrap();
     assert!(again.is_none());
 }
+
+/// A busy key's hits are counted in the shared table in leases (auth::shared_limits): far
+/// fewer statements than requests, every hit spent counted, and two instances sharing a
+/// budget still never pass more than it, nor refuse much before it is spent. A small budget
+/// is counted hit by hit.
+#[tokio::test]
+async fn busy_budgets_are_counted_in_leases_and_two_instances_never_pass_more_than_the_budget() {
+    use chatbot::auth::shared_limits::{Budget, SharedLimits};
+    if !on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let full_at = |db: Db| async move {
+        sqlx::query_scalar::<_, i64>("SELECT MAX(full_at) FROM rate_counters")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    // Nothing is earned back during the test: a hit a minute.
+    let minute = Duration::from_secs(60);
+
+    // A big budget: 1,000 quick hits, all passing, in leases of up to 64.
+    let a = SharedLimits::new(Db::connect(&url).await.unwrap());
+    let big = Budget::new(100_000, minute);
+    let start = chatbot::db::now_ms();
+    for _ in 0..1000 {
+        let (verdict, _) = a.hit_with_stamp(("key:big", big), None, "keys").await;
+        assert!(verdict.is_ok());
+    }
+    assert!(
+        a.statements() < 200,
+        "{} statements for 1,000 hits",
+        a.statements()
+    );
+    let counted = (full_at(db.clone()).await - start) / 60_000;
+    assert!(
+        (1000..=1000 + 64).contains(&counted),
+        "{counted} hits counted for 1,000 spent"
+    );
+    sqlx::query("DELETE FROM rate_counters")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    // A budget of 640 shared by two instances, hit in turns until both refuse.
+    let b = SharedLimits::new(Db::connect(&url).await.unwrap());
+    let shared = Budget::new(640, minute);
+    let mut passed = 0;
+    let mut refused_in_a_row = 0;
+    for i in 0..2000 {
+        let instance = if i % 2 == 0 { &a } else { &b };
+        let (verdict, _) = instance
+            .hit_with_stamp(("key:shared", shared), None, "keys")
+            .await;
+        if verdict.is_ok() {
+            passed += 1;
+            refused_in_a_row = 0;
+        } else {
+            refused_in_a_row += 1;
+            if refused_in_a_row == 50 {
+                break;
+            }
+        }
+    }
+    assert!(passed <= 640, "{passed} passed a budget of 640");
+    assert!(passed >= 640 - 3 * 40, "only {passed} of 640 passed");
+    sqlx::query("DELETE FROM rate_counters")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    // A small budget is counted hit by hit: 10 pass, the 11th and 12th do not.
+    let c = SharedLimits::new(Db::connect(&url).await.unwrap());
+    let small = Budget::new(10, minute);
+    let mut verdicts = Vec::new();
+    for _ in 0..12 {
+        verdicts.push(
+            c.hit_with_stamp(("key:small", small), None, "keys")
+                .await
+                .0
+                .is_ok(),
+        );
+    }
+    assert_eq!(verdicts, [vec![true; 10], vec![false; 2]].concat());
+    assert_eq!(c.statements(), 12);
+}

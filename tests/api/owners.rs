@@ -656,18 +656,25 @@ async fn analytics_totals_equal_what_was_sent() {
     }
 }
 
-/// The rollup rows of a client (migrations/*/0009): the sum of every count in them.
+/// The rollup rows of a client (migrations/*/0009) and, on PostgreSQL, its rows not yet
+/// moved into them (migrations/postgres/0011): the sum of every count in them, of every
+/// timing, and how many rows. Each is one statement (one snapshot: a row moved meanwhile by
+/// the background fold counts once).
 async fn rollup_sum(app: &TestApp, client_id: &str) -> (i64, i64, i64) {
     let hours: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(SUM(user_messages + replies + replies_failed + replies_cancelled + prompt_tokens \
-         + completion_tokens + feedback_up + feedback_down) AS BIGINT) FROM analytics_hours WHERE client_id = $1",
+        "SELECT CAST(COALESCE((SELECT SUM(user_messages + replies + replies_failed + replies_cancelled \
+         + prompt_tokens + completion_tokens + feedback_up + feedback_down) FROM analytics_hours WHERE client_id = $1), 0) \
+         + COALESCE((SELECT SUM(user_messages + replies + replies_failed + replies_cancelled + prompt_tokens \
+         + completion_tokens) FROM analytics_pending WHERE client_id = $1), 0) AS BIGINT)",
     )
     .bind(client_id)
     .fetch_one(&app.db.pool)
     .await
     .unwrap();
     let timings: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(SUM(n) AS BIGINT) FROM analytics_timings WHERE client_id = $1",
+        "SELECT CAST(COALESCE((SELECT SUM(n) FROM analytics_timings WHERE client_id = $1), 0) \
+         + COALESCE((SELECT SUM(CASE WHEN ttft_bin IS NULL THEN 0 ELSE timings END \
+         + CASE WHEN reply_bin IS NULL THEN 0 ELSE timings END) FROM analytics_pending WHERE client_id = $1), 0) AS BIGINT)",
     )
     .bind(client_id)
     .fetch_one(&app.db.pool)
@@ -675,7 +682,8 @@ async fn rollup_sum(app: &TestApp, client_id: &str) -> (i64, i64, i64) {
     .unwrap();
     let rows: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM analytics_hours WHERE client_id = $1) \
-         + (SELECT COUNT(*) FROM analytics_timings WHERE client_id = $1)",
+         + (SELECT COUNT(*) FROM analytics_timings WHERE client_id = $1) \
+         + (SELECT COUNT(*) FROM analytics_pending WHERE client_id = $1)",
     )
     .bind(client_id)
     .fetch_one(&app.db.pool)
@@ -1189,4 +1197,53 @@ async fn feedback_sent_by_the_widget_shows_in_the_owners_views() {
     .await;
     assert_eq!(erased["feedbackDeleted"], 1);
     assert_eq!(erased["messagesDeleted"], 2);
+}
+
+/// On PostgreSQL a message's analytics first wait in analytics_pending (no row shared by a
+/// client's replies on the reply path; migrations/postgres/0011) and a job moves them into
+/// the rollups: the report is the same before and after, two instances moving them at once
+/// count each row once, and afterwards nothing is left pending.
+#[tokio::test]
+async fn pending_analytics_move_into_the_rollups_without_changing_the_report() {
+    let app = spawn_app().await;
+    let o = app.owner_with_client("pending@example.com").await;
+    let sid = session_of(&app, &o.secret, Some("pat")).await;
+    for i in 0..3 {
+        send(&app, &o.secret, &sid, &format!("question {i}")).await;
+    }
+    let url = format!("/api/clients/{}/analytics", o.id);
+    let (status, before) = get(&app, &url, &o.token).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["totals"]["userMessages"], 3, "{before}");
+    assert_eq!(before["totals"]["replies"], 3, "{before}");
+    let sums = rollup_sum(&app, &o.id).await;
+    // Two instances' jobs at once (the app's own may run too): each row is moved once.
+    let (a, b) = tokio::join!(
+        chatbot::db::analytics::fold_pending(&app.db),
+        chatbot::db::analytics::fold_pending(&app.db)
+    );
+    a.unwrap();
+    b.unwrap();
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM analytics_pending")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0);
+    let after_sums = rollup_sum(&app, &o.id).await;
+    assert_eq!((after_sums.0, after_sums.1), (sums.0, sums.1));
+    if app.db.kind == chatbot::db::DbKind::Postgres {
+        // 3 questions + 3 replies + their tokens, and two timings per reply, now all in the
+        // rollups themselves.
+        let in_rollups: i64 = sqlx::query_scalar(
+            "SELECT CAST(SUM(user_messages + replies) AS BIGINT) FROM analytics_hours WHERE client_id = $1",
+        )
+        .bind(&o.id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(in_rollups, 6);
+    }
+    let (_, after) = get(&app, &url, &o.token).await;
+    assert_eq!(after["totals"], before["totals"]);
+    assert_eq!(after["byModel"], before["byModel"]);
 }
