@@ -228,6 +228,27 @@ const STORE_REPLY_PG_OUTBOX: &str = ", o AS (INSERT INTO webhook_deliveries (eve
      SELECT $14, w.id, $15, $16, $17, $17 FROM webhooks w WHERE w.client_id = $18 AND w.events LIKE $19 AND EXISTS (SELECT 1 FROM ins) RETURNING 1)";
 const STORE_REPLY_PG_SELECT: &str = " SELECT (SELECT COUNT(*) FROM ins) AS stored, (SELECT COUNT(*) FROM messages WHERE session_id = $2) AS n";
 
+/// Binds `$1`..`$12` of [`INSERT_ASSISTANT`] (and of [`STORE_REPLY_PG`]'s insert).
+fn bind_reply<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    m: &AssistantMessage<'q>,
+    metadata: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(m.id)
+        .bind(m.session_id)
+        .bind(m.content)
+        .bind(m.provider)
+        .bind(m.model)
+        .bind(m.status.as_str())
+        .bind(metadata)
+        .bind(m.created_at)
+        .bind(m.metrics.ttft_ms)
+        .bind(m.metrics.total_ms)
+        .bind(m.metrics.prompt_tokens)
+        .bind(m.metrics.completion_tokens)
+}
+
 /// Stores an assistant reply when it ends (with its `reply.completed` event when a webhook
 /// subscribes), marks the session active and counts its messages. A session cleared
 /// meanwhile is gone: then nothing is stored. On an SQLite file the whole runs as one
@@ -252,20 +273,7 @@ pub async fn store_reply(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<Stor
             Some(_) => format!("{STORE_REPLY_PG}{STORE_REPLY_PG_OUTBOX}{STORE_REPLY_PG_SELECT}"),
             None => format!("{STORE_REPLY_PG}{STORE_REPLY_PG_SELECT}"),
         };
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(m.id)
-            .bind(m.session_id)
-            .bind(m.content)
-            .bind(m.provider)
-            .bind(m.model)
-            .bind(m.status.as_str())
-            .bind(&metadata)
-            .bind(m.created_at)
-            .bind(m.metrics.ttft_ms)
-            .bind(m.metrics.total_ms)
-            .bind(m.metrics.prompt_tokens)
-            .bind(m.metrics.completion_tokens)
-            .bind(now);
+        let mut query = bind_reply(sqlx::query(sqlx::AssertSqlSafe(sql)), m, &metadata).bind(now);
         if let Some(event) = &event {
             query = query
                 .bind(event.id.clone())
@@ -317,19 +325,7 @@ pub async fn store_reply(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<Stor
         return Ok(done);
     }
     let mut tx = db.pool.begin().await?;
-    let stored = sqlx::query(INSERT_ASSISTANT)
-        .bind(m.id)
-        .bind(m.session_id)
-        .bind(m.content)
-        .bind(m.provider)
-        .bind(m.model)
-        .bind(m.status.as_str())
-        .bind(&metadata)
-        .bind(m.created_at)
-        .bind(m.metrics.ttft_ms)
-        .bind(m.metrics.total_ms)
-        .bind(m.metrics.prompt_tokens)
-        .bind(m.metrics.completion_tokens)
+    let stored = bind_reply(sqlx::query(INSERT_ASSISTANT), m, &metadata)
         .execute(&mut *tx)
         .await?
         .rows_affected()

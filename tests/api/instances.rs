@@ -163,24 +163,53 @@ async fn a_resume_on_b_follows_the_reply_live_to_its_end() {
     assert_eq!(events.last().unwrap().event, "done");
 }
 
+/// Two instances, and a reply of 400 deltas (50 ms apart) streaming on A, read until A has
+/// sent two of them.
+struct Running {
+    a: TestApp,
+    b: TestApp,
+    mock: MockHandle,
+    c: TestClient,
+    sid: String,
+    message_id: String,
+    started: Instant,
+}
+
+async fn reply_running_on_a() -> Running {
+    let (a, b, mock, c) = two_instances(slow(400, 50)).await;
+    let sid = a.new_session(&c.secret, json!({})).await;
+    let resp = a.stream(&c.secret, &sid, "long").await;
+    let started = Instant::now();
+    let events = read_until(resp, |ev| {
+        ev.iter().filter(|e| e.event == "delta").count() >= 2
+    })
+    .await;
+    let message_id = events[0].data["messageId"].as_str().unwrap().to_string();
+    Running {
+        a,
+        b,
+        mock,
+        c,
+        sid,
+        message_id,
+        started,
+    }
+}
+
 #[tokio::test]
 async fn a_cancel_on_b_stops_the_generation_on_a_and_its_upstream_request() {
     if !on_postgres() {
         return;
     }
-    let (a, b, mock, c) = two_instances(slow(400, 50)).await;
-    let sid = a.new_session(&c.secret, json!({})).await;
-    let resp = a.stream(&c.secret, &sid, "long").await;
-    let started = Instant::now();
-    let mut cancelled = false;
-    let events = read_until(resp, |ev| {
-        if !cancelled && ev.iter().filter(|e| e.event == "delta").count() >= 2 {
-            cancelled = true;
-        }
-        cancelled
-    })
-    .await;
-    let mid = events[0].data["messageId"].as_str().unwrap().to_string();
+    let Running {
+        a,
+        b,
+        mock,
+        c,
+        started,
+        message_id: mid,
+        ..
+    } = reply_running_on_a().await;
     let (status, body) = json(b.cancel(&c.secret, &mid).await).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")));
     // A's own stream of it ends promptly with `done` … `cancelled` (read through a resume).
@@ -208,15 +237,16 @@ async fn deleting_a_conversation_on_b_stops_the_reply_a_generates_for_it() {
     if !on_postgres() {
         return;
     }
-    let (a, b, mock, c) = two_instances(slow(400, 50)).await;
-    let sid = a.new_session(&c.secret, json!({})).await;
-    let resp = a.stream(&c.secret, &sid, "long").await;
-    let started = Instant::now();
-    // Until A has sent a couple of deltas: the reply runs there, and B has never heard of it.
-    read_until(resp, |ev| {
-        ev.iter().filter(|e| e.event == "delta").count() >= 2
-    })
-    .await;
+    // The reply runs on A, and B has never heard of it.
+    let Running {
+        a,
+        b,
+        mock,
+        c,
+        started,
+        sid,
+        ..
+    } = reply_running_on_a().await;
     let deleted = b
         .delete(&format!("/api/clients/{}/sessions/{sid}", c.id), &c.secret)
         .await;
