@@ -106,14 +106,9 @@ pub async fn insert_user(
     let hooked = q.hook && matches!(q.owner, Owner::Client(_));
     let direct = db
         .try_direct(|conn| {
-            // With a subscriber, the question and its event are one transaction; BEGIN
-            // IMMEDIATE takes the write lock first, so a busy database is refused at once
-            // (and tried again) instead of failing halfway. Dropped uncommitted, it rolls back.
+            // With a subscriber, the question and its event are one transaction.
             let tx = if hooked {
-                Some(rusqlite::Transaction::new_unchecked(
-                    conn,
-                    rusqlite::TransactionBehavior::Immediate,
-                )?)
+                Some(super::direct::immediate(conn)?)
             } else {
                 None
             };
@@ -293,10 +288,7 @@ pub async fn store_reply(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<Stor
     }
     let direct = db
         .try_direct(|conn| {
-            let tx = rusqlite::Transaction::new_unchecked(
-                conn,
-                rusqlite::TransactionBehavior::Immediate,
-            )?;
+            let tx = super::direct::immediate(conn)?;
             let stored = tx
                 .prepare_cached(INSERT_ASSISTANT)?
                 .execute(rusqlite::named_params! {

@@ -89,10 +89,7 @@ pub async fn create(
     // statement on the reply's path that met it waited.
     let direct = db
         .try_direct(|conn| {
-            let tx = rusqlite::Transaction::new_unchecked(
-                conn,
-                rusqlite::TransactionBehavior::Immediate,
-            )?;
+            let tx = super::direct::immediate(conn)?;
             tx.prepare_cached(INSERT)?
                 .execute(rusqlite::named_params! {
                     "$1": row.id, "$2": client_id, "$3": user_id, "$4": user_identifier,
