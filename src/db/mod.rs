@@ -93,6 +93,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "analytics pending",
                 include_str!("../../migrations/sqlite/0011_analytics_pending.sql"),
             ),
+            (
+                12,
+                "webhook outbox log",
+                include_str!("../../migrations/sqlite/0012_webhook_outbox_log.sql"),
+            ),
         ],
         DbKind::Postgres => &[
             (
@@ -149,6 +154,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 11,
                 "analytics pending",
                 include_str!("../../migrations/postgres/0011_analytics_pending.sql"),
+            ),
+            (
+                12,
+                "webhook outbox log",
+                include_str!("../../migrations/postgres/0012_webhook_outbox_log.sql"),
             ),
         ],
     };

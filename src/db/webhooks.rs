@@ -142,13 +142,60 @@ pub async fn insert_outbox(conn: &mut sqlx::AnyConnection, event: &Event) -> sql
         .rows_affected())
 }
 
-/// [`insert_outbox`] on a direct SQLite connection (db::direct), inside its transaction.
+/// [`insert_outbox`] on a direct SQLite connection (db::direct), inside its transaction:
+/// the event goes to the log (`webhook_outbox`, migrations/sqlite/0012), one row in a
+/// table without indexes, and [`move_logged`] makes its deliveries soon after.
 pub fn insert_outbox_direct(conn: &rusqlite::Connection, event: &Event) -> rusqlite::Result<usize> {
-    let mut statement = conn.prepare_cached(INSERT_OUTBOX)?;
+    let mut statement = conn.prepare_cached(INSERT_LOG)?;
     statement.execute(rusqlite::named_params! {
-        "$1": event.id, "$2": event.kind.as_str(), "$3": event.body(), "$4": event.created_at,
-        "$5": event.client_id, "$6": subscribed_pattern(event.kind),
+        "$1": event.id, "$2": event.client_id, "$3": event.kind.as_str(),
+        "$4": subscribed_pattern(event.kind), "$5": event.body(), "$6": event.created_at,
+        "$7": now_ms(),
     })
+}
+
+const INSERT_LOG: &str = "INSERT INTO webhook_outbox (event_id, client_id, event_type, pattern, body, created_at, logged_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Logged events moved per transaction of [`move_logged`].
+pub const MOVE_BATCH: i64 = 1_000;
+
+/// The deliveries of the logged events up to `$1` (a rowid): one row per webhook of the
+/// event's client subscribed to its type when it was logged; then the log rows go.
+const MOVE_LOGGED: &str = "INSERT INTO webhook_deliveries (event_id, webhook_id, event_type, body, created_at, next_attempt_at) \
+     SELECT o.event_id, w.id, o.event_type, o.body, o.created_at, o.created_at FROM webhook_outbox o \
+     JOIN webhooks w ON w.client_id = o.client_id AND w.events LIKE o.pattern AND w.created_at <= o.logged_at \
+     WHERE o.rowid <= $1 ORDER BY o.rowid";
+
+/// Moves the oldest logged events (at most [`MOVE_BATCH`]) into `webhook_deliveries`, in
+/// one transaction on this thread (db::direct): an event is in the log or has its
+/// deliveries, never both nor neither, across `kill -9` too. Answers how many events left
+/// the log. Nothing to do on PostgreSQL (its events are written to the deliveries at once)
+/// nor without a direct connection (then none were logged).
+pub async fn move_logged(db: &Db) -> sqlx::Result<u64> {
+    if db.kind != super::DbKind::Sqlite {
+        return Ok(0);
+    }
+    let moved = db
+        .try_direct(|conn| {
+            let tx = super::direct::immediate(conn)?;
+            let last: Option<i64> = tx
+                .prepare_cached("SELECT MIN(rowid) FROM webhook_outbox")?
+                .query_row([], |r| r.get(0))?;
+            let Some(first) = last else {
+                return Ok(0);
+            };
+            let last = first + MOVE_BATCH - 1;
+            tx.prepare_cached(MOVE_LOGGED)?
+                .execute(rusqlite::named_params! {"$1": last})?;
+            let moved = tx
+                .prepare_cached("DELETE FROM webhook_outbox WHERE rowid <= $1")?
+                .execute(rusqlite::named_params! {"$1": last})?;
+            tx.commit()?;
+            Ok(moved as u64)
+        })
+        .await;
+    Ok(moved.unwrap_or(0))
 }
 
 /// An outbox row claimed for one delivery attempt.

@@ -17,6 +17,7 @@ pub mod subscriptions;
 pub mod worker;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -32,6 +33,8 @@ pub struct Webhooks {
     pub subscriptions: Arc<Subscriptions>,
     pub settings: WebhookSettings,
     wake: Notify,
+    /// Wakes the task that moves SQLite's logged events into the deliveries.
+    logged: Notify,
 }
 
 impl Webhooks {
@@ -40,6 +43,7 @@ impl Webhooks {
             subscriptions: Arc::new(Subscriptions::new(db.kind)),
             settings,
             wake: Notify::new(),
+            logged: Notify::new(),
         }
     }
 
@@ -60,8 +64,10 @@ impl Webhooks {
             })
     }
 
-    /// Call after an event was committed to the outbox: the worker sends it now.
+    /// Call after an event was committed to the outbox: the worker sends it now (on
+    /// SQLite, once its deliveries are made from the log).
     pub fn wake(&self) {
+        self.logged.notify_one();
         self.wake.notify_one();
     }
 
@@ -75,5 +81,41 @@ impl Webhooks {
 /// webhook changes, for as long as the process runs.
 pub fn spawn(webhooks: Arc<Webhooks>, db: Db, database_url: String) {
     subscriptions::spawn_listener(webhooks.subscriptions.clone(), &db, database_url);
+    if db.kind == crate::db::DbKind::Sqlite {
+        tokio::spawn(move_logged(webhooks.clone(), db.clone()));
+    }
     tokio::spawn(worker::run(webhooks, db));
+}
+
+/// How long the log task waits, once woken, for more events to join the batch.
+const LOG_GATHER: Duration = Duration::from_millis(10);
+/// The longest the log task sleeps without looking at the log (events of a process that
+/// died before moving them).
+const LOG_POLL: Duration = Duration::from_secs(1);
+
+/// On SQLite the reply path logs its events (db::webhooks::insert_outbox_direct); this
+/// moves them into the deliveries, a batch per transaction, soon after each commit, and
+/// wakes the worker when it moved some.
+async fn move_logged(hooks: Arc<Webhooks>, db: Db) {
+    loop {
+        tokio::select! {
+            _ = hooks.logged.notified() => tokio::time::sleep(LOG_GATHER).await,
+            _ = tokio::time::sleep(LOG_POLL) => {}
+        }
+        loop {
+            match crate::db::webhooks::move_logged(&db).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    hooks.wake.notify_one();
+                    if n < crate::db::webhooks::MOVE_BATCH as u64 {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not move logged webhook events; trying again");
+                    break;
+                }
+            }
+        }
+    }
 }

@@ -68,6 +68,11 @@ async fn deliveries_when(
     }
 }
 
+/// Every row of the outbox: the deliveries, and on SQLite the events logged and not moved
+/// into them yet (migrations/sqlite/0012).
+const OUTBOX_ROWS: &str =
+    "SELECT (SELECT COUNT(*) FROM webhook_deliveries) + (SELECT COUNT(*) FROM webhook_outbox)";
+
 #[tokio::test]
 async fn every_event_reaches_the_receiver_signed_with_the_webhook_secret() {
     let app = hooked_app().await;
@@ -393,7 +398,7 @@ async fn events_go_only_to_webhooks_subscribed_to_them() {
         .await;
     assert_eq!(gone.status(), 204);
     app.new_session(&c.secret, json!({})).await;
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+    let stored: i64 = sqlx::query_scalar(OUTBOX_ROWS)
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
@@ -412,7 +417,7 @@ async fn without_webhooks_nothing_is_written_to_the_outbox() {
     let sid = app.new_session(&c.publishable, json!({})).await;
     let (status, _) = json(app.send_message(&c.publishable, &sid, "Hi").await).await;
     assert_eq!(status, 200);
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+    let stored: i64 = sqlx::query_scalar(OUTBOX_ROWS)
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
@@ -500,7 +505,7 @@ async fn a_question_that_is_not_stored_makes_no_event() {
     app.idle_session(&sid, 120_000).await;
     let resp = app.send_message(&c.secret, &sid, "Anyone?").await;
     assert_eq!(resp.status(), 410);
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+    let stored: i64 = sqlx::query_scalar(OUTBOX_ROWS)
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
@@ -515,4 +520,70 @@ async fn a_question_that_is_not_stored_makes_no_event() {
     let got = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["data"]["content"], "Hello?");
+}
+
+/// On SQLite the reply path logs its events (migrations/sqlite/0012) and a task makes their
+/// deliveries. Events a process logged and had not moved when it died (`kill -9`) are
+/// moved by the next one, to the webhooks subscribed to their type when they were logged.
+#[tokio::test]
+async fn logged_events_left_by_a_dead_process_reach_the_webhooks_subscribed_then() {
+    let app = hooked_app().await;
+    if app.db.kind != chatbot::db::DbKind::Sqlite {
+        return;
+    }
+    let c = app.owner_with_client("logged@example.com").await;
+    let receiver = Receiver::start(vec![200]).await;
+    let (status, made) =
+        create_webhook(&app, &c, &c.token, &receiver.url, &["message.created"]).await;
+    assert_eq!(status, 201, "{made}");
+    let secret = made["secret"].as_str().unwrap().to_string();
+    let now = chrono::Utc::now().timestamp_millis();
+    // As a dead process left them: one event for the webhook, one of a type it does not
+    // take, one logged before it existed.
+    for (id, kind, logged_at) in [
+        ("e-due", "message.created", now + 1_000),
+        ("e-other-type", "session.created", now + 1_000),
+        ("e-before", "message.created", now - 3_600_000),
+    ] {
+        let body = json!({"id": id, "type": kind, "clientId": c.id, "data": {}}).to_string();
+        sqlx::query(
+            "INSERT INTO webhook_outbox (event_id, client_id, event_type, pattern, body, created_at, logged_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(&c.id)
+        .bind(kind)
+        .bind(format!("%,{kind},%"))
+        .bind(&body)
+        .bind(now)
+        .bind(logged_at)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    }
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    assert!(verify(&secret, &got[0]), "signed with the webhook's secret");
+    assert_eq!(got[0].json()["id"], "e-due");
+    // All three left the log; only the one made a delivery.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        if logged == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{logged} still logged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ids: Vec<String> = sqlx::query_scalar("SELECT event_id FROM webhook_deliveries")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(ids, ["e-due"]);
 }
