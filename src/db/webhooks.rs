@@ -171,21 +171,22 @@ const MOVE_LOGGED: &str = "INSERT INTO webhook_deliveries (event_id, webhook_id,
 /// one transaction on this thread (db::direct): an event is in the log or has its
 /// deliveries, never both nor neither, across `kill -9` too. Answers how many events left
 /// the log. Nothing to do on PostgreSQL (its events are written to the deliveries at once)
-/// nor without a direct connection (then none were logged).
-pub async fn move_logged(db: &Db) -> sqlx::Result<u64> {
+/// nor without a direct connection (then none were logged); a failed move (logged by
+/// db::direct) answers 0 and leaves the log for the next one.
+pub async fn move_logged(db: &Db) -> u64 {
     if db.kind != super::DbKind::Sqlite {
-        return Ok(0);
+        return 0;
     }
     let moved = db
         .try_direct(|conn| {
             let tx = super::direct::immediate(conn)?;
-            let last: Option<i64> = tx
+            let oldest: Option<i64> = tx
                 .prepare_cached("SELECT MIN(rowid) FROM webhook_outbox")?
                 .query_row([], |r| r.get(0))?;
-            let Some(first) = last else {
+            let Some(oldest) = oldest else {
                 return Ok(0);
             };
-            let last = first + MOVE_BATCH - 1;
+            let last = oldest + MOVE_BATCH - 1;
             tx.prepare_cached(MOVE_LOGGED)?
                 .execute(rusqlite::named_params! {"$1": last})?;
             let moved = tx
@@ -195,7 +196,7 @@ pub async fn move_logged(db: &Db) -> sqlx::Result<u64> {
             Ok(moved as u64)
         })
         .await;
-    Ok(moved.unwrap_or(0))
+    moved.unwrap_or(0)
 }
 
 /// An outbox row claimed for one delivery attempt.

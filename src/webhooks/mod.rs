@@ -103,18 +103,12 @@ async fn move_logged(hooks: Arc<Webhooks>, db: Db) {
             _ = tokio::time::sleep(LOG_POLL) => {}
         }
         loop {
-            match crate::db::webhooks::move_logged(&db).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    hooks.wake.notify_one();
-                    if n < crate::db::webhooks::MOVE_BATCH as u64 {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "could not move logged webhook events; trying again");
-                    break;
-                }
+            let moved = crate::db::webhooks::move_logged(&db).await;
+            if moved > 0 {
+                hooks.wake.notify_one();
+            }
+            if moved < crate::db::webhooks::MOVE_BATCH as u64 {
+                break;
             }
         }
     }
