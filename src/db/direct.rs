@@ -45,9 +45,6 @@ pub enum Refused {
     Failed,
 }
 
-/// A few connections to the SQLite file, each used by one caller at a time. Callers never
-/// await while holding one, so there are at most as many as threads that ran a statement at
-/// the same moment.
 /// Begins a transaction that takes the write lock first (`BEGIN IMMEDIATE`), so a busy
 /// database is refused at once (and tried again) instead of failing halfway; dropped
 /// uncommitted, it rolls back.
@@ -55,6 +52,9 @@ pub fn immediate(conn: &rusqlite::Connection) -> rusqlite::Result<rusqlite::Tran
     rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
 }
 
+/// A few connections to the SQLite file, each used by one caller at a time. Callers never
+/// await while holding one, so there are at most as many as threads that ran a statement at
+/// the same moment.
 pub struct Direct {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
