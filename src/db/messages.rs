@@ -213,14 +213,14 @@ pub struct StoredReply {
     pub message_count: i64,
 }
 
-/// On PostgreSQL the reply, its event (with a subscriber), the session's activity and its
-/// message count are one statement: one round trip where they were three to five. The
+/// On PostgreSQL the reply, its event (with a subscriber), the session's activity (see
+/// [`TOUCH_AFTER_MS`]) and its message count are one statement: one round trip where they were three to five. The
 /// count reads the statement's snapshot, which does not hold the new row: it is added.
 const STORE_REPLY_PG: &str = "WITH ins AS (INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at, ttft_ms, total_ms, prompt_tokens, completion_tokens) \
      SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2) RETURNING id), \
-     t AS (UPDATE chat_sessions SET last_activity = $13 WHERE id = $2 RETURNING id)";
+     t AS (UPDATE chat_sessions SET last_activity = $13 WHERE id = $2 AND last_activity < $14 RETURNING id)";
 const STORE_REPLY_PG_OUTBOX: &str = ", o AS (INSERT INTO webhook_deliveries (event_id, webhook_id, event_type, body, created_at, next_attempt_at) \
-     SELECT $14, w.id, $15, $16, $17, $17 FROM webhooks w WHERE w.client_id = $18 AND w.events LIKE $19 AND EXISTS (SELECT 1 FROM ins) RETURNING 1)";
+     SELECT $15, w.id, $16, $17, $18, $18 FROM webhooks w WHERE w.client_id = $19 AND w.events LIKE $20 AND EXISTS (SELECT 1 FROM ins) RETURNING 1)";
 const STORE_REPLY_PG_SELECT: &str = " SELECT (SELECT COUNT(*) FROM ins) AS stored, (SELECT COUNT(*) FROM messages WHERE session_id = $2) AS n";
 
 /// Binds `$1`..`$12` of [`INSERT_ASSISTANT`] (and of [`STORE_REPLY_PG`]'s insert).
@@ -245,7 +245,8 @@ fn bind_reply<'q>(
 }
 
 /// Stores an assistant reply when it ends (with its `reply.completed` event when a webhook
-/// subscribes), marks the session active and counts its messages. A session cleared
+/// subscribes), marks the session active when its question did not just do so
+/// ([`TOUCH_AFTER_MS`]) and counts its messages. A session cleared
 /// meanwhile is gone: then nothing is stored. On an SQLite file the whole runs as one
 /// transaction on this thread (db::direct): the pool's connections, when they meet a busy
 /// database, sleep a millisecond or more in SQLite's busy handler, and every reply passed
@@ -268,7 +269,9 @@ pub async fn store_reply(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<Stor
             Some(_) => format!("{STORE_REPLY_PG}{STORE_REPLY_PG_OUTBOX}{STORE_REPLY_PG_SELECT}"),
             None => format!("{STORE_REPLY_PG}{STORE_REPLY_PG_SELECT}"),
         };
-        let mut query = bind_reply(sqlx::query(sqlx::AssertSqlSafe(sql)), m, &metadata).bind(now);
+        let mut query = bind_reply(sqlx::query(sqlx::AssertSqlSafe(sql)), m, &metadata)
+            .bind(now)
+            .bind(now - TOUCH_AFTER_MS);
         if let Some(event) = &event {
             query = query
                 .bind(event.id.clone())
@@ -301,8 +304,9 @@ pub async fn store_reply(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<Stor
             if stored && let Some(event) = &event {
                 webhooks::insert_outbox_direct(&tx, event)?;
             }
-            tx.prepare_cached(TOUCH)?
-                .execute(rusqlite::named_params! {"$1": now, "$2": m.session_id})?;
+            tx.prepare_cached(TOUCH)?.execute(rusqlite::named_params! {
+                "$1": now, "$2": m.session_id, "$3": now - TOUCH_AFTER_MS,
+            })?;
             let message_count: i64 = tx
                 .prepare_cached(COUNT)?
                 .query_row(rusqlite::named_params! {"$1": m.session_id}, |r| r.get(0))?;
@@ -328,6 +332,7 @@ pub async fn store_reply(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<Stor
     sqlx::query(TOUCH)
         .bind(now)
         .bind(m.session_id)
+        .bind(now - TOUCH_AFTER_MS)
         .execute(&mut *tx)
         .await?;
     let message_count: i64 = sqlx::query_scalar(COUNT)
@@ -341,7 +346,15 @@ pub async fn store_reply(db: &Db, m: &AssistantMessage<'_>) -> sqlx::Result<Stor
     })
 }
 
-const TOUCH: &str = "UPDATE chat_sessions SET last_activity = $1 WHERE id = $2";
+/// A reply's end moves its session's last activity only when that lies this long after the
+/// activity stored (its question's time, usually): the question a moment before already
+/// marked the session active, and last_activity is in three of chat_sessions' indexes, so
+/// writing it again made every reply rewrite the session row and its five index entries
+/// (on PostgreSQL a second non-HOT row version per reply). A session's last activity is
+/// thus its last question's time, or its last reply's end when that reply took longer.
+pub const TOUCH_AFTER_MS: i64 = 60_000;
+const TOUCH: &str =
+    "UPDATE chat_sessions SET last_activity = $1 WHERE id = $2 AND last_activity < $3";
 const COUNT: &str = "SELECT COUNT(*) FROM messages WHERE session_id = $1";
 
 /// Where a history page ends: before a time, or before a message (same-millisecond

@@ -224,6 +224,68 @@ async fn storing_a_question_marks_its_session_active() {
 }
 
 #[tokio::test]
+async fn a_reply_moves_its_sessions_activity_only_when_its_question_did_not_just_do_so() {
+    let app = spawn_app().await;
+    let c = app.new_client().await;
+    let sid = app.new_session(&c.secret, json!({})).await;
+    let last_activity = || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_activity FROM chat_sessions WHERE id = $1")
+            .bind(&sid)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap()
+    };
+    let reply = |id: &'static str| {
+        let db = app.db.clone();
+        let sid = sid.clone();
+        async move {
+            let metadata = json!({});
+            messages::store_reply(
+                &db,
+                &messages::AssistantMessage {
+                    id,
+                    session_id: &sid,
+                    content: "Hello!",
+                    provider: "offline",
+                    model: "offline",
+                    status: chatbot::domain::ReplyStatus::Complete,
+                    metadata: &metadata,
+                    created_at: chatbot::db::now_ms(),
+                    metrics: messages::ReplyMetrics {
+                        ttft_ms: Some(1),
+                        total_ms: 2,
+                        prompt_tokens: None,
+                        completion_tokens: None,
+                    },
+                    hook_client: None,
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // Idle for longer than TOUCH_AFTER_MS: the reply's end is the session's activity.
+    app.idle_session(&sid, messages::TOUCH_AFTER_MS + 10_000)
+        .await;
+    let idle = last_activity().await;
+    let before = chatbot::db::now_ms();
+    let done = reply("r1").await;
+    assert!(done.stored);
+    let moved = last_activity().await;
+    assert!(
+        moved >= before,
+        "moved from {idle} to {moved}, before {before}"
+    );
+    // Active a moment ago: a reply stored now leaves the activity as it is.
+    app.idle_session(&sid, 5_000).await;
+    let recent = last_activity().await;
+    let done = reply("r2").await;
+    assert!(done.stored);
+    assert_eq!(done.message_count, 2);
+    assert_eq!(last_activity().await, recent);
+}
+
+#[tokio::test]
 async fn the_direct_sqlite_path_and_the_pool_store_and_read_alike() {
     let app = spawn_app().await;
     if app.db.direct.is_none() {
