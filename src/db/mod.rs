@@ -160,6 +160,11 @@ fn migrations(kind: DbKind) -> Vec<Migration> {
                 "webhook outbox log",
                 include_str!("../../migrations/postgres/0012_webhook_outbox_log.sql"),
             ),
+            (
+                13,
+                "one message trigger",
+                include_str!("../../migrations/postgres/0013_one_message_trigger.sql"),
+            ),
         ],
     };
     files
