@@ -18,11 +18,17 @@
 //! budget's room comes within two leases: a bucket near its limit is counted hit by hit,
 //! as before. Leased hits are counted when taken, so the instances together never pass more
 //! than the budget; an instance may refuse a little early (by its unspent lease at most).
+//! Requests of one busy bucket take turns counting ([`SharedLimits::hit_with_stamp`]): while
+//! one counts a lease, the others wait for it and spend from it, instead of each counting a
+//! lease of its own at the moment the last one ran out (64 requests at once counted 64
+//! leases, most of their hits never spent).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use crate::db::{Db, cluster, now_ms};
 use crate::error::ApiError;
@@ -69,6 +75,8 @@ pub struct SharedLimits {
     db: Db,
     /// Per bucket (hashed), the hits leased and not spent yet.
     leases: Mutex<HashMap<String, Lease>>,
+    /// Per bucket (hashed) being counted for a single budget: woken when that count ends.
+    turns: Mutex<HashMap<String, Arc<Turn>>>,
     /// Statements that counted hits, for tests.
     statements: AtomicU64,
 }
@@ -89,6 +97,40 @@ struct Lease {
 pub const LEASE_TTL: Duration = Duration::from_millis(200);
 /// No lease is larger than this many hits.
 const MAX_LEASE: u32 = 64;
+/// A request waits for at most this many other requests' counts of its bucket (leases
+/// grow from one hit to [`MAX_LEASE`] in seven), and for at most [`TURN_WAIT`] in all,
+/// before it counts its hit itself.
+const MAX_TURNS: usize = 32;
+const TURN_WAIT: Duration = Duration::from_secs(1);
+
+/// A request counting its bucket for a single budget: its end wakes the requests waiting
+/// for it.
+#[derive(Debug, Default)]
+struct Turn {
+    ended: Notify,
+}
+
+/// The counting request's hold on its [`Turn`]: when it ends (counted, failed or dropped),
+/// the requests waiting for it are woken.
+struct TurnGuard<'a> {
+    turns: &'a Mutex<HashMap<String, Arc<Turn>>>,
+    bucket: &'a str,
+    turn: Arc<Turn>,
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        if turns
+            .get(self.bucket)
+            .is_some_and(|t| Arc::ptr_eq(t, &self.turn))
+        {
+            turns.remove(self.bucket);
+        }
+        drop(turns);
+        self.turn.ended.notify_waiters();
+    }
+}
 
 /// The largest lease of a budget: a sixteenth of its burst (1 for small budgets, which are
 /// then counted hit by hit), at most [`MAX_LEASE`].
@@ -113,6 +155,7 @@ impl SharedLimits {
         Self {
             db,
             leases: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
             statements: AtomicU64::new(0),
         }
     }
@@ -124,6 +167,10 @@ impl SharedLimits {
 
     fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
         self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn turns(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Turn>>> {
+        self.turns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Spends a leased hit of `bucket`, if one is left and fresh.
@@ -153,14 +200,21 @@ impl SharedLimits {
     }
 
     /// Keeps what the database answered for a lease of `size` hits that passed (one of
-    /// them spent by this request), or forgets the lease of one that did not.
+    /// them spent by this request) beside what is left of the last one, or forgets the
+    /// bucket's lease when it did not pass.
     fn leased(&self, bucket: &str, size: u32, full_at: i64, passed: bool) {
         let mut leases = self.leases();
         if passed {
+            // Hits left of a lease another request counted meanwhile are kept: they were
+            // counted too.
+            let unspent = leases
+                .get(bucket)
+                .filter(|l| l.taken.elapsed() < LEASE_TTL)
+                .map_or(0, |l| l.left);
             leases.insert(
                 bucket.to_string(),
                 Lease {
-                    left: size - 1,
+                    left: (size - 1).saturating_add(unspent),
                     size,
                     taken: Instant::now(),
                     full_at,
@@ -201,9 +255,80 @@ impl SharedLimits {
         second: Option<(&str, Budget)>,
         stamp_name: &str,
     ) -> (Result<(), ApiError>, Option<i64>) {
-        let now = now_ms();
         let first_bucket = super::sha256_hex(first.0);
+        // Turns only pay where leases do: a small budget is counted hit by hit anyway.
+        if second.is_none() && max_lease(first.1) > 1 {
+            return self.hit_in_turns(&first_bucket, first.1, stamp_name).await;
+        }
         let second_bucket = second.map(|(key, budget)| (super::sha256_hex(key), budget));
+        self.count(first_bucket, first.1, second_bucket, stamp_name)
+            .await
+    }
+
+    /// One budget's hit: from a lease when one is left; else, when another request is
+    /// counting this bucket, after that count (from whose lease it then spends); else
+    /// counted by this request, the others waiting for it.
+    async fn hit_in_turns(
+        &self,
+        bucket: &str,
+        budget: Budget,
+        stamp_name: &str,
+    ) -> (Result<(), ApiError>, Option<i64>) {
+        let deadline = tokio::time::Instant::now() + TURN_WAIT;
+        for _ in 0..MAX_TURNS {
+            if self.spend_leased(bucket) {
+                return (Ok(()), None);
+            }
+            let (turn, mine) = {
+                let mut turns = self.turns();
+                match turns.get(bucket) {
+                    Some(turn) => (Arc::clone(turn), false),
+                    None => {
+                        let turn = Arc::new(Turn::default());
+                        turns.insert(bucket.to_string(), Arc::clone(&turn));
+                        (turn, true)
+                    }
+                }
+            };
+            if mine {
+                let guard = TurnGuard {
+                    turns: &self.turns,
+                    bucket,
+                    turn,
+                };
+                let counted = self
+                    .count(bucket.to_string(), budget, None, stamp_name)
+                    .await;
+                drop(guard);
+                return counted;
+            }
+            // Registered before looking again, so an end between the look and the wait
+            // still wakes this request.
+            let ended = turn.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let counting = self
+                .turns()
+                .get(bucket)
+                .is_some_and(|t| Arc::ptr_eq(t, &turn));
+            if counting && tokio::time::timeout_at(deadline, ended).await.is_err() {
+                break;
+            }
+        }
+        self.count(bucket.to_string(), budget, None, stamp_name)
+            .await
+    }
+
+    /// Counts `first` (from a lease when one is left and `second` is given) and `second`
+    /// in one statement with the stamp.
+    async fn count(
+        &self,
+        first_bucket: String,
+        first_budget: Budget,
+        second_bucket: Option<(String, Budget)>,
+        stamp_name: &str,
+    ) -> (Result<(), ApiError>, Option<i64>) {
+        let now = now_ms();
         // Leased hits first: the first budget's, then (only once the first passed) the
         // second's. Counted in memory alone, the request reads no counter; the caller then
         // reads the stamp itself.
@@ -214,7 +339,7 @@ impl SharedLimits {
                 Some((bucket, budget)) => ((bucket, budget), None),
             }
         } else {
-            ((first_bucket, first.1), second_bucket)
+            ((first_bucket, first_budget), second_bucket)
         };
         let hit = |bucket: &str, budget: Budget| {
             let size = self.lease_size(bucket, budget, now);

@@ -589,3 +589,60 @@ async fn busy_budgets_are_counted_in_leases_and_two_instances_never_pass_more_th
     assert_eq!(verdicts, [vec![true; 10], vec![false; 2]].concat());
     assert_eq!(c.statements(), 12);
 }
+
+/// Requests of one busy bucket arriving together take turns counting: one counts a lease,
+/// the others spend from it, so 64 requests at once do not count 64 leases (most of whose
+/// hits would never be spent, yet be counted against the budget).
+#[tokio::test]
+async fn requests_of_a_busy_bucket_arriving_together_share_one_lease_at_a_time() {
+    use chatbot::auth::shared_limits::{Budget, SharedLimits};
+    if !on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let limits = std::sync::Arc::new(SharedLimits::new(Db::connect(&url).await.unwrap()));
+    // A big budget, nothing earned back during the test: a hit a minute.
+    let big = Budget::new(100_000, Duration::from_secs(60));
+    let start = chatbot::db::now_ms();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let limits = limits.clone();
+        tasks.spawn(async move {
+            let mut passed = 0;
+            for _ in 0..10 {
+                if limits
+                    .hit_with_stamp(("key:together", big), None, "keys")
+                    .await
+                    .0
+                    .is_ok()
+                {
+                    passed += 1;
+                }
+            }
+            passed
+        });
+    }
+    let mut passed = 0;
+    while let Some(n) = tasks.join_next().await {
+        passed += n.unwrap();
+    }
+    assert_eq!(passed, 640, "every hit of a big budget passes");
+    // Leases of 1, 2, 4 … 64 hits: about seventeen statements for 640 hits.
+    assert!(
+        limits.statements() <= 32,
+        "{} statements for 640 hits",
+        limits.statements()
+    );
+    let full_at: i64 = sqlx::query_scalar("SELECT MAX(full_at) FROM rate_counters")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let counted = (full_at - start) / 60_000;
+    assert!(
+        (640..=640 + 64).contains(&counted),
+        "{counted} hits counted for 640 spent"
+    );
+}
