@@ -6,7 +6,9 @@
 -- costs one call and one lookup of its session. A reply's insert leaves last_activity as
 -- it is (the statement that stores the reply moves it when it should, see
 -- db::messages::TOUCH_AFTER_MS), so its revision update changes no indexed column and
--- can be a HOT update. Updates and deletes of messages do what 0003 and 0011 did.
+-- can be a HOT update. Updates and deletes of messages do what 0003 and 0011 did. A reply
+-- without a status counts as neither failed nor cancelled (0011 made its counts NULL,
+-- which analytics_pending refuses, and with them the reply).
 
 DROP TRIGGER messages_revise_session ON messages;
 DROP TRIGGER messages_count_in_analytics ON messages;
@@ -28,8 +30,8 @@ BEGIN
             INSERT INTO analytics_pending (client_id, hour, provider, model, user_messages, replies, replies_failed, replies_cancelled, prompt_tokens, completion_tokens, timings, ttft_bin, reply_bin)
             VALUES (client, NEW.created_at - NEW.created_at % 3600000, COALESCE(NEW.provider, ''), COALESCE(NEW.model, ''),
                 (NEW.role = 'user')::int, (NEW.role = 'assistant')::int,
-                (NEW.role = 'assistant' AND NEW.status IN ('error', 'interrupted'))::int,
-                (NEW.role = 'assistant' AND NEW.status = 'cancelled')::int,
+                COALESCE(NEW.role = 'assistant' AND NEW.status IN ('error', 'interrupted'), false)::int,
+                COALESCE(NEW.role = 'assistant' AND NEW.status = 'cancelled', false)::int,
                 COALESCE(NEW.prompt_tokens, 0), COALESCE(NEW.completion_tokens, 0),
                 (NEW.role = 'assistant')::int, analytics_bin(NEW.ttft_ms), analytics_bin(NEW.total_ms));
         END IF;
@@ -41,8 +43,8 @@ BEGIN
     INSERT INTO analytics_pending (client_id, hour, provider, model, user_messages, replies, replies_failed, replies_cancelled, prompt_tokens, completion_tokens, timings, ttft_bin, reply_bin)
         SELECT s.client_id, OLD.created_at - OLD.created_at % 3600000, COALESCE(OLD.provider, ''), COALESCE(OLD.model, ''),
             -(OLD.role = 'user')::int, -(OLD.role = 'assistant')::int,
-            -(OLD.role = 'assistant' AND OLD.status IN ('error', 'interrupted'))::int,
-            -(OLD.role = 'assistant' AND OLD.status = 'cancelled')::int,
+            -COALESCE(OLD.role = 'assistant' AND OLD.status IN ('error', 'interrupted'), false)::int,
+            -COALESCE(OLD.role = 'assistant' AND OLD.status = 'cancelled', false)::int,
             -COALESCE(OLD.prompt_tokens, 0), -COALESCE(OLD.completion_tokens, 0),
             -(OLD.role = 'assistant')::int, analytics_bin(OLD.ttft_ms), analytics_bin(OLD.total_ms)
         FROM chat_sessions s WHERE s.id = OLD.session_id AND s.client_id IS NOT NULL;
@@ -50,8 +52,8 @@ BEGIN
         INSERT INTO analytics_pending (client_id, hour, provider, model, user_messages, replies, replies_failed, replies_cancelled, prompt_tokens, completion_tokens, timings, ttft_bin, reply_bin)
             SELECT s.client_id, NEW.created_at - NEW.created_at % 3600000, COALESCE(NEW.provider, ''), COALESCE(NEW.model, ''),
                 (NEW.role = 'user')::int, (NEW.role = 'assistant')::int,
-                (NEW.role = 'assistant' AND NEW.status IN ('error', 'interrupted'))::int,
-                (NEW.role = 'assistant' AND NEW.status = 'cancelled')::int,
+                COALESCE(NEW.role = 'assistant' AND NEW.status IN ('error', 'interrupted'), false)::int,
+                COALESCE(NEW.role = 'assistant' AND NEW.status = 'cancelled', false)::int,
                 COALESCE(NEW.prompt_tokens, 0), COALESCE(NEW.completion_tokens, 0),
                 (NEW.role = 'assistant')::int, analytics_bin(NEW.ttft_ms), analytics_bin(NEW.total_ms)
             FROM chat_sessions s WHERE s.id = NEW.session_id AND s.client_id IS NOT NULL;

@@ -146,6 +146,9 @@ pub async fn insert_user(
     if let Some(stored) = direct {
         return Ok(stored);
     }
+    if hooked && db.kind == super::DbKind::Postgres {
+        return insert_user_with_event_pg(db, q, revision, now, &event).await;
+    }
     let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(q.id)
         .bind(q.session_id)
@@ -175,6 +178,68 @@ pub async fn delete(db: &Db, id: &str) -> sqlx::Result<bool> {
         .execute(&db.pool)
         .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// The question and its `message.created` event on PostgreSQL as one statement, where a
+/// transaction took four round trips (BEGIN, the question, the event, COMMIT). The event's
+/// body, made here, holds the question's time, so the question is stored only at the time
+/// the body says: when the session's last message is not older than that (two messages in
+/// one millisecond, or another instance's clock ahead), nothing is stored and the statement
+/// is made again one millisecond after that message, as the plain insert's time would be.
+async fn insert_user_with_event_pg(
+    db: &Db,
+    q: &Question<'_>,
+    revision: Option<i64>,
+    now: i64,
+    event: &(dyn Fn(i64) -> Option<Event> + Sync),
+) -> sqlx::Result<Option<i64>> {
+    let (col, owner) = owner_filter(q.owner);
+    let at_revision = if revision.is_some() {
+        " AND s.revision = $12"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "WITH s AS (SELECT s.id FROM chat_sessions s WHERE s.id = $2 AND s.{col} = $5 AND s.last_activity >= $6{at_revision}), \
+         m AS (SELECT MAX(created_at) AS latest FROM messages WHERE session_id = $2), \
+         ins AS (INSERT INTO messages (id, session_id, role, content, created_at) \
+           SELECT $1, s.id, 'user', $3, $4 FROM s, m WHERE m.latest IS NULL OR m.latest < $4 RETURNING created_at), \
+         o AS (INSERT INTO webhook_deliveries (event_id, webhook_id, event_type, body, created_at, next_attempt_at) \
+           SELECT $7, w.id, $8, $9, $4, $11 FROM webhooks w WHERE w.client_id = $5 AND w.events LIKE $10 AND EXISTS (SELECT 1 FROM ins) RETURNING 1) \
+         SELECT (SELECT created_at FROM ins) AS stored, (SELECT latest FROM m) AS latest, EXISTS (SELECT 1 FROM s) AS live"
+    );
+    let mut at = now;
+    // Each try moves the time past the session's last message; a few are plenty.
+    for _ in 0..4 {
+        let Some(event) = event(at) else {
+            return Ok(None);
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(q.id)
+            .bind(q.session_id)
+            .bind(q.content)
+            .bind(at)
+            .bind(owner)
+            .bind(q.active_since)
+            .bind(event.id.clone())
+            .bind(event.kind.as_str())
+            .bind(event.body())
+            .bind(subscribed_pattern(event.kind))
+            .bind(now);
+        if let Some(revision) = revision {
+            query = query.bind(revision);
+        }
+        let row = query.fetch_one(&db.pool).await?;
+        let stored: Option<i64> = row.try_get("stored")?;
+        let latest: Option<i64> = row.try_get("latest")?;
+        let live: bool = row.try_get("live")?;
+        match (stored, latest) {
+            (Some(created_at), _) => return Ok(Some(created_at)),
+            (None, Some(latest)) if live && latest >= at => at = latest + 1,
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 pub struct AssistantMessage<'a> {
@@ -220,7 +285,7 @@ const STORE_REPLY_PG: &str = "WITH ins AS (INSERT INTO messages (id, session_id,
      SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2) RETURNING id), \
      t AS (UPDATE chat_sessions SET last_activity = $13 WHERE id = $2 AND last_activity < $14 RETURNING id)";
 const STORE_REPLY_PG_OUTBOX: &str = ", o AS (INSERT INTO webhook_deliveries (event_id, webhook_id, event_type, body, created_at, next_attempt_at) \
-     SELECT $15, w.id, $16, $17, $18, $18 FROM webhooks w WHERE w.client_id = $19 AND w.events LIKE $20 AND EXISTS (SELECT 1 FROM ins) RETURNING 1)";
+     SELECT $15, w.id, $16, $17, $18, $13 FROM webhooks w WHERE w.client_id = $19 AND w.events LIKE $20 AND EXISTS (SELECT 1 FROM ins) RETURNING 1)";
 const STORE_REPLY_PG_SELECT: &str = " SELECT (SELECT COUNT(*) FROM ins) AS stored, (SELECT COUNT(*) FROM messages WHERE session_id = $2) AS n";
 
 /// Binds `$1`..`$12` of [`INSERT_ASSISTANT`] (and of [`STORE_REPLY_PG`]'s insert).

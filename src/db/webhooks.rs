@@ -123,9 +123,10 @@ pub async fn subscribed(db: &Db, client_id: &str) -> sqlx::Result<EventSet> {
     }))
 }
 
-/// One outbox row per webhook of the event's client subscribed to its type, due now.
+/// One outbox row per webhook of the event's client subscribed to its type, due now (by
+/// this instance's clock: an event's time may be another instance's, or a moment ahead).
 const INSERT_OUTBOX: &str = "INSERT INTO webhook_deliveries (event_id, webhook_id, event_type, body, created_at, next_attempt_at) \
-     SELECT $1, id, $2, $3, $4, $4 FROM webhooks WHERE client_id = $5 AND events LIKE $6";
+     SELECT $1, id, $2, $3, $4, $7 FROM webhooks WHERE client_id = $5 AND events LIKE $6";
 
 /// Writes the event to the outbox inside the caller's transaction, for every subscribed
 /// webhook of its client; answers how many rows (0 when nobody subscribes any more).
@@ -137,6 +138,7 @@ pub async fn insert_outbox(conn: &mut sqlx::AnyConnection, event: &Event) -> sql
         .bind(event.created_at)
         .bind(&event.client_id)
         .bind(subscribed_pattern(event.kind))
+        .bind(now_ms())
         .execute(conn)
         .await?
         .rows_affected())
@@ -163,7 +165,7 @@ pub const MOVE_BATCH: i64 = 1_000;
 /// The deliveries of the logged events up to `$1` (a rowid): one row per webhook of the
 /// event's client subscribed to its type when it was logged; then the log rows go.
 const MOVE_LOGGED: &str = "INSERT INTO webhook_deliveries (event_id, webhook_id, event_type, body, created_at, next_attempt_at) \
-     SELECT o.event_id, w.id, o.event_type, o.body, o.created_at, o.created_at FROM webhook_outbox o \
+     SELECT o.event_id, w.id, o.event_type, o.body, o.created_at, o.logged_at FROM webhook_outbox o \
      JOIN webhooks w ON w.client_id = o.client_id AND w.events LIKE o.pattern AND w.created_at <= o.logged_at \
      WHERE o.rowid <= $1 ORDER BY o.rowid";
 

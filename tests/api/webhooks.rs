@@ -587,3 +587,47 @@ async fn logged_events_left_by_a_dead_process_reach_the_webhooks_subscribed_then
         .unwrap();
     assert_eq!(ids, ["e-due"]);
 }
+
+/// A question's event says the time the question was stored at, also when that is not the
+/// moment it came: its session's last message is later (written by an instance whose clock
+/// is ahead), so the question is stored one millisecond after it.
+#[tokio::test]
+async fn a_questions_event_carries_the_time_it_was_stored_at() {
+    let app = hooked_app().await;
+    let c = app.owner_with_client("later@example.com").await;
+    let receiver = Receiver::start(vec![200]).await;
+    let (status, _) = create_webhook(&app, &c, &c.token, &receiver.url, &["message.created"]).await;
+    assert_eq!(status, 201);
+    let sid = app.new_session(&c.secret, json!({})).await;
+    // A reply stored by an instance whose clock is a minute ahead (and without a status,
+    // which analytics count as neither failed nor cancelled).
+    let ahead = chatbot::db::now_ms() + 60_000;
+    sqlx::query(
+        "INSERT INTO messages (id, session_id, role, content, created_at) VALUES ($1, $2, 'assistant', 'From the future', $3)",
+    )
+    .bind("ahead-1")
+    .bind(&sid)
+    .bind(ahead)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let (status, _) = json(app.send_message(&c.secret, &sid, "And now?").await).await;
+    assert_eq!(status, 200);
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT created_at FROM messages WHERE session_id = $1 AND role = 'user' AND content = 'And now?'",
+    )
+    .bind(&sid)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, ahead + 1);
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    let event = got[0].json();
+    assert_eq!(event["data"]["content"], "And now?");
+    let said = chrono::DateTime::parse_from_rfc3339(event["data"]["createdAt"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(said, stored, "{event}");
+    assert_eq!(event["createdAt"], event["data"]["createdAt"]);
+}
