@@ -54,7 +54,7 @@ pub fn read(req: &Request) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(name, value)| *name == REFRESH_COOKIE && !value.is_empty())
         .map(|(_, value)| value.trim_matches('"').to_string())
-        .last()
+        .next_back()
 }
 
 /// Refuses (403) a request that presents the cookie from anywhere but this service's own
