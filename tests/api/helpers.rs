@@ -296,6 +296,15 @@ impl TestApp {
     }
 
     /// Makes the session look idle for `ms` more milliseconds, as if time had passed.
+    /// The session's `last_activity` as stored.
+    pub async fn last_activity(&self, session_id: &str) -> i64 {
+        sqlx::query_scalar("SELECT last_activity FROM chat_sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
     pub async fn idle_session(&self, session_id: &str, ms: i64) {
         sqlx::query("UPDATE chat_sessions SET last_activity = last_activity - $1 WHERE id = $2")
             .bind(ms)

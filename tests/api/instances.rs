@@ -501,6 +501,22 @@ async fn a_background_job_runs_on_one_instance_per_period() {
     assert!(again.is_none());
 }
 
+/// A fresh database, migrated: its URL and a pool on it.
+async fn migrated_database(dir: &std::path::Path) -> (String, Db) {
+    let url = fresh_database_url(dir).await;
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    (url, db)
+}
+
+/// The latest time a rate-limit bucket is full again (each hit a minute on in these tests).
+async fn latest_full_at(db: &Db) -> i64 {
+    sqlx::query_scalar("SELECT MAX(full_at) FROM rate_counters")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
 /// A busy key's hits are counted in the shared table in leases (auth::shared_limits): far
 /// fewer statements than requests, every hit spent counted, and two instances sharing a
 /// budget still never pass more than it, nor refuse much before it is spent. A small budget
@@ -512,15 +528,7 @@ async fn busy_budgets_are_counted_in_leases_and_two_instances_never_pass_more_th
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database_url(dir.path()).await;
-    let db = Db::connect(&url).await.unwrap();
-    db.migrate().await.unwrap();
-    let full_at = |db: Db| async move {
-        sqlx::query_scalar::<_, i64>("SELECT MAX(full_at) FROM rate_counters")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap()
-    };
+    let (url, db) = migrated_database(dir.path()).await;
     // Nothing is earned back during the test: a hit a minute.
     let minute = Duration::from_secs(60);
 
@@ -537,7 +545,7 @@ async fn busy_budgets_are_counted_in_leases_and_two_instances_never_pass_more_th
         "{} statements for 1,000 hits",
         a.statements()
     );
-    let counted = (full_at(db.clone()).await - start) / 60_000;
+    let counted = (latest_full_at(&db).await - start) / 60_000;
     assert!(
         (1000..=1000 + 64).contains(&counted),
         "{counted} hits counted for 1,000 spent"
@@ -600,9 +608,7 @@ async fn requests_of_a_busy_bucket_arriving_together_share_one_lease_at_a_time()
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database_url(dir.path()).await;
-    let db = Db::connect(&url).await.unwrap();
-    db.migrate().await.unwrap();
+    let (url, db) = migrated_database(dir.path()).await;
     let limits = std::sync::Arc::new(SharedLimits::new(Db::connect(&url).await.unwrap()));
     // A big budget, nothing earned back during the test: a hit a minute.
     let big = Budget::new(100_000, Duration::from_secs(60));
@@ -636,11 +642,7 @@ async fn requests_of_a_busy_bucket_arriving_together_share_one_lease_at_a_time()
         "{} statements for 640 hits",
         limits.statements()
     );
-    let full_at: i64 = sqlx::query_scalar("SELECT MAX(full_at) FROM rate_counters")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    let counted = (full_at - start) / 60_000;
+    let counted = (latest_full_at(&db).await - start) / 60_000;
     assert!(
         (640..=640 + 64).contains(&counted),
         "{counted} hits counted for 640 spent"

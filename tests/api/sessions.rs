@@ -171,13 +171,7 @@ async fn storing_a_question_marks_its_session_active() {
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
     app.idle_session(&sid, 600_000).await;
-    let last_activity = || async {
-        sqlx::query_scalar::<_, i64>("SELECT last_activity FROM chat_sessions WHERE id = $1")
-            .bind(&sid)
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap()
-    };
+    let last_activity = || app.last_activity(&sid);
     let before = last_activity().await;
     let owner = Owner::Client(c.id.clone());
     let stored = messages::insert_user(
@@ -228,13 +222,7 @@ async fn a_reply_moves_its_sessions_activity_only_when_its_question_did_not_just
     let app = spawn_app().await;
     let c = app.new_client().await;
     let sid = app.new_session(&c.secret, json!({})).await;
-    let last_activity = || async {
-        sqlx::query_scalar::<_, i64>("SELECT last_activity FROM chat_sessions WHERE id = $1")
-            .bind(&sid)
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap()
-    };
+    let last_activity = || app.last_activity(&sid);
     let reply = |id: &'static str| {
         let db = app.db.clone();
         let sid = sid.clone();
