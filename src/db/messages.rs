@@ -75,6 +75,22 @@ pub async fn insert_user(
     q: &Question<'_>,
     revision: Option<i64>,
 ) -> sqlx::Result<Option<i64>> {
+    let now = now_ms();
+    // The event of a stored question, when the session's client has a subscriber.
+    let event = |created_at: i64| match q.owner {
+        Owner::Client(client_id) if q.hook => Some(Event::message_created(
+            client_id,
+            q.session_id,
+            q.id,
+            q.content,
+            created_at,
+        )),
+        _ => None,
+    };
+    let hooked = q.hook && matches!(q.owner, Owner::Client(_));
+    if hooked && db.kind == super::DbKind::Postgres {
+        return insert_user_with_event_pg(db, q, revision, now, &event).await;
+    }
     // Times within a session increase strictly, so the history's order does not depend on
     // two messages landing in the same millisecond (the previous reply may have ended in it).
     // The session check is part of the statement, so the question can be stored while the
@@ -91,19 +107,6 @@ pub async fn insert_user(
          FROM chat_sessions s CROSS JOIN (SELECT MAX(created_at) AS latest FROM messages WHERE session_id = $2) m \
          WHERE s.id = $2 AND s.{col} = $5 AND s.last_activity >= $6{at_revision} RETURNING created_at"
     );
-    let now = now_ms();
-    // The event of a stored question, when the session's client has a subscriber.
-    let event = |created_at: i64| match q.owner {
-        Owner::Client(client_id) if q.hook => Some(Event::message_created(
-            client_id,
-            q.session_id,
-            q.id,
-            q.content,
-            created_at,
-        )),
-        _ => None,
-    };
-    let hooked = q.hook && matches!(q.owner, Owner::Client(_));
     let direct = db
         .try_direct(|conn| {
             // With a subscriber, the question and its event are one transaction.
@@ -145,9 +148,6 @@ pub async fn insert_user(
         .await;
     if let Some(stored) = direct {
         return Ok(stored);
-    }
-    if hooked && db.kind == super::DbKind::Postgres {
-        return insert_user_with_event_pg(db, q, revision, now, &event).await;
     }
     let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(q.id)
@@ -279,8 +279,9 @@ pub struct StoredReply {
 }
 
 /// On PostgreSQL the reply, its event (with a subscriber), the session's activity (see
-/// [`TOUCH_AFTER_MS`]) and its message count are one statement: one round trip where they were three to five. The
-/// count reads the statement's snapshot, which does not hold the new row: it is added.
+/// [`TOUCH_AFTER_MS`]) and its message count are one statement: one round trip where they
+/// were three to five. The count reads the statement's snapshot, which does not hold the
+/// new row: it is added.
 const STORE_REPLY_PG: &str = "WITH ins AS (INSERT INTO messages (id, session_id, role, content, provider, model, status, metadata, created_at, ttft_ms, total_ms, prompt_tokens, completion_tokens) \
      SELECT $1, $2, 'assistant', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = $2) RETURNING id), \
      t AS (UPDATE chat_sessions SET last_activity = $13 WHERE id = $2 AND last_activity < $14 RETURNING id)";
@@ -311,8 +312,8 @@ fn bind_reply<'q>(
 
 /// Stores an assistant reply when it ends (with its `reply.completed` event when a webhook
 /// subscribes), marks the session active when its question did not just do so
-/// ([`TOUCH_AFTER_MS`]) and counts its messages. A session cleared
-/// meanwhile is gone: then nothing is stored. On an SQLite file the whole runs as one
+/// ([`TOUCH_AFTER_MS`]) and counts its messages. A session cleared meanwhile is gone: then
+/// nothing is stored. On an SQLite file the whole runs as one
 /// transaction on this thread (db::direct): the pool's connections, when they meet a busy
 /// database, sleep a millisecond or more in SQLite's busy handler, and every reply passed
 /// through them twice after its end.
